@@ -1,0 +1,78 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A hijacked attach connection: raw bytes to the container's stdin, multiplexed frames back
+/// (see ``FrameDecoder``). Finishing its outbound writer closes the container's stdin.
+public typealias AttachChannel = NIOAsyncChannel<ByteBuffer, ByteBuffer>
+
+extension DockerClient {
+    /// Maps to `POST /containers/{id}/attach?stream=1&stdin=1&stdout=1&stderr=1`, with the
+    /// connection upgraded to a raw two-way stream (`101 UPGRADED`).
+    ///
+    /// Attach before start so that no output is missed.
+    public func attach(_ id: String) async throws(DockerClientError) -> AttachChannel {
+        let head = HTTPRequestHead(
+            version: .http1_1,
+            method: .POST,
+            uri: versioned("/containers/\(id)/attach") + "?stream=1&stdin=1&stdout=1&stderr=1",
+            headers: ["Host": "docker", "Content-Length": "0"]
+        )
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<EventLoopFuture<AttachUpgrade>> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                let configuration = NIOTypedHTTPClientUpgradeConfiguration<AttachUpgrade>(
+                    upgradeRequestHead: head,
+                    upgraders: [RawStreamUpgrader()],
+                    notUpgradingCompletionHandler: { channel in
+                        channel.close(promise: nil)
+                        return channel.eventLoop.makeSucceededFuture(.refused)
+                    }
+                )
+                return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
+                    configuration: .init(upgradeConfiguration: configuration))
+            }
+        }
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connectTimeout(.seconds(10))
+        let upgrade: AttachUpgrade
+        do {
+            switch endpoint {
+            case .unix(let path):
+                upgrade = try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer).get()
+            case .tcp(let host, let port):
+                upgrade = try await bootstrap.connect(host: host, port: port, channelInitializer: initializer).get()
+            }
+        } catch {
+            throw transportError(error)
+        }
+        switch upgrade {
+        case .upgraded(let channel): return channel
+        case .refused: throw .http(status: 0, message: "the Docker engine refused to attach to container \(id)")
+        }
+    }
+}
+
+enum AttachUpgrade: Sendable {
+    case upgraded(AttachChannel)
+    case refused
+}
+
+/// Accepts the engine's `Upgrade: tcp` and wraps the bare connection.
+private struct RawStreamUpgrader: NIOTypedHTTPClientProtocolUpgrader {
+    typealias UpgradeResult = AttachUpgrade
+
+    let supportedProtocol = "tcp"
+    let requiredUpgradeHeaders: [String] = []
+
+    func addCustom(upgradeRequestHeaders: inout HTTPHeaders) {}
+
+    func shouldAllowUpgrade(upgradeResponse: HTTPResponseHead) -> Bool { true }
+
+    func upgrade(channel: any Channel, upgradeResponse: HTTPResponseHead) -> EventLoopFuture<AttachUpgrade> {
+        channel.eventLoop.makeCompletedFuture {
+            .upgraded(
+                try AttachChannel(
+                    wrappingChannelSynchronously: channel,
+                    configuration: .init(isOutboundHalfClosureEnabled: true)))
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import AsyncHTTPClient
+import DrayEngine
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+
+extension DockerClient {
+    // MARK: - System
+
+    /// Maps to `GET /version` (not versioned).
+    public func version() async throws(DockerClientError) -> SystemVersion {
+        try await json(SystemVersion.self, .GET, "/version", versioned: false)
+    }
+
+    /// Maps to `GET /_ping`.
+    public func ping() async throws(DockerClientError) {
+        try await collect(.GET, "/_ping")
+    }
+
+    // MARK: - Images
+
+    /// Maps to `GET /images/{name}/json`; nil when the engine has no such image.
+    public func imageExists(_ name: String) async throws(DockerClientError) -> Bool {
+        do {
+            try await collect(.GET, "/images/\(name)/json")
+            return true
+        } catch where error.isNotFound {
+            return false
+        }
+    }
+
+    /// Maps to `POST /images/create?fromImage=&tag=`. Calls `progress` with each progress line,
+    /// and throws the engine's message when an error arrives inside the `200` stream.
+    public func pullImage(
+        _ repository: String,
+        tag: String,
+        progress: (ProgressMessage) async -> Void = { _ in }
+    ) async throws(DockerClientError) {
+        let response = try await send(.POST, "/images/create", query: [("fromImage", repository), ("tag", tag)])
+        var lines = LineSplitter()
+        do {
+            for try await chunk in response.body {
+                for line in lines.feed(chunk) { try await report(line, progress) }
+            }
+            if let last = lines.finish() { try await report(last, progress) }
+        } catch let error as DockerClientError {
+            throw error
+        } catch {
+            throw transportError(error)
+        }
+    }
+
+    private func report(_ line: String, _ progress: (ProgressMessage) async -> Void) async throws(DockerClientError) {
+        guard !line.isEmpty, let message = try? JSONDecoder().decode(ProgressMessage.self, from: Data(line.utf8)) else {
+            return
+        }
+        if let error = message.errorDetail?.message ?? message.error {
+            throw .http(status: 200, message: error)
+        }
+        await progress(message)
+    }
+
+    /// Maps to `POST /images/{name}/tag?repo=&tag=`.
+    public func tagImage(_ name: String, repository: String, tag: String) async throws(DockerClientError) {
+        try await collect(.POST, "/images/\(name)/tag", query: [("repo", repository), ("tag", tag)])
+    }
+
+    /// Maps to `DELETE /images/{name}?force=1`.
+    public func removeImage(_ name: String) async throws(DockerClientError) {
+        try await collect(.DELETE, "/images/\(name)", query: [("force", "1")])
+    }
+
+    // MARK: - Containers
+
+    /// Maps to `POST /containers/create`.
+    public func createContainer(_ request: ContainerCreateRequest) async throws(DockerClientError) -> String {
+        try await json(ContainerCreateResponse.self, .POST, "/containers/create", body: request).id
+    }
+
+    /// Maps to `POST /containers/{id}/start`.
+    public func startContainer(_ id: String) async throws(DockerClientError) {
+        try await collect(.POST, "/containers/\(id)/start")
+    }
+
+    /// Maps to `POST /containers/{id}/wait`: waits for the container to stop and returns its exit code.
+    public func waitContainer(_ id: String) async throws(DockerClientError) -> Int64 {
+        let answer = try await json(ContainerWaitResponse.self, .POST, "/containers/\(id)/wait")
+        if let message = answer.error?.message, !message.isEmpty {
+            throw .http(status: 200, message: message)
+        }
+        return answer.statusCode
+    }
+
+    /// Maps to `POST /containers/{id}/kill?signal=`.
+    public func killContainer(_ id: String, signal: String = "KILL") async throws(DockerClientError) {
+        try await collect(.POST, "/containers/\(id)/kill", query: [("signal", signal)])
+    }
+
+    /// Maps to `DELETE /containers/{id}?force=1&v=1`.
+    public func removeContainer(_ id: String) async throws(DockerClientError) {
+        try await collect(.DELETE, "/containers/\(id)", query: [("force", "1"), ("v", "1")])
+    }
+
+    /// Maps to `GET /containers/json?all=1&filters={"label":[label]}`.
+    public func listContainers(label: String) async throws(DockerClientError) -> [ContainerSummary] {
+        let filters = #"{"label":["\#(label)"]}"#
+        return try await json([ContainerSummary].self, .GET, "/containers/json", query: [("all", "1"), ("filters", filters)])
+    }
+
+    /// Maps to `PUT /containers/{id}/archive?path=`: unpacks the tar archive `tar` at `path`.
+    public func putArchive(_ id: String, path: String, tar: ByteBuffer) async throws(DockerClientError) {
+        let response = try await send(
+            .PUT, "/containers/\(id)/archive", query: [("path", path)], body: .bytes(tar),
+            contentType: "application/x-tar")
+        do {
+            _ = try await response.body.collect(upTo: 1 << 20)
+        } catch {
+            throw transportError(error)
+        }
+    }
+
+    /// Maps to `GET /containers/{id}/archive?path=`: the file or folder at `path` as a tar stream.
+    public func getArchive(_ id: String, path: String) async throws(DockerClientError) -> HTTPClientResponse.Body {
+        try await send(.GET, "/containers/\(id)/archive", query: [("path", path)]).body
+    }
+}

@@ -1,0 +1,165 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import NIOPosix
+
+/// A client of the Docker Engine API, over a unix socket or TCP. It never runs the `docker` CLI.
+///
+/// Create one with ``connect(to:logger:)``, which reads the API version the engine speaks,
+/// and call ``shutdown()`` when done. Calls are in `DockerClient+Endpoints.swift`, one per route.
+public final class DockerClient: Sendable {
+    public let endpoint: DockerEndpoint
+    /// The API version every call uses, as the engine's `/version` gave it.
+    public let apiVersion: String
+    let http: HTTPClient
+    let logger: Logger
+
+    /// Connects to the engine at `endpoint` and reads the API version it speaks.
+    public static func connect(to endpoint: DockerEndpoint, logger: Logger = Logger(label: "dray.docker")) async throws
+        -> DockerClient
+    {
+        let http = HTTPClient(
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+            configuration: .init(
+                timeout: .init(connect: .seconds(10)),
+                connectionPool: .init(idleTimeout: .seconds(60))
+            ),
+            backgroundActivityLogger: logger
+        )
+        do {
+            let bootstrap = DockerClient(endpoint: endpoint, apiVersion: "", http: http, logger: logger)
+            let version = try await bootstrap.version()
+            return DockerClient(endpoint: endpoint, apiVersion: version.apiVersion, http: http, logger: logger)
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+    }
+
+    private init(endpoint: DockerEndpoint, apiVersion: String, http: HTTPClient, logger: Logger) {
+        self.endpoint = endpoint
+        self.apiVersion = apiVersion
+        self.http = http
+        self.logger = logger
+    }
+
+    /// Closes the client's connections.
+    public func shutdown() async throws {
+        try await http.shutdown()
+    }
+
+    // MARK: - Requests
+
+    /// The path of `route` under the negotiated API version: `/v1.41/containers/create`.
+    func versioned(_ route: String) -> String {
+        apiVersion.isEmpty ? route : "/v\(apiVersion)\(route)"
+    }
+
+    /// The URL of `path` with `query`, for AsyncHTTPClient.
+    func url(_ path: String, query: [(String, String)] = []) -> String {
+        var uri = path
+        if !query.isEmpty {
+            uri += "?" + query.map { "\(Self.escape($0.0))=\(Self.escape($0.1))" }.joined(separator: "&")
+        }
+        switch endpoint {
+        case .unix(let socketPath):
+            let host = socketPath.addingPercentEncoding(withAllowedCharacters: .urlHostAllowed) ?? socketPath
+            return "http+unix://\(host)\(uri)"
+        case .tcp(let host, let port):
+            return host.contains(":") ? "http://[\(host)]:\(port)\(uri)" : "http://\(host):\(port)\(uri)"
+        }
+    }
+
+    private static let queryAllowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
+
+    static func escape(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: queryAllowed) ?? text
+    }
+
+    /// Sends a request and returns the response once its head arrived; a status of 400 or
+    /// more throws ``DockerClientError/http(status:message:)`` with the engine's message.
+    func send(
+        _ method: HTTPMethod,
+        _ route: String,
+        query: [(String, String)] = [],
+        body: HTTPClientRequest.Body? = nil,
+        contentType: String? = nil,
+        headers extra: [(String, String)] = [],
+        versioned isVersioned: Bool = true
+    ) async throws(DockerClientError) -> HTTPClientResponse {
+        var request = HTTPClientRequest(url: url(isVersioned ? versioned(route) : route, query: query))
+        request.method = method
+        request.headers.add(name: "Host", value: "docker")
+        if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
+        for (name, value) in extra { request.headers.add(name: name, value: value) }
+        request.body = body
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: .hours(24 * 365), logger: logger)
+        } catch {
+            throw transportError(error)
+        }
+        guard response.status.code < 400 else {
+            let data = try? await response.body.collect(upTo: 1 << 20)
+            let message = data.flatMap { try? JSONDecoder().decode(EngineErrorBody.self, from: $0).message }
+                ?? data.map { String(buffer: $0).trimmingCharacters(in: .whitespacesAndNewlines) }
+                ?? ""
+            throw .http(
+                status: Int(response.status.code),
+                message: message.isEmpty ? "the Docker engine answered \(response.status)" : message)
+        }
+        return response
+    }
+
+    /// Sends a request and decodes its JSON answer.
+    func json<Answer: Decodable>(
+        _ type: Answer.Type,
+        _ method: HTTPMethod,
+        _ route: String,
+        query: [(String, String)] = [],
+        body: (some Encodable)? = nil as String?,
+        versioned: Bool = true
+    ) async throws(DockerClientError) -> Answer {
+        let data = try await collect(method, route, query: query, body: body, versioned: versioned)
+        do {
+            return try JSONDecoder().decode(Answer.self, from: data)
+        } catch {
+            throw .decoding("cannot read the engine's answer to \(method) \(route): \(error)")
+        }
+    }
+
+    /// Sends a request, with an optional JSON body, and collects the whole answer.
+    @discardableResult
+    func collect(
+        _ method: HTTPMethod,
+        _ route: String,
+        query: [(String, String)] = [],
+        body: (some Encodable)? = nil as String?,
+        versioned: Bool = true
+    ) async throws(DockerClientError) -> ByteBuffer {
+        var requestBody: HTTPClientRequest.Body?
+        if let body {
+            do {
+                requestBody = .bytes(ByteBuffer(data: try JSONEncoder().encode(body)))
+            } catch {
+                throw .decoding("cannot encode the request to \(route): \(error)")
+            }
+        }
+        let response = try await send(
+            method, route, query: query, body: requestBody,
+            contentType: requestBody == nil ? nil : "application/json", versioned: versioned)
+        do {
+            return try await response.body.collect(upTo: 64 << 20)
+        } catch {
+            throw transportError(error)
+        }
+    }
+
+    func transportError(_ error: any Error) -> DockerClientError {
+        if let error = error as? DockerClientError { return error }
+        return .transport("cannot reach the Docker engine at \(endpoint): \(error)", cause: error)
+    }
+}

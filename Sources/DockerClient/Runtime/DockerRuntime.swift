@@ -1,0 +1,139 @@
+import AsyncHTTPClient
+import DrayEngine
+import Logging
+import NIOCore
+import NIOFileSystem
+
+/// The ``ContainerRuntime`` that runs steps on a Docker engine through ``DockerClient``.
+public struct DockerRuntime: ContainerRuntime {
+    public let client: DockerClient
+
+    public init(client: DockerClient) {
+        self.client = client
+    }
+
+    public func prepareImage(
+        _ image: ImageReference,
+        refresh: Bool,
+        progress: @escaping @Sendable (String) async -> Void
+    ) async throws {
+        do {
+            if !refresh, try await client.imageExists(image.description) { return }
+            try await client.pullImage(image.repository, tag: image.pullTag) { await progress($0.text) }
+        } catch {
+            let verb = refresh ? "could not be refreshed" : "not found"
+            throw DrayError(.imageNotFound, "image \(image) \(verb): \(error.message)", cause: error)
+        }
+    }
+
+    public func run(_ spec: ContainerSpec, output: (OutputChunk) async throws -> Void) async throws -> Int32 {
+        let id: String
+        do {
+            id = try await client.createContainer(
+                .init(image: spec.image.description, env: spec.environment, labels: spec.labels))
+        } catch {
+            throw DrayError(.runtime, "cannot create a container of \(spec.image): \(error.message)", cause: error)
+        }
+        do {
+            let exitCode = try await run(created: id, spec, output: output)
+            await remove(id)
+            return exitCode
+        } catch {
+            await remove(id)
+            throw error
+        }
+    }
+
+    /// Removes a container, even when the calling task was canceled.
+    private func remove(_ id: String) async {
+        let client = self.client
+        await Task {
+            do {
+                try await client.removeContainer(id)
+            } catch let error as DockerClientError where !error.isNotFound {
+                client.logger.warning("cannot remove container \(id): \(error.message)")
+            } catch {}
+        }.value
+    }
+
+    private func run(created id: String, _ spec: ContainerSpec, output: (OutputChunk) async throws -> Void)
+        async throws -> Int32
+    {
+        if let file = spec.outputFile {
+            try await engineCall("create the output file \(file.containerPath)") {
+                try await client.putArchive(id, path: "/", tar: Tar.emptyFile(at: file.containerPath))
+            }
+        }
+        let attachment = try await engineCall("attach to the container") { try await client.attach(id) }
+        try await attachment.executeThenClose { inbound, outbound in
+            try await engineCall("start the container") { try await client.startContainer(id) }
+            try await withThrowingTaskGroup { group in
+                group.addTask { await Self.write(spec.stdin, to: outbound) }
+                var frames = FrameDecoder()
+                for try await bytes in inbound {
+                    for frame in frames.feed(bytes) {
+                        try await output(OutputChunk(stream: frame.stream == 2 || frame.stream == 3 ? .stderr : .stdout, bytes: frame.payload))
+                    }
+                }
+                group.cancelAll()
+                try await group.waitForAll()
+            }
+        }
+        let exitCode = try await engineCall("wait for the container") { try await client.waitContainer(id) }
+        if exitCode == 0, let file = spec.outputFile {
+            try await copyOut(file, from: id)
+        }
+        return Int32(truncatingIfNeeded: exitCode)
+    }
+
+    /// Streams `path` into the container's stdin, then closes it. A container that stops
+    /// reading early closes the connection; that ends the writing, as SIGPIPE ends a shell pipe's.
+    private static func write(_ path: FilePath?, to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async {
+        if let path {
+            do {
+                try await FileSystem.shared.withFileHandle(forReadingAt: path) { handle in
+                    for try await chunk in handle.readChunks(chunkLength: .kibibytes(256)) {
+                        try await outbound.write(chunk)
+                    }
+                }
+            } catch {}
+        }
+        outbound.finish()
+    }
+
+    /// Copies the step's output file out of the stopped container through the archive API.
+    private func copyOut(_ file: ContainerSpec.OutputFile, from id: String) async throws {
+        let body: HTTPClientResponse.Body
+        do {
+            body = try await client.getArchive(id, path: file.containerPath)
+        } catch where error.isNotFound {
+            throw DrayError(.outputMissing, "output file \(file.containerPath) was not found in the container", cause: error)
+        } catch {
+            throw DrayError(.runtime, "cannot copy \(file.containerPath) out of the container: \(error.message)", cause: error)
+        }
+        var reader = TarFileReader()
+        do {
+            try await FileSystem.shared.withFileHandle(forWritingAt: file.localPath, options: .newFile(replaceExisting: true)) { handle in
+                var writer = handle.bufferedWriter(capacity: .kibibytes(256))
+                for try await chunk in body {
+                    try await reader.feed(chunk) { try await writer.write(contentsOf: $0) }
+                }
+                try reader.finish()
+                try await writer.flush()
+            }
+        } catch TarFileReader.Problem.notAFile {
+            throw DrayError(.outputMissing, "output \(file.containerPath) is not a regular file")
+        } catch let problem as TarFileReader.Problem {
+            throw DrayError(.outputMissing, "cannot read \(file.containerPath) from the container's archive: \(problem)")
+        }
+    }
+
+    private func engineCall<T>(_ action: String, _ call: () async throws -> T) async throws -> T {
+        do {
+            return try await call()
+        } catch let error as DockerClientError {
+            throw DrayError(.runtime, "cannot \(action): \(error.message)", cause: error)
+        }
+    }
+}
+

@@ -1,0 +1,70 @@
+/// The body of `POST /containers/create`: the few fields a step needs.
+public struct ContainerCreateRequest: Encodable, Sendable {
+    public var image: String
+    public var env: [String]
+    public var labels: [String: String]
+    public var openStdin = true
+    public var stdinOnce = true
+    public var attachStdin = true
+    public var attachStdout = true
+    public var attachStderr = true
+    public var tty = false
+
+    public init(image: String, env: [String], labels: [String: String]) {
+        self.image = image
+        self.env = env
+        self.labels = labels
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case image = "Image"
+        case env = "Env"
+        case labels = "Labels"
+        case openStdin = "OpenStdin"
+        case stdinOnce = "StdinOnce"
+        case attachStdin = "AttachStdin"
+        case attachStdout = "AttachStdout"
+        case attachStderr = "AttachStderr"
+        case tty = "Tty"
+    }
+}
+
+/// The answer to `POST /containers/create`.
+public struct ContainerCreateResponse: Decodable, Sendable {
+    public var id: String
+    public var warnings: [String]?
+
+    enum CodingKeys: String, CodingKey {
+        case id = "Id"
+        case warnings = "Warnings"
+    }
+}
+
+/// The answer to `POST /containers/{id}/wait`.
+public struct ContainerWaitResponse: Decodable, Sendable {
+    public var statusCode: Int64
+    public var error: WaitError?
+
+    public struct WaitError: Decodable, Sendable {
+        public var message: String?
+        enum CodingKeys: String, CodingKey { case message = "Message" }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case statusCode = "StatusCode"
+        case error = "Error"
+    }
+}
+
+/// One entry of `GET /containers/json`.
+public struct ContainerSummary: Decodable, Sendable {
+    public var id: String
+    public var labels: [String: String]?
+    public var state: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id = "Id"
+        case labels = "Labels"
+        case state = "State"
+    }
+}

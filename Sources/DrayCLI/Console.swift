@@ -1,0 +1,105 @@
+import DrayEngine
+import Foundation
+
+/// What `dray` shows on stderr while a job runs: its log lines, prefixed by their step, and
+/// on a terminal a status line with the step, its name and the time it has taken.
+actor Console: JobObserver {
+    private let quiet: Bool
+    private let isTerminal: Bool
+    private var job: Job?
+    private var state: JobState?
+    private var stepStarted = ContinuousClock.now
+    private var status = ""
+
+    init(quiet: Bool) {
+        self.quiet = quiet
+        isTerminal = isatty(2) == 1
+    }
+
+    /// Runs `body` with `job`'s status line kept up to date on a terminal.
+    func track<T: Sendable>(_ job: Job, _ body: @Sendable () async -> T) async -> T {
+        self.job = job
+        guard isTerminal && !quiet else { return await body() }
+        return await withTaskGroup { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    await self.redraw()
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            let result = await body()
+            group.cancelAll()
+            clearStatus()
+            return result
+        }
+    }
+
+    /// Prints a one-line error.
+    func fail(_ message: String) {
+        clearStatus()
+        FileHandle.standardError.write(Data("dray: \(message)\n".utf8))
+    }
+
+    func jobDidChange(_ state: JobState) {
+        if state.currentStep != self.state?.currentStep || state.phase != self.state?.phase, state.phase == .running {
+            stepStarted = .now
+        }
+        if let index = self.state?.currentStep, state.steps[index].exitCode != nil, !quiet, isTerminal,
+            self.state?.steps[index].exitCode == nil
+        {
+            let seconds = (ContinuousClock.now - stepStarted).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2)))
+            let code = state.steps[index].exitCode!
+            emit("\(code == 0 ? "✓" : "✗") step \(index + 1)/\(state.steps.count) \(name(of: index)) \(code == 0 ? "done" : "exited with code \(code)") in \(seconds)")
+        }
+        self.state = state
+        redraw()
+    }
+
+    func jobDidLog(_ lines: [LogLine]) {
+        guard !quiet else { return }
+        var text = ""
+        for line in lines {
+            text += "[\(name(of: line.step))\(line.stream == .stderr ? ":err" : "")] \(line.text)\n"
+        }
+        emit(text, newline: false)
+    }
+
+    func jobDidPull(step: Int, progress: String) {
+        guard !quiet else { return }
+        if isTerminal {
+            status = "pulling \(job?.steps[step].source ?? ""): \(progress)"
+            redraw(keepingStatus: true)
+        } else if !progress.contains("[") {
+            emit("[\(name(of: step))] pull: \(progress)")
+        }
+    }
+
+    private func name(of step: Int) -> String {
+        guard let job, job.steps.indices.contains(step) else { return "step \(step + 1)" }
+        if let name = job.steps[step].name, !name.isEmpty { return name }
+        let repository = (try? ImageReference(parsing: job.steps[step].source))?.repository ?? job.steps[step].source
+        return String(repository.split(separator: "/").last ?? Substring(repository))
+    }
+
+    private func emit(_ text: String, newline: Bool = true) {
+        clearStatus()
+        FileHandle.standardError.write(Data((newline ? text + "\n" : text).utf8))
+        redraw()
+    }
+
+    private func redraw(keepingStatus: Bool = false) {
+        guard isTerminal, !quiet, let state, let index = state.currentStep, state.status == .running else { return }
+        if !keepingStatus || status.isEmpty {
+            let elapsed = (ContinuousClock.now - stepStarted).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))
+            let phase = state.phase == .pulling ? "preparing" : elapsed
+            status = "▸ step \(index + 1)/\(state.steps.count) \(name(of: index)) · \(phase)"
+        }
+        let columns = 100
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(status.prefix(columns))".utf8))
+    }
+
+    private func clearStatus() {
+        guard isTerminal, !quiet else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}

@@ -1,0 +1,13 @@
+import ArgumentParser
+
+/// The `dray` command: runs container workflows.
+public struct Dray: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "dray",
+        abstract: "Run container workflows: each step's output is the next step's standard input.",
+        version: "0.1.0",
+        subcommands: [JobRun.self]
+    )
+
+    public init() {}
+}

@@ -1,0 +1,139 @@
+import ArgumentParser
+import DockerClient
+import DrayEngine
+import Foundation
+import NIOCore
+import NIOFileSystem
+
+/// `dray run FILE|-`: runs a job in this process against `DOCKER_HOST`, with no server.
+struct JobRun: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a job here, with no server, and write its last step's output to stdout.",
+        discussion: """
+            The job file is JSON or YAML, in the shape `POST /jobs` takes. Log lines go to stderr \
+            as they arrive, prefixed by their step; the last step's output goes to stdout, byte \
+            for byte, so `dray run job.yaml > out` works like a shell pipe.
+
+            Exit status: 0 when the job completes; the failing step's exit code when a step \
+            fails; 1 when Dray cannot run the job; 2 when the job file is invalid.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The job file, JSON or YAML; - reads standard input.", valueName: "file"))
+    var file: String
+
+    @Option(name: [.customShort("e"), .long], help: ArgumentHelp("Add job-level environment, for every step.", valueName: "name=value"))
+    var env: [String] = []
+
+    @Flag(name: .shortAndLong, help: "Print no log lines, only an error.")
+    var quiet = false
+
+    func validate() throws {
+        for pair in env {
+            guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+                throw ValidationError("--env takes NAME=value, not \"\(pair)\"")
+            }
+        }
+    }
+
+    func run() async throws {
+        let console = Console(quiet: quiet)
+        var job: Job
+        do {
+            job = try JobDocument.decode(try readJobFile())
+        } catch let error as DrayError {
+            await console.fail("\(file == "-" ? "stdin" : file): \(error.message)")
+            throw ExitCode(2)
+        }
+        job.environment = Self.merge(job.environment ?? [], env.map(Self.variable))
+
+        let client: DockerClient
+        do {
+            let endpoint = try DockerEndpoint(environment: ProcessInfo.processInfo.environment)
+            client = try await DockerClient.connect(to: endpoint)
+        } catch {
+            await console.fail("\(error)")
+            throw ExitCode(1)
+        }
+        let id = UUID().uuidString
+        let runner = JobRunner(runtime: DockerRuntime(client: client))
+        let job_ = job
+        let outcome: Result<JobState, any Error> = await Result(catching: {
+            try await FileSystem.shared.withTemporaryDirectory(prefix: try await FileSystem.shared.temporaryDirectory.appending("dray-run-")) { _, spool in
+                let state = await Self.untilInterrupted {
+                    await console.track(job_) {
+                        await runner.run(job_, id: id, spoolDirectory: spool, observer: console)
+                    }
+                }
+                if state.status == .complete {
+                    try await StandardOutput.copy(JobRunner.outputPath(step: job_.steps.count - 1, in: spool))
+                }
+                return state
+            }
+        })
+        try? await client.shutdown()
+        switch outcome {
+        case .failure(let error):
+            await console.fail("\(error)")
+            throw ExitCode(1)
+        case .success(let state) where state.status == .complete:
+            return
+        case .success(let state):
+            await console.fail(state.error ?? "the job failed")
+            let code = state.steps.compactMap(\.exitCode).last(where: { $0 != 0 }) ?? 1
+            throw ExitCode(state.phase == .canceled ? 130 : (1...255).contains(code) ? code : 1)
+        }
+    }
+
+    private func readJobFile() throws -> Data {
+        do {
+            if file == "-" { return FileHandle.standardInput.readDataToEndOfFile() }
+            return try Data(contentsOf: URL(fileURLWithPath: file))
+        } catch {
+            throw DrayError(.invalidJob, "cannot read the job file: \((error as NSError).localizedDescription)")
+        }
+    }
+
+    private static func variable(_ pair: String) -> EnvironmentVariable {
+        let equals = pair.firstIndex(of: "=")!
+        return EnvironmentVariable(variable: String(pair[..<equals]), value: String(pair[pair.index(after: equals)...]))
+    }
+
+    /// The job's environment with `overrides` set on top.
+    private static func merge(_ base: [EnvironmentVariable], _ overrides: [EnvironmentVariable]) -> [EnvironmentVariable] {
+        let replaced = Set(overrides.map(\.variable))
+        return base.filter { !replaced.contains($0.variable) } + overrides
+    }
+
+    /// Runs `body`, canceling it on SIGINT or SIGTERM.
+    private static func untilInterrupted<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
+        await withTaskGroup(of: T?.self) { group in
+            group.addTask { await body() }
+            group.addTask {
+                await Signals.wait(for: [SIGINT, SIGTERM])
+                return nil
+            }
+            var result: T?
+            for await value in group {
+                if let value {
+                    result = value
+                    break
+                }
+                group.cancelAll()
+            }
+            group.cancelAll()
+            return result!
+        }
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do {
+            self = .success(try await body())
+        } catch {
+            self = .failure(error)
+        }
+    }
+}

@@ -1,0 +1,36 @@
+/// The one error type of the engine: a code to act on, a message for a person, and the cause.
+public struct DrayError: Error, Sendable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        /// The job description is wrong: the client's mistake.
+        case invalidJob
+        /// A step's image is missing and could not be pulled.
+        case imageNotFound
+        /// A step exited with a non-zero code.
+        case stepFailed
+        /// A step's output file could not be read back.
+        case outputMissing
+        /// The container runtime failed.
+        case runtime
+        /// Reading or writing spool files or the store failed.
+        case storage
+        /// No such job.
+        case notFound
+        /// The job was stopped before it ended.
+        case canceled
+    }
+
+    public var code: Code
+    public var message: String
+    /// Every problem found, when validation found more than one.
+    public var problems: [String]
+    public var cause: (any Error)?
+
+    public init(_ code: Code, _ message: String, problems: [String]? = nil, cause: (any Error)? = nil) {
+        self.code = code
+        self.message = message
+        self.problems = problems ?? [message]
+        self.cause = cause
+    }
+
+    public var description: String { message }
+}

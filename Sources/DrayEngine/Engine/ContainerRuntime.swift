@@ -1,0 +1,73 @@
+import NIOCore
+import NIOFileSystem
+
+/// What runs a step's container. `DockerRuntime` is the real one; tests of pure engine
+/// logic use a fake.
+public protocol ContainerRuntime: Sendable {
+    /// Makes sure `image` is present: pulls it when it is missing, or always when `refresh`.
+    /// Throws a ``DrayError`` with code `imageNotFound` when it cannot be had.
+    func prepareImage(
+        _ image: ImageReference,
+        refresh: Bool,
+        progress: @escaping @Sendable (String) async -> Void
+    ) async throws
+
+    /// Runs one container to its end and removes it, whatever happens.
+    ///
+    /// Streams `spec.stdin` into the container's standard input, then closes it; a container
+    /// that stops reading early is not an error. Calls `output` with every chunk the container
+    /// writes, in order. When `spec.outputFile` is set, copies that file out to its local path
+    /// after the container exits with code 0.
+    /// - Returns: The container's exit code.
+    func run(
+        _ spec: ContainerSpec,
+        output: (OutputChunk) async throws -> Void
+    ) async throws -> Int32
+}
+
+/// One container to run.
+public struct ContainerSpec: Sendable {
+    public var image: ImageReference
+    /// `NAME=value` strings.
+    public var environment: [String]
+    public var labels: [String: String]
+    /// A local file streamed into standard input, or nil for an empty input.
+    public var stdin: FilePath?
+    /// A file the container writes, at an absolute path inside it, to copy to a local path.
+    public var outputFile: OutputFile?
+
+    public struct OutputFile: Sendable {
+        public var containerPath: String
+        public var localPath: FilePath
+
+        public init(containerPath: String, localPath: FilePath) {
+            self.containerPath = containerPath
+            self.localPath = localPath
+        }
+    }
+
+    public init(
+        image: ImageReference,
+        environment: [String] = [],
+        labels: [String: String] = [:],
+        stdin: FilePath? = nil,
+        outputFile: OutputFile? = nil
+    ) {
+        self.image = image
+        self.environment = environment
+        self.labels = labels
+        self.stdin = stdin
+        self.outputFile = outputFile
+    }
+}
+
+/// Bytes a container wrote to one of its streams.
+public struct OutputChunk: Sendable {
+    public var stream: OutputStream
+    public var bytes: ByteBuffer
+
+    public init(stream: OutputStream, bytes: ByteBuffer) {
+        self.stream = stream
+        self.bytes = bytes
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import NIOCore
+import NIOFileSystem
+
+/// Runs a job's steps in order on a ``ContainerRuntime``, passing each step's selected
+/// output to the next step's standard input through spool files on disk.
+///
+/// Step `n`'s output is kept at ``outputPath(step:in:)``, so memory stays bounded whatever
+/// the size of the data, and the last step's output can be read when the job is complete.
+public struct JobRunner: Sendable {
+    public let runtime: any ContainerRuntime
+
+    public init(runtime: any ContainerRuntime) {
+        self.runtime = runtime
+    }
+
+    /// Where the output of step `index` (from 0) is spooled.
+    public static func outputPath(step index: Int, in spoolDirectory: FilePath) -> FilePath {
+        spoolDirectory.appending("step-\(index + 1).out")
+    }
+
+    /// Runs `job` to its end and returns its final state; never throws; a failure is the
+    /// state's `error`. Cancelling the task stops the running step and ends in `canceled`.
+    public func run(
+        _ job: Job,
+        id: String,
+        spoolDirectory: FilePath,
+        observer: some JobObserver,
+        state initial: JobState? = nil
+    ) async -> JobState {
+        var state = initial ?? JobState(stepCount: job.steps.count)
+        state.startedAt = Date()
+        do {
+            try await FileSystem.shared.createDirectory(at: spoolDirectory, withIntermediateDirectories: true)
+        } catch {
+            state.fail("cannot create the spool folder \(spoolDirectory): \(error)")
+            await observer.jobDidChange(state)
+            return state
+        }
+        for index in job.steps.indices {
+            let label = job.steps[index].label(index: index)
+            do {
+                try Task.checkCancellation()
+                let exitCode = try await runStep(index, of: job, id: id, spoolDirectory: spoolDirectory, state: &state, observer: observer)
+                state.steps[index].exitCode = exitCode
+                state.steps[index].finishedAt = Date()
+                guard exitCode == 0 else {
+                    state.fail("\(label) exited with code \(exitCode)")
+                    break
+                }
+                state.stepsCompleted += 1
+            } catch is CancellationError {
+                state.fail("\(label) was canceled", phase: .canceled)
+            } catch let error as DrayError where error.code == .canceled {
+                state.fail("\(label) was canceled", phase: .canceled)
+            } catch let error as DrayError {
+                state.fail("\(label): \(error.message)")
+            } catch {
+                state.fail("\(label): \(error)")
+            }
+            if state.status == .error {
+                state.steps[index].finishedAt = state.steps[index].finishedAt ?? state.finishedAt
+                break
+            }
+        }
+        if state.status == .running {
+            state.status = .complete
+            state.phase = .complete
+            state.currentStep = nil
+            state.finishedAt = Date()
+        }
+        await observer.jobDidChange(state)
+        return state
+    }
+
+    private func runStep(
+        _ index: Int,
+        of job: Job,
+        id: String,
+        spoolDirectory: FilePath,
+        state: inout JobState,
+        observer: some JobObserver
+    ) async throws -> Int32 {
+        let step = job.steps[index]
+        let image = try ImageReference(parsing: step.source)
+        state.currentStep = index
+        state.phase = .pulling
+        await observer.jobDidChange(state)
+        try await runtime.prepareImage(image, refresh: step.refresh ?? false) { progress in
+            await observer.jobDidPull(step: index, progress: progress)
+        }
+        state.phase = .running
+        state.steps[index].startedAt = Date()
+        await observer.jobDidChange(state)
+
+        let outputPath = Self.outputPath(step: index, in: spoolDirectory)
+        var spec = ContainerSpec(
+            image: image,
+            environment: job.environment(forStep: index),
+            labels: ["dray.job": id, "dray.step": String(index + 1)],
+            stdin: index == 0 ? nil : Self.outputPath(step: index - 1, in: spoolDirectory)
+        )
+        var logger = StepLogger(step: index, observer: observer)
+        var filter = step.beginDelimiter.flatMap { begin in
+            step.endDelimiter.map { DelimiterFilter(begin: begin, end: $0) }
+        }
+
+        if case .file(let path) = step.outputChannel {
+            let copied = filter == nil ? outputPath : spoolDirectory.appending("step-\(index + 1).file")
+            spec.outputFile = .init(containerPath: path, localPath: copied)
+            let exitCode = try await runtime.run(spec) { try await logger.log($0) }
+            await logger.finish()
+            if exitCode == 0, var filter {
+                try await Self.filter(copied, into: outputPath, with: &filter)
+                try await FileSystem.shared.removeItem(at: copied)
+            }
+            return exitCode
+        }
+
+        let selected: OutputStream = step.outputChannel == .stderr ? .stderr : .stdout
+        return try await FileSystem.shared.withFileHandle(
+            forWritingAt: outputPath,
+            options: .newFile(replaceExisting: true)
+        ) { handle in
+            var writer = handle.bufferedWriter(capacity: .kibibytes(256))
+            let exitCode = try await runtime.run(spec) { chunk in
+                try await logger.log(chunk)
+                guard chunk.stream == selected else { return }
+                if filter != nil {
+                    try await filter!.feed(chunk.bytes) { try await writer.write(contentsOf: $0) }
+                } else {
+                    try await writer.write(contentsOf: chunk.bytes)
+                }
+            }
+            try await filter?.finish { try await writer.write(contentsOf: $0) }
+            try await writer.flush()
+            await logger.finish()
+            return exitCode
+        }
+    }
+
+    /// Copies `source` to `destination`, keeping only the delimited lines.
+    private static func filter(_ source: FilePath, into destination: FilePath, with filter: inout DelimiterFilter) async throws {
+        try await FileSystem.shared.withFileHandle(forReadingAt: source) { input in
+            try await FileSystem.shared.withFileHandle(
+                forWritingAt: destination,
+                options: .newFile(replaceExisting: true)
+            ) { output in
+                var writer = output.bufferedWriter()
+                for try await chunk in input.readChunks() {
+                    try await filter.feed(chunk) { try await writer.write(contentsOf: $0) }
+                }
+                try await filter.finish { try await writer.write(contentsOf: $0) }
+                try await writer.flush()
+            }
+        }
+    }
+}
+
+/// Turns a step's output chunks into log lines, one splitter per stream.
+private struct StepLogger<Observer: JobObserver> {
+    let step: Int
+    let observer: Observer
+    private var stdout = LineSplitter()
+    private var stderr = LineSplitter()
+
+    init(step: Int, observer: Observer) {
+        self.step = step
+        self.observer = observer
+    }
+
+    mutating func log(_ chunk: OutputChunk) async throws {
+        let lines = chunk.stream == .stdout ? stdout.feed(chunk.bytes) : stderr.feed(chunk.bytes)
+        if !lines.isEmpty {
+            await observer.jobDidLog(lines.map { LogLine(step: step, stream: chunk.stream, text: $0) })
+        }
+    }
+
+    mutating func finish() async {
+        var lines: [LogLine] = []
+        if let last = stdout.finish() { lines.append(LogLine(step: step, stream: .stdout, text: last)) }
+        if let last = stderr.finish() { lines.append(LogLine(step: step, stream: .stderr, text: last)) }
+        if !lines.isEmpty { await observer.jobDidLog(lines) }
+    }
+}

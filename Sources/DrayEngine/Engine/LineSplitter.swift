@@ -1,0 +1,55 @@
+import NIOCore
+
+/// Cuts a byte stream into log lines, keeping at most ``maxLineBytes`` of any one line
+/// so that memory stays bounded whatever a step writes.
+///
+/// Lines end at `\n`; a `\r` before it is dropped. A longer line is cut, and the log says
+/// how long it was. Bytes that are not UTF-8 become U+FFFD in the log; the spool keeps them.
+public struct LineSplitter: Sendable {
+    public static let defaultMaxLineBytes = 64 * 1024
+
+    public let maxLineBytes: Int
+    private var pending: [UInt8] = []
+    /// Bytes of the current line that were not kept.
+    private var dropped = 0
+
+    public init(maxLineBytes: Int = LineSplitter.defaultMaxLineBytes) {
+        self.maxLineBytes = maxLineBytes
+    }
+
+    /// The lines that `bytes` completes.
+    public mutating func feed(_ bytes: ByteBuffer) -> [String] {
+        var lines: [String] = []
+        bytes.withUnsafeReadableBytes { raw in
+            var start = raw.startIndex
+            while start < raw.endIndex {
+                let newline = raw[start...].firstIndex(of: UInt8(ascii: "\n"))
+                let end = newline ?? raw.endIndex
+                keep(UnsafeRawBufferPointer(rebasing: raw[start..<end]))
+                if newline != nil { lines.append(takeLine()) }
+                start = end == raw.endIndex ? end : end + 1
+            }
+        }
+        return lines
+    }
+
+    /// The last line, when the stream ended without a newline.
+    public mutating func finish() -> String? {
+        pending.isEmpty && dropped == 0 ? nil : takeLine()
+    }
+
+    private mutating func keep(_ bytes: UnsafeRawBufferPointer) {
+        let room = max(0, maxLineBytes - pending.count)
+        pending.append(contentsOf: bytes.prefix(room))
+        dropped += max(0, bytes.count - room)
+    }
+
+    private mutating func takeLine() -> String {
+        if dropped == 0, pending.last == UInt8(ascii: "\r") { pending.removeLast() }
+        var line = String(decoding: pending, as: UTF8.self)
+        if dropped > 0 { line += " … [line cut: \(pending.count + dropped) bytes]" }
+        pending.removeAll(keepingCapacity: pending.count <= 4096)
+        dropped = 0
+        return line
+    }
+}

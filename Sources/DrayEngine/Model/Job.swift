@@ -1,0 +1,63 @@
+/// A job: an ordered list of steps, each a container image run in turn, with the
+/// output of one step fed to the standard input of the next.
+///
+/// The JSON shape is the original Dray's: `{id?, name?, environment?, steps}`.
+public struct Job: Codable, Sendable, Equatable {
+    /// Assigned by Dray; a client-sent value is ignored on submission.
+    public var id: String?
+    public var name: String?
+    /// Environment given to every step. A step's own environment wins over it.
+    public var environment: [EnvironmentVariable]?
+    public var steps: [Step]
+
+    public init(
+        id: String? = nil,
+        name: String? = nil,
+        environment: [EnvironmentVariable]? = nil,
+        steps: [Step]
+    ) {
+        self.id = id
+        self.name = name
+        self.environment = environment
+        self.steps = steps
+    }
+
+    /// The environment of step `index` as `NAME=value` strings: the job's, then the
+    /// step's, where a variable set by both takes the step's value.
+    public func environment(forStep index: Int) -> [String] {
+        var order: [String] = []
+        var values: [String: String] = [:]
+        for variable in (environment ?? []) + (steps[index].environment ?? []) {
+            if values.updateValue(variable.value, forKey: variable.variable) == nil {
+                order.append(variable.variable)
+            }
+        }
+        return order.map { "\($0)=\(values[$0]!)" }
+    }
+}
+
+/// One variable of a job's or a step's environment: `{variable, value}`.
+public struct EnvironmentVariable: Codable, Sendable, Equatable {
+    public var variable: String
+    public var value: String
+
+    public init(variable: String, value: String) {
+        self.variable = variable
+        self.value = value
+    }
+}
+
+extension Job {
+    private enum CodingKeys: String, CodingKey {
+        case id, name, environment, steps
+    }
+
+    /// Reads a job; an `id` that is not a string is ignored, as every client-sent id is on submission.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try? container.decodeIfPresent(String.self, forKey: .id)
+        name = try container.decodeIfPresent(String.self, forKey: .name)
+        environment = try container.decodeIfPresent([EnvironmentVariable].self, forKey: .environment)
+        steps = try container.decode([Step].self, forKey: .steps)
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import Yams
+
+/// Reads a job description from JSON or YAML and validates it, turning every problem
+/// into a message that names the field: `steps[1].source is required`.
+///
+/// Field paths count steps from 0, as JSON does; messages about a running job count from 1.
+public enum JobDocument {
+    /// Decodes and validates a job. JSON is recognised by its leading `{`; anything else is read as YAML.
+    public static func decode(_ data: Data) throws(DrayError) -> Job {
+        let job: Job
+        do {
+            if data.first(where: { !$0.isWhitespace }) == UInt8(ascii: "{") {
+                job = try JSONDecoder().decode(Job.self, from: data)
+            } else {
+                guard let text = String(data: data, encoding: .utf8) else {
+                    throw DrayError(.invalidJob, "the job description is not UTF-8 text")
+                }
+                job = try YAMLDecoder().decode(Job.self, from: text)
+            }
+        } catch let error as DrayError {
+            throw error
+        } catch let error as DecodingError {
+            throw DrayError(.invalidJob, message(for: error), cause: error)
+        } catch {
+            throw DrayError(.invalidJob, "the job description cannot be read: \(error)", cause: error)
+        }
+        try validate(job)
+        return job
+    }
+
+    /// Checks what decoding cannot: throws one ``DrayError`` listing every problem.
+    public static func validate(_ job: Job) throws(DrayError) {
+        let problems = problems(in: job)
+        guard problems.isEmpty else {
+            throw DrayError(.invalidJob, problems.joined(separator: "; "), problems: problems)
+        }
+    }
+
+    /// Every problem in `job`, one message each.
+    public static func problems(in job: Job) -> [String] {
+        var problems: [String] = []
+        problems += environmentProblems(job.environment, path: "environment")
+        if job.steps.isEmpty { problems.append("steps must contain at least one step") }
+        for (index, step) in job.steps.enumerated() {
+            let path = "steps[\(index)]"
+            if step.source.trimmingCharacters(in: .whitespaces).isEmpty {
+                problems.append("\(path).source is required")
+            } else {
+                do throws(DrayError) {
+                    _ = try ImageReference(parsing: step.source)
+                } catch {
+                    problems.append("\(path).source \(error.message)")
+                }
+            }
+            problems += environmentProblems(step.environment, path: "\(path).environment")
+            switch (step.beginDelimiter, step.endDelimiter) {
+            case (.some, nil): problems.append("\(path).endDelimiter is required when beginDelimiter is set")
+            case (nil, .some): problems.append("\(path).beginDelimiter is required when endDelimiter is set")
+            default: break
+            }
+        }
+        return problems
+    }
+
+    private static func environmentProblems(_ environment: [EnvironmentVariable]?, path: String) -> [String] {
+        (environment ?? []).enumerated().compactMap { index, variable in
+            if variable.variable.isEmpty { return "\(path)[\(index)].variable must not be empty" }
+            if variable.variable.contains("=") { return "\(path)[\(index)].variable must not contain \"=\"" }
+            if variable.variable.utf8.contains(0) || variable.value.utf8.contains(0) {
+                return "\(path)[\(index)] must not contain a NUL character"
+            }
+            return nil
+        }
+    }
+
+    /// A decoding error in the user's words, naming the field path.
+    static func message(for error: DecodingError) -> String {
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "\(fieldPath(context.codingPath + [key])) is required"
+        case .valueNotFound(_, let context):
+            return "\(fieldPath(context.codingPath)) is required"
+        case .typeMismatch(let type, let context):
+            if context.codingPath.isEmpty { return "the job description must be an object" }
+            return "\(fieldPath(context.codingPath)) must be \(typeName(type))"
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty {
+                let reason = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
+                return "the job description is not valid JSON or YAML" + (reason.map { ": \($0)" } ?? "")
+            }
+            return "\(fieldPath(context.codingPath)) \(context.debugDescription)"
+        @unknown default:
+            return "the job description cannot be read: \(error)"
+        }
+    }
+
+    /// `steps[1].environment[0].value`, from a coding path.
+    static func fieldPath(_ path: [any CodingKey]) -> String {
+        var text = ""
+        for key in path {
+            if let index = key.intValue {
+                text += "[\(index)]"
+            } else {
+                text += text.isEmpty ? key.stringValue : ".\(key.stringValue)"
+            }
+        }
+        return text
+    }
+
+    private static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Bool.Type: "a boolean"
+        case is Int.Type, is Double.Type: "a number"
+        case is [Any].Type: "an array"
+        default:
+            String(describing: type).hasPrefix("Array") ? "an array" : "an object"
+        }
+    }
+}
+
+extension UInt8 {
+    fileprivate var isWhitespace: Bool { self == 0x20 || self == 0x0A || self == 0x0D || self == 0x09 }
+}

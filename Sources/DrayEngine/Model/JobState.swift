@@ -1,0 +1,69 @@
+import Foundation
+
+/// The seed's three job statuses. Finer detail is in ``JobPhase``.
+public enum JobStatus: String, Codable, Sendable {
+    case running
+    case complete
+    case error
+}
+
+/// What a job is doing now, finer than its ``JobStatus``.
+public enum JobPhase: String, Codable, Sendable {
+    /// Accepted, not started.
+    case queued
+    /// Making sure a step's image is present.
+    case pulling
+    /// A step's container is running.
+    case running
+    case complete
+    /// A step failed, or Dray could not run it.
+    case failed
+    /// Stopped before it ended.
+    case canceled
+}
+
+/// What happened to one step.
+public struct StepState: Codable, Sendable, Equatable {
+    public var exitCode: Int32?
+    public var startedAt: Date?
+    public var finishedAt: Date?
+
+    public init(exitCode: Int32? = nil, startedAt: Date? = nil, finishedAt: Date? = nil) {
+        self.exitCode = exitCode
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+    }
+}
+
+/// Where a job is: its status, how many steps completed, and why it failed.
+public struct JobState: Codable, Sendable, Equatable {
+    public var status: JobStatus
+    public var phase: JobPhase
+    public var stepsCompleted: Int
+    /// The index of the step being prepared or run, from 0.
+    public var currentStep: Int?
+    /// A message for a person when the job ended in `error`.
+    public var error: String?
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var steps: [StepState]
+
+    /// The state of a job of `stepCount` steps that has not started.
+    public init(stepCount: Int, createdAt: Date = Date()) {
+        status = .running
+        phase = .queued
+        stepsCompleted = 0
+        self.createdAt = createdAt
+        steps = Array(repeating: StepState(), count: stepCount)
+    }
+
+    /// Ends the job in `error` with `message`.
+    public mutating func fail(_ message: String, phase: JobPhase = .failed, at time: Date = Date()) {
+        status = .error
+        self.phase = phase
+        error = message
+        finishedAt = time
+        currentStep = nil
+    }
+}

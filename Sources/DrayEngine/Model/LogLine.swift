@@ -1,0 +1,20 @@
+/// The stream a container wrote to.
+public enum OutputStream: String, Codable, Sendable, Hashable {
+    case stdout
+    case stderr
+}
+
+/// One line of a job's log: what a step wrote, on which stream.
+public struct LogLine: Codable, Sendable, Equatable {
+    /// The step's index, from 0.
+    public var step: Int
+    public var stream: OutputStream
+    /// The line without its line ending, decoded as UTF-8 (invalid bytes become U+FFFD).
+    public var text: String
+
+    public init(step: Int, stream: OutputStream, text: String) {
+        self.step = step
+        self.stream = stream
+        self.text = text
+    }
+}

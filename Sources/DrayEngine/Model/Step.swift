@@ -1,0 +1,43 @@
+/// One step of a job: a container image, run once, whose selected output becomes
+/// the next step's standard input.
+public struct Step: Codable, Sendable, Equatable {
+    public var name: String?
+    /// The image to run, as `docker run` takes it. No tag means `:latest`.
+    public var source: String
+    public var environment: [EnvironmentVariable]?
+    /// Which output is passed on: `stdout` (the default), `stderr`, or an absolute file path.
+    public var output: OutputChannel?
+    /// Pull the image before the step even when it is present.
+    public var refresh: Bool?
+    /// With ``endDelimiter``, only the lines strictly between a line equal to this one and
+    /// a line equal to the end delimiter are passed on. Every line still goes to the log.
+    public var beginDelimiter: String?
+    public var endDelimiter: String?
+
+    public init(
+        name: String? = nil,
+        source: String,
+        environment: [EnvironmentVariable]? = nil,
+        output: OutputChannel? = nil,
+        refresh: Bool? = nil,
+        beginDelimiter: String? = nil,
+        endDelimiter: String? = nil
+    ) {
+        self.name = name
+        self.source = source
+        self.environment = environment
+        self.output = output
+        self.refresh = refresh
+        self.beginDelimiter = beginDelimiter
+        self.endDelimiter = endDelimiter
+    }
+
+    /// The channel whose bytes are passed on.
+    public var outputChannel: OutputChannel { output ?? .stdout }
+
+    /// How the step is called in messages: `step 2 "upper"`, or `step 2` when it has no name.
+    public func label(index: Int) -> String {
+        if let name, !name.isEmpty { return "step \(index + 1) \"\(name)\"" }
+        return "step \(index + 1)"
+    }
+}

@@ -1,0 +1,30 @@
+/// A job as stored: its description and its state.
+public struct JobRecord: Sendable, Equatable {
+    public var id: String
+    public var job: Job
+    public var state: JobState
+
+    public init(id: String, job: Job, state: JobState) {
+        self.id = id
+        self.job = job
+        self.state = state
+    }
+}
+
+/// Where jobs and their logs are kept. Every store passes the same contract suite.
+public protocol JobStore: Sendable {
+    /// Adds a new job.
+    func create(_ record: JobRecord) async throws
+    /// The job with `id`, or nil.
+    func job(id: String) async throws -> JobRecord?
+    /// Every job, in creation order.
+    func jobs() async throws -> [JobRecord]
+    /// Replaces a job's state.
+    func update(id: String, state: JobState) async throws
+    /// Appends lines to a job's log, in order.
+    func appendLog(id: String, lines: [LogLine]) async throws
+    /// Up to `limit` lines of a job's log from `index`; an index past the end gives none.
+    func log(id: String, from index: Int, limit: Int?) async throws -> [LogLine]
+    /// Deletes a job and its log. Returns false when there was no such job.
+    func delete(id: String) async throws -> Bool
+}

@@ -1,0 +1,8 @@
+import DrayCLI
+
+@main
+enum DrayMain {
+    static func main() async {
+        await Dray.main()
+    }
+}

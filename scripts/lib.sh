@@ -1,0 +1,92 @@
+# Shared by scripts/quickstart and scripts/test; source it, do not run it.
+# Brings up what Dray needs on a Debian machine: packages, a Docker engine, the images.
+
+DRAY_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DRAY_ENGINE_DIR=${DRAY_ENGINE_DIR:-/tmp/dray-engine}
+DRAY_ENGINE_DATA=${DRAY_ENGINE_DATA:-/var/lib/dray-engine}
+DRAY_STARTED_ENGINE=""
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else die "'$*' needs root, and there is no sudo"
+  fi
+}
+
+# need_packages PKG...: installs the Debian packages that are not installed yet.
+need_packages() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+  done
+  ((${#missing[@]})) || return 0
+  say "installing ${missing[*]} from Debian"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+engine_answers() { timeout 10 docker version >/dev/null 2>&1; }
+
+# ensure_engine: uses the engine DOCKER_HOST names (or the default socket) when it answers;
+# otherwise installs Debian's docker.io and starts a private dockerd, exporting DOCKER_HOST.
+ensure_engine() {
+  command -v docker >/dev/null || need_packages docker.io
+  if engine_answers; then
+    say "using the Docker engine at ${DOCKER_HOST:-unix:///var/run/docker.sock}"
+    return 0
+  fi
+  command -v dockerd >/dev/null || need_packages docker.io
+  export DOCKER_HOST="unix://$DRAY_ENGINE_DIR/docker.sock"
+  if engine_answers; then
+    say "using the private Docker engine at $DOCKER_HOST"
+    return 0
+  fi
+  say "starting a private Docker engine at $DOCKER_HOST"
+  mkdir -p "$DRAY_ENGINE_DIR"
+  as_root dockerd --host "$DOCKER_HOST" --data-root "$DRAY_ENGINE_DATA" --exec-root "$DRAY_ENGINE_DIR/exec" \
+    --pidfile "$DRAY_ENGINE_DIR/dockerd.pid" >"$DRAY_ENGINE_DIR/dockerd.log" 2>&1 &
+  DRAY_STARTED_ENGINE=$!
+  local i
+  for i in $(seq 1 120); do
+    engine_answers && return 0
+    kill -0 "$DRAY_STARTED_ENGINE" 2>/dev/null || { tail -20 "$DRAY_ENGINE_DIR/dockerd.log" >&2; die "dockerd exited"; }
+    sleep 0.5
+  done
+  tail -20 "$DRAY_ENGINE_DIR/dockerd.log" >&2
+  die "the Docker engine did not answer within 60 s"
+}
+
+# stop_engine: stops the private dockerd if this script started it.
+stop_engine() {
+  [ -n "$DRAY_STARTED_ENGINE" ] || return 0
+  say "stopping the private Docker engine"
+  local pid i
+  pid=$(cat "$DRAY_ENGINE_DIR/dockerd.pid" 2>/dev/null || echo "$DRAY_STARTED_ENGINE")
+  as_root kill "$pid" 2>/dev/null || true
+  for i in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  DRAY_STARTED_ENGINE=""
+}
+
+# build_image TAG DIR: builds DIR's Dockerfile offline, with the static busybox in its context.
+build_image() {
+  local tag=$1 dir=$2 context
+  context=$(mktemp -d)
+  cp -r "$dir"/. "$context"/
+  cp /bin/busybox "$context/busybox"
+  # The legacy builder works offline; its deprecation notice is noise here.
+  docker build -q -t "$tag" "$context" >"$context.log" 2>&1 || { cat "$context.log" >&2; rm -rf "$context"*; die "cannot build $tag"; }
+  rm -f "$context.log"
+  rm -rf "$context"
+}
+
+# build_example_images: dray/busybox, then the Word Job's randword, upper and reverse.
+build_example_images() {
+  need_packages busybox-static
+  say "building the example images"
+  build_image dray/busybox "$DRAY_ROOT/examples/images/busybox"
+  local name
+  for name in randword upper reverse; do build_image "dray/$name" "$DRAY_ROOT/examples/images/$name"; done
+}
