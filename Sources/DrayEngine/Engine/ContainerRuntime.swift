@@ -63,10 +63,10 @@ public struct ContainerSpec: Sendable {
 
 /// Bytes a container wrote to one of its streams.
 public struct OutputChunk: Sendable {
-    public var stream: OutputStream
+    public var stream: StandardStream
     public var bytes: ByteBuffer
 
-    public init(stream: OutputStream, bytes: ByteBuffer) {
+    public init(stream: StandardStream, bytes: ByteBuffer) {
         self.stream = stream
         self.bytes = bytes
     }

@@ -25,8 +25,8 @@ public struct DelimiterFilter: Sendable {
     public mutating func feed(_ bytes: ByteBuffer, emit: (ByteBuffer) async throws -> Void) async rethrows {
         var rest = bytes
         while rest.readableBytes > 0 {
-            let newline = rest.readableBytesView.firstIndex(of: UInt8(ascii: "\n"))
-            let length = newline.map { $0 - rest.readerIndex + 1 } ?? rest.readableBytes
+            let newline = rest.readableOffset(of: UInt8(ascii: "\n"))
+            let length = newline.map { $0 + 1 } ?? rest.readableBytes
             let segment = rest.readSlice(length: length)!
             let endsLine = newline != nil
             if decided {

@@ -117,7 +117,7 @@ public struct JobRunner: Sendable {
             return exitCode
         }
 
-        let selected: OutputStream = step.outputChannel == .stderr ? .stderr : .stdout
+        let selected: StandardStream = step.outputChannel == .stderr ? .stderr : .stdout
         return try await FileSystem.shared.withFileHandle(
             forWritingAt: outputPath,
             options: .newFile(replaceExisting: true)

@@ -21,13 +21,13 @@ public struct LineSplitter: Sendable {
     public mutating func feed(_ bytes: ByteBuffer) -> [String] {
         var lines: [String] = []
         bytes.withUnsafeReadableBytes { raw in
-            var start = raw.startIndex
-            while start < raw.endIndex {
-                let newline = raw[start...].firstIndex(of: UInt8(ascii: "\n"))
-                let end = newline ?? raw.endIndex
+            var start = 0
+            while start < raw.count {
+                let newline = raw.firstIndex(of: UInt8(ascii: "\n"), from: start)
+                let end = newline ?? raw.count
                 keep(UnsafeRawBufferPointer(rebasing: raw[start..<end]))
                 if newline != nil { lines.append(takeLine()) }
-                start = end == raw.endIndex ? end : end + 1
+                start = end + 1
             }
         }
         return lines
@@ -39,9 +39,9 @@ public struct LineSplitter: Sendable {
     }
 
     private mutating func keep(_ bytes: UnsafeRawBufferPointer) {
-        let room = max(0, maxLineBytes - pending.count)
-        pending.append(contentsOf: bytes.prefix(room))
-        dropped += max(0, bytes.count - room)
+        let kept = min(bytes.count, max(0, maxLineBytes - pending.count))
+        if kept > 0 { pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[0..<kept])) }
+        dropped += bytes.count - kept
     }
 
     private mutating func takeLine() -> String {

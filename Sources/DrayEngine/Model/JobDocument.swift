@@ -86,8 +86,10 @@ public enum JobDocument {
             return "\(fieldPath(context.codingPath)) must be \(typeName(type))"
         case .dataCorrupted(let context):
             if context.codingPath.isEmpty {
-                let reason = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
-                return "the job description is not valid JSON or YAML" + (reason.map { ": \($0)" } ?? "")
+                let detail = context.underlyingError.map { String(describing: $0) } ?? context.debugDescription
+                // YAML's parser adds the source line and a caret below its message: keep one line.
+                let reason = detail.split(whereSeparator: \.isNewline).prefix(2).joined(separator: ": ")
+                return "the job description is not valid JSON or YAML: \(reason)"
             }
             return "\(fieldPath(context.codingPath)) \(context.debugDescription)"
         @unknown default:

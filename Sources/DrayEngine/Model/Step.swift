@@ -41,3 +41,22 @@ public struct Step: Codable, Sendable, Equatable {
         return "step \(index + 1)"
     }
 }
+
+extension Step {
+    private enum CodingKeys: String, CodingKey {
+        case name, source, environment, output, refresh, beginDelimiter, endDelimiter
+    }
+
+    /// Reads a step; a missing source reads as empty, so that validation reports it with
+    /// every other problem of the job rather than alone.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decodeIfPresent(String.self, forKey: .name)
+        source = try container.decodeIfPresent(String.self, forKey: .source) ?? ""
+        environment = try container.decodeIfPresent([EnvironmentVariable].self, forKey: .environment)
+        output = try container.decodeIfPresent(OutputChannel.self, forKey: .output)
+        refresh = try container.decodeIfPresent(Bool.self, forKey: .refresh)
+        beginDelimiter = try container.decodeIfPresent(String.self, forKey: .beginDelimiter)
+        endDelimiter = try container.decodeIfPresent(String.self, forKey: .endDelimiter)
+    }
+}

@@ -1,0 +1,184 @@
+import DrayEngine
+import Foundation
+import NIOCore
+import NIOFileSystem
+import Testing
+
+/// A container runtime for the engine's own logic: each step's behaviour is a function of
+/// its spec and its input.
+struct FakeRuntime: ContainerRuntime {
+    struct Outcome: Sendable {
+        var writes: [(StandardStream, String)] = []
+        var exitCode: Int32 = 0
+        var file: String?
+    }
+
+    let behaviour: @Sendable (ContainerSpec, String) throws -> Outcome
+    let record = Record()
+
+    actor Record {
+        var specs: [ContainerSpec] = []
+        var pulls: [(String, Bool)] = []
+        func add(_ spec: ContainerSpec) { specs.append(spec) }
+        func pull(_ image: String, _ refresh: Bool) { pulls.append((image, refresh)) }
+    }
+
+    func prepareImage(_ image: ImageReference, refresh: Bool, progress: @escaping @Sendable (String) async -> Void)
+        async throws
+    {
+        await record.pull(image.description, refresh)
+        if image.repository == "missing" { throw DrayError(.imageNotFound, "image \(image) not found") }
+    }
+
+    func run(_ spec: ContainerSpec, output: (OutputChunk) async throws -> Void) async throws -> Int32 {
+        await record.add(spec)
+        var input = ""
+        if let stdin = spec.stdin {
+            input = String(buffer: try await FileSystem.shared.withFileHandle(forReadingAt: stdin) { try await $0.readToEnd(maximumSizeAllowed: .mebibytes(1)) })
+        }
+        let outcome = try behaviour(spec, input)
+        for (stream, text) in outcome.writes {
+            try await output(OutputChunk(stream: stream, bytes: ByteBuffer(string: text)))
+        }
+        if let file = spec.outputFile, let content = outcome.file, outcome.exitCode == 0 {
+            try await FileSystem.shared.withFileHandle(forWritingAt: file.localPath, options: .newFile(replaceExisting: true)) {
+                _ = try await $0.write(contentsOf: ByteBuffer(string: content), toAbsoluteOffset: 0)
+            }
+        }
+        return outcome.exitCode
+    }
+}
+
+actor RecordingObserver: JobObserver {
+    var states: [JobState] = []
+    var lines: [LogLine] = []
+    func jobDidChange(_ state: JobState) { states.append(state) }
+    func jobDidLog(_ lines: [LogLine]) { self.lines += lines }
+    func jobDidPull(step: Int, progress: String) {}
+}
+
+/// The variable `SCRIPT` of a spec's environment, which names what the fake step does.
+private func script(_ spec: ContainerSpec) -> String {
+    spec.environment.first { $0.hasPrefix("SCRIPT=") }.map { String($0.dropFirst(7)) } ?? ""
+}
+
+private func step(_ script: String, name: String? = nil, output: OutputChannel? = nil, source: String = "fake") -> Step {
+    Step(name: name, source: source, environment: [.init(variable: "SCRIPT", value: script)], output: output)
+}
+
+@Suite("The engine's logic, on a fake runtime")
+struct JobRunnerTests {
+    /// upper: upper-cases its input; fail N: exits N; both: writes out and err; file: writes a file.
+    let runtime = FakeRuntime { spec, input in
+        let words = script(spec).split(separator: " ")
+        switch words.first {
+        case "echo": return .init(writes: [(.stdout, words.dropFirst().joined(separator: " ") + "\n")])
+        case "upper": return .init(writes: [(.stdout, input.uppercased())])
+        case "fail": return .init(writes: [(.stderr, "failing\n")], exitCode: Int32(words[1])!)
+        case "both": return .init(writes: [(.stdout, "to stdout\n"), (.stderr, "to stderr\n"), (.stdout, "more")])
+        case "file": return .init(writes: [(.stdout, "log only\n")], file: "from the file\n")
+        case "env": return .init(writes: [(.stdout, spec.environment.joined(separator: ",") + "\n")])
+        default: return .init()
+        }
+    }
+
+    private func run(_ job: Job) async throws -> (JobState, String, RecordingObserver) {
+        try await FileSystem.shared.withTemporaryDirectory { _, spool in
+            let observer = RecordingObserver()
+            let state = await JobRunner(runtime: runtime).run(job, id: "JOB", spoolDirectory: spool, observer: observer)
+            var output = ""
+            if state.status == .complete {
+                let path = JobRunner.outputPath(step: job.steps.count - 1, in: spool)
+                output = String(buffer: try await FileSystem.shared.withFileHandle(forReadingAt: path) { try await $0.readToEnd(maximumSizeAllowed: .mebibytes(1)) })
+            }
+            return (state, output, observer)
+        }
+    }
+
+    @Test("each step's stdout is the next step's stdin; the job completes")
+    func pipeline() async throws {
+        let (state, output, observer) = try await run(Job(steps: [step("echo hello"), step("upper")]))
+        #expect(state.status == .complete)
+        #expect(state.phase == .complete)
+        #expect(state.stepsCompleted == 2)
+        #expect(state.steps.map(\.exitCode) == [0, 0])
+        #expect(output == "HELLO\n")
+        #expect(await observer.lines == [LogLine(step: 0, stream: .stdout, text: "hello"), LogLine(step: 1, stream: .stdout, text: "HELLO")])
+        let specs = await runtime.record.specs
+        #expect(specs[0].stdin == nil)
+        #expect(specs[0].labels == ["dray.job": "JOB", "dray.step": "1"])
+        #expect(specs[1].stdin != nil)
+    }
+
+    @Test("the stderr channel passes stderr on, and both streams go to the log in order")
+    func stderrChannel() async throws {
+        let (state, output, observer) = try await run(Job(steps: [step("both", output: .stderr), step("upper")]))
+        #expect(state.status == .complete)
+        #expect(output == "TO STDERR\n")
+        #expect(await observer.lines.prefix(3).map(\.text) == ["to stdout", "to stderr", "more"])
+        #expect(await observer.lines[1].stream == .stderr)
+    }
+
+    @Test("the file channel passes on the file the runtime copied out, not the streams")
+    func fileChannel() async throws {
+        let (state, output, _) = try await run(Job(steps: [step("file", output: .file("/out/x")), step("upper")]))
+        #expect(state.status == .complete)
+        #expect(output == "FROM THE FILE\n")
+        #expect(await runtime.record.specs[0].outputFile?.containerPath == "/out/x")
+    }
+
+    @Test("a non-zero exit ends the job in error, names the step, and later steps do not run")
+    func failingStep() async throws {
+        let (state, _, observer) = try await run(Job(steps: [step("echo a"), step("fail 3", name: "upper"), step("echo never")]))
+        #expect(state.status == .error)
+        #expect(state.phase == .failed)
+        #expect(state.stepsCompleted == 1)
+        #expect(state.error == #"step 2 "upper" exited with code 3"#)
+        #expect(state.steps.map(\.exitCode) == [0, 3, nil])
+        #expect(state.steps[2].startedAt == nil)
+        #expect(await runtime.record.specs.count == 2)
+        #expect(await observer.lines.last == LogLine(step: 1, stream: .stderr, text: "failing"))
+    }
+
+    @Test("a missing image ends the job in error with the runtime's message")
+    func missingImage() async throws {
+        let (state, _, _) = try await run(Job(steps: [step("echo a", source: "missing")]))
+        #expect(state.status == .error)
+        #expect(state.error == "step 1: image missing:latest not found")
+        #expect(state.steps[0].startedAt == nil)
+    }
+
+    @Test("the job's environment goes to every step and the step's wins")
+    func environment() async throws {
+        var job = Job(environment: [.init(variable: "A", value: "job"), .init(variable: "SCRIPT", value: "ignored")], steps: [step("env")])
+        job.steps[0].environment?.append(.init(variable: "A", value: "step"))
+        let (_, output, _) = try await run(job)
+        #expect(output == "A=step,SCRIPT=env\n")
+    }
+
+    @Test("delimiters select the lines passed on; the log keeps every line")
+    func delimiters() async throws {
+        var first = step("both")
+        first.beginDelimiter = "to stdout"
+        first.endDelimiter = "never"
+        let (_, output, observer) = try await run(Job(steps: [first]))
+        #expect(output == "more")
+        #expect(await observer.lines.count == 3)
+    }
+
+    @Test("refresh reaches the runtime")
+    func refresh() async throws {
+        var job = Job(steps: [step("echo a"), step("echo b")])
+        job.steps[1].refresh = true
+        _ = try await run(job)
+        #expect(await runtime.record.pulls.map(\.1) == [false, true])
+    }
+
+    @Test("states go running, then complete, and status only takes the seed's values")
+    func states() async throws {
+        let (_, _, observer) = try await run(Job(steps: [step("echo a")]))
+        let states = await observer.states
+        #expect(states.map(\.phase) == [.pulling, .running, .complete])
+        #expect(states.map(\.status) == [.running, .running, .complete])
+    }
+}
