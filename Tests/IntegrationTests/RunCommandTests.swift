@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+
+/// `dray run`, as a user runs it: bytes on stdout, lines on stderr, an exit status.
+@Suite("dray run on the real Docker engine")
+struct RunCommandTests {
+    private func jobFile(_ yaml: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("job-\(UUID().uuidString).yaml").path
+        try Data(yaml.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @Test("the Word Job: a random word, upper-cased, then reversed")
+    func wordJob() async throws {
+        let result = try await DrayProcess.run(["run", DrayProcess.root + "/examples/word-job.json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let output = String(decoding: result.stdout, as: UTF8.self)
+        #expect(output.range(of: #"^[A-Z]+\n$"#, options: .regularExpression) != nil, "\(output)")
+        let word = try #require(result.stderr.split(separator: "\n").first { $0.hasPrefix("[randword] ") }?.dropFirst(11))
+        #expect(result.stderr.contains("[upper] \(word.uppercased())"))
+        #expect(output == String(word.uppercased().reversed()) + "\n")
+    }
+
+    @Test("100 MB pass byte for byte through 2 steps while dray's memory stays small")
+    func largeData() async throws {
+        // 100 MiB of the bytes 0…255 over and over: every byte value, CR, LF and NUL among them.
+        let job = try jobFile(#"""
+            steps:
+              - name: generate
+                source: dray-test/sh
+                environment:
+                  - variable: SCRIPT
+                    value: >-
+                      i=0; f=""; while [ $i -lt 256 ]; do f="$f\\$(printf %03o $i)"; i=$((i+1)); done;
+                      printf "$f" > /tmp/b; for k in 1 2 3 4 5 6 7 8 9 10 11 12; do cat /tmp/b /tmp/b > /tmp/c; mv /tmp/c /tmp/b; done;
+                      i=0; while [ $i -lt 100 ]; do cat /tmp/b; i=$((i+1)); done
+              - name: pass
+                source: dray-test/sh
+                environment: [{ variable: SCRIPT, value: cat }]
+            """#)
+        let result = try await DrayProcess.run(["run", "-q", job])
+        #expect(result.status == 0, "\(result.stderr)")
+        let block = (0..<256).map { UInt8($0) }
+        let handle = try #require(FileHandle(forReadingAtPath: result.stdoutPath))
+        var total = 0
+        var mismatch: Int?
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            for (offset, byte) in chunk.enumerated() where mismatch == nil && byte != block[(total + offset) % 256] {
+                mismatch = total + offset
+            }
+            total += chunk.count
+        }
+        #expect(total == 100 << 20)
+        #expect(mismatch == nil)
+        // The data lives on disk, not in memory: far below the 100 MB that passed through.
+        #expect(result.peakRSSKiB < 80 * 1024, "peak RSS \(result.peakRSSKiB) KiB")
+    }
+
+    @Test("a 2 MB line, binary bytes, CRLF and a missing final newline pass unchanged")
+    func awkwardBytes() async throws {
+        let job = try jobFile(#"""
+            steps:
+              - source: dray-test/sh
+                environment:
+                  - variable: SCRIPT
+                    value: "printf 'crlf\\r\\nbinary\\000\\001\\377\\n'; head -c 2097152 /dev/zero | tr '\\000' x"
+              - source: dray-test/sh
+                environment: [{ variable: SCRIPT, value: cat }]
+            """#)
+        let result = try await DrayProcess.run(["run", job])
+        #expect(result.status == 0, "\(result.stderr)")
+        let expected = Data("crlf\r\nbinary".utf8) + Data([0, 1, 0xFF, 0x0A]) + Data(repeating: UInt8(ascii: "x"), count: 2 << 20)
+        #expect(result.stdout == expected)
+        // The log keeps the long line, cut, and says how long it was.
+        #expect(result.stderr.contains("[line cut: 2097152 bytes]"))
+    }
+
+    @Test("a failing step: a one-line message, and dray exits with the step's code")
+    func failure() async throws {
+        let job = try jobFile("""
+            steps:
+              - { source: dray-test/sh, environment: [{ variable: SCRIPT, value: "echo out" }] }
+              - { name: upper, source: dray-test/sh, environment: [{ variable: SCRIPT, value: "exit 7" }] }
+            """)
+        let result = try await DrayProcess.run(["run", job])
+        #expect(result.status == 7)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.hasSuffix("dray: step 2 \"upper\" exited with code 7\n"))
+    }
+
+    @Test("an invalid job is refused before anything runs, naming the field; exit 2")
+    func invalidJob() async throws {
+        let result = try await DrayProcess.run(["run", "-"], stdinText: #"{"steps": [{"name": "x"}]}"#)
+        #expect(result.status == 2)
+        #expect(result.stderr == "dray: stdin: steps[0].source is required\n")
+    }
+
+    @Test("a job from stdin, --env for every step, and -q for no log")
+    func stdinEnvQuiet() async throws {
+        let job = #"{"environment": [{"variable": "WHO", "value": "file"}], "steps": [{"source": "dray-test/sh", "environment": [{"variable": "SCRIPT", "value": "echo log-line >&2; echo hello $WHO"}]}]}"#
+        let result = try await DrayProcess.run(["run", "-q", "--env", "WHO=flag", "-"], stdinText: job)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(String(decoding: result.stdout, as: UTF8.self) == "hello flag\n")
+        #expect(result.stderr.isEmpty)
+    }
+
+    @Test("an engine that does not answer is a one-line error, exit 1")
+    func noEngine() async throws {
+        let job = try jobFile("steps: [{ source: dray-test/sh }]")
+        let result = try await DrayProcess.run(["run", job], environment: ["DOCKER_HOST": "unix:///nonexistent/docker.sock"])
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("dray: cannot reach the Docker engine at unix:///nonexistent/docker.sock"))
+        #expect(result.stderr.split(separator: "\n").count == 1)
+    }
+}

@@ -1,0 +1,82 @@
+import DockerClient
+import DrayEngine
+import Foundation
+import NIOCore
+import NIOFileSystem
+import Testing
+
+/// The real Docker engine the tests run on: `DOCKER_HOST`, as `scripts/test` sets it.
+/// A missing engine fails the tests; it never skips them.
+enum TestEngine {
+    static func client() async throws -> DockerClient {
+        let endpoint = try DockerEndpoint(environment: ProcessInfo.processInfo.environment)
+        do {
+            return try await DockerClient.connect(to: endpoint)
+        } catch {
+            Issue.record("no Docker engine answers at \(endpoint): run the tests with scripts/test (\(error))")
+            throw error
+        }
+    }
+
+    /// The local registry `scripts/test` started, as `HOST:PORT`.
+    static func registry() throws -> String {
+        try #require(
+            ProcessInfo.processInfo.environment["DRAY_TEST_REGISTRY"],
+            "DRAY_TEST_REGISTRY is not set: run the tests with scripts/test")
+    }
+
+    /// A step of the test image, which runs the shell script `script`.
+    static func step(_ script: String, name: String? = nil, output: OutputChannel? = nil, environment: [EnvironmentVariable] = [])
+        -> Step
+    {
+        Step(name: name, source: "dray-test/sh", environment: [.init(variable: "SCRIPT", value: script)] + environment, output: output)
+    }
+
+    /// What a job did: its final state, the last step's output and its log.
+    struct Outcome {
+        var id: String
+        var state: JobState
+        var output: [UInt8]
+        var lines: [LogLine]
+
+        var log: [String] { lines.map(\.text) }
+    }
+
+    /// Runs `job` in this process on the real engine, then checks that none of its containers is left.
+    static func run(_ job: Job, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Outcome {
+        let client = try await client()
+        do {
+            let outcome = try await FileSystem.shared.withTemporaryDirectory { _, spool in
+                let id = UUID().uuidString
+                let observer = RecordingObserver()
+                let runner = JobRunner(runtime: DockerRuntime(client: client))
+                let state = await runner.run(job, id: id, spoolDirectory: spool, observer: observer)
+                var output: [UInt8] = []
+                if state.status == .complete {
+                    let path = JobRunner.outputPath(step: job.steps.count - 1, in: spool)
+                    output = Array(
+                        try await FileSystem.shared.withFileHandle(forReadingAt: path) {
+                            try await $0.readToEnd(maximumSizeAllowed: .mebibytes(64))
+                        }.readableBytesView)
+                }
+                return Outcome(id: id, state: state, output: output, lines: await observer.lines)
+            }
+            let left = try await client.listContainers(label: "dray.job=\(outcome.id)")
+            #expect(left.isEmpty, "containers left after the job: \(left.map(\.id))", sourceLocation: sourceLocation)
+            try await client.shutdown()
+            return outcome
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+}
+
+actor RecordingObserver: JobObserver {
+    var states: [JobState] = []
+    var lines: [LogLine] = []
+    var pulls: [String] = []
+    func jobDidChange(_ state: JobState) { states.append(state) }
+    func jobDidLog(_ lines: [LogLine]) { self.lines += lines }
+    func jobDidPull(step: Int, progress: String) { pulls.append(progress) }
+}
