@@ -25,7 +25,7 @@ extension DockerClient {
         do {
             try await collect(.GET, "/images/\(name)/json")
             return true
-        } catch where error.isNotFound {
+        } catch  where error.isNotFound {
             return false
         }
     }
@@ -105,7 +105,8 @@ extension DockerClient {
     /// Maps to `GET /containers/json?all=1&filters={"label":[label]}`.
     public func listContainers(label: String) async throws(DockerClientError) -> [ContainerSummary] {
         let filters = #"{"label":["\#(label)"]}"#
-        return try await json([ContainerSummary].self, .GET, "/containers/json", query: [("all", "1"), ("filters", filters)])
+        return try await json(
+            [ContainerSummary].self, .GET, "/containers/json", query: [("all", "1"), ("filters", filters)])
     }
 
     /// Maps to `PUT /containers/{id}/archive?path=`: unpacks the tar archive `tar` at `path`.

@@ -104,7 +104,8 @@ public final class DockerClient: Sendable {
         }
         guard response.status.code < 400 else {
             let data = try? await response.body.collect(upTo: 1 << 20)
-            let message = data.flatMap { try? JSONDecoder().decode(EngineErrorBody.self, from: $0).message }
+            let message =
+                data.flatMap { try? JSONDecoder().decode(EngineErrorBody.self, from: $0).message }
                 ?? data.map { String(buffer: $0).trimmingCharacters(in: .whitespacesAndNewlines) }
                 ?? ""
             throw .http(

@@ -25,7 +25,8 @@ public enum DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
         } else if dockerHost.hasPrefix("unix://") {
             let path = String(dockerHost.dropFirst("unix://".count))
             guard path.hasPrefix("/") else {
-                throw .configuration("DOCKER_HOST \"\(dockerHost)\" must name an absolute socket path: unix:///path/to/docker.sock")
+                throw .configuration(
+                    "DOCKER_HOST \"\(dockerHost)\" must name an absolute socket path: unix:///path/to/docker.sock")
             }
             self = .unix(path: path)
         } else if dockerHost.hasPrefix("tcp://") {

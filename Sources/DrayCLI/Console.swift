@@ -47,9 +47,12 @@ actor Console: JobObserver {
         if let index = self.state?.currentStep, state.steps[index].exitCode != nil, !quiet, isTerminal,
             self.state?.steps[index].exitCode == nil
         {
-            let seconds = (ContinuousClock.now - stepStarted).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2)))
+            let seconds = (ContinuousClock.now - stepStarted).formatted(
+                .units(allowed: [.seconds], fractionalPart: .show(length: 2)))
             let code = state.steps[index].exitCode!
-            emit("\(code == 0 ? "✓" : "✗") step \(index + 1)/\(state.steps.count) \(name(of: index)) \(code == 0 ? "done" : "exited with code \(code)") in \(seconds)")
+            emit(
+                "\(code == 0 ? "✓" : "✗") step \(index + 1)/\(state.steps.count) \(name(of: index)) \(code == 0 ? "done" : "exited with code \(code)") in \(seconds)"
+            )
         }
         self.state = state
         redraw()
@@ -90,7 +93,8 @@ actor Console: JobObserver {
     private func redraw(keepingStatus: Bool = false) {
         guard isTerminal, !quiet, let state, let index = state.currentStep, state.status == .running else { return }
         if !keepingStatus || status.isEmpty {
-            let elapsed = (ContinuousClock.now - stepStarted).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))
+            let elapsed = (ContinuousClock.now - stepStarted).formatted(
+                .units(allowed: [.seconds], fractionalPart: .show(length: 1)))
             let phase = state.phase == .pulling ? "preparing" : elapsed
             status = "▸ step \(index + 1)/\(state.steps.count) \(name(of: index)) · \(phase)"
         }

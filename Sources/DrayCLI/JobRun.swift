@@ -23,7 +23,9 @@ struct JobRun: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("The job file, JSON or YAML; - reads standard input.", valueName: "file"))
     var file: String
 
-    @Option(name: [.customShort("e"), .long], help: ArgumentHelp("Add job-level environment, for every step.", valueName: "name=value"))
+    @Option(
+        name: [.customShort("e"), .long],
+        help: ArgumentHelp("Add job-level environment, for every step.", valueName: "name=value"))
     var env: [String] = []
 
     @Flag(name: .shortAndLong, help: "Print no log lines, only an error.")
@@ -60,7 +62,9 @@ struct JobRun: AsyncParsableCommand {
         let runner = JobRunner(runtime: DockerRuntime(client: client))
         let job_ = job
         let outcome: Result<JobState, any Error> = await Result(catching: {
-            try await FileSystem.shared.withTemporaryDirectory(prefix: try await FileSystem.shared.temporaryDirectory.appending("dray-run-")) { _, spool in
+            try await FileSystem.shared.withTemporaryDirectory(
+                prefix: try await FileSystem.shared.temporaryDirectory.appending("dray-run-")
+            ) { _, spool in
                 let state = await Self.untilInterrupted {
                     await console.track(job_) {
                         await runner.run(job_, id: id, spoolDirectory: spool, observer: console)
@@ -101,7 +105,9 @@ struct JobRun: AsyncParsableCommand {
     }
 
     /// The job's environment with `overrides` set on top.
-    private static func merge(_ base: [EnvironmentVariable], _ overrides: [EnvironmentVariable]) -> [EnvironmentVariable] {
+    private static func merge(_ base: [EnvironmentVariable], _ overrides: [EnvironmentVariable])
+        -> [EnvironmentVariable]
+    {
         let replaced = Set(overrides.map(\.variable))
         return base.filter { !replaced.contains($0.variable) } + overrides
     }

@@ -16,7 +16,8 @@ struct DockerEndpointTests {
         #expect(try DockerEndpoint(dockerHost: value) == endpoint)
     }
 
-    @Test("anything else is refused with a message", arguments: ["http://x", "unix://relative", "tcp://h:0", "tcp://:1"])
+    @Test(
+        "anything else is refused with a message", arguments: ["http://x", "unix://relative", "tcp://h:0", "tcp://:1"])
     func refused(value: String) {
         #expect(throws: DockerClientError.self) { try DockerEndpoint(dockerHost: value) }
     }

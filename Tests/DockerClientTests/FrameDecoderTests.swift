@@ -6,12 +6,16 @@ import Testing
 struct FrameDecoderTests {
     private func frame(_ stream: UInt8, _ payload: [UInt8]) -> [UInt8] {
         let size = UInt32(payload.count)
-        return [stream, 0, 0, 0, UInt8(size >> 24), UInt8(size >> 16 & 0xFF), UInt8(size >> 8 & 0xFF), UInt8(size & 0xFF)] + payload
+        return [
+            stream, 0, 0, 0, UInt8(size >> 24), UInt8(size >> 16 & 0xFF), UInt8(size >> 8 & 0xFF), UInt8(size & 0xFF),
+        ] + payload
     }
 
     private func decode(_ reads: [[UInt8]]) -> [(UInt8, [UInt8])] {
         var decoder = FrameDecoder()
-        return reads.flatMap { decoder.feed(ByteBuffer(bytes: $0)) }.map { ($0.stream, Array($0.payload.readableBytesView)) }
+        return reads.flatMap { decoder.feed(ByteBuffer(bytes: $0)) }.map {
+            ($0.stream, Array($0.payload.readableBytesView))
+        }
     }
 
     @Test("several frames in one read")

@@ -34,7 +34,8 @@ struct TarTests {
     func content() async throws {
         let content = (0..<3000).map { UInt8($0 % 256) }
         for chunk in [1, 100, 512, 513, 4096] {
-            #expect(try await read(archive(name: "data.bin", content: content), chunk: chunk) == content, "chunk \(chunk)")
+            #expect(
+                try await read(archive(name: "data.bin", content: content), chunk: chunk) == content, "chunk \(chunk)")
         }
     }
 

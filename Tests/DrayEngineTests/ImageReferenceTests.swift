@@ -34,7 +34,8 @@ struct ImageReferenceTests {
         #expect(try ImageReference(parsing: "dray/x").description == "dray/x:latest")
         #expect(try ImageReference(parsing: "registry:5000/x").description == "registry:5000/x:latest")
         #expect(try ImageReference(parsing: "registry:5000/x").pullTag == "latest")
-        let pinned = try ImageReference(parsing: "x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+        let pinned = try ImageReference(
+            parsing: "x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
         #expect(pinned.pullTag == pinned.digest)
     }
 

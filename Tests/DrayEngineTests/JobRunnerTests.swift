@@ -34,14 +34,19 @@ struct FakeRuntime: ContainerRuntime {
         await record.add(spec)
         var input = ""
         if let stdin = spec.stdin {
-            input = String(buffer: try await FileSystem.shared.withFileHandle(forReadingAt: stdin) { try await $0.readToEnd(maximumSizeAllowed: .mebibytes(1)) })
+            input = String(
+                buffer: try await FileSystem.shared.withFileHandle(forReadingAt: stdin) {
+                    try await $0.readToEnd(maximumSizeAllowed: .mebibytes(1))
+                })
         }
         let outcome = try behaviour(spec, input)
         for (stream, text) in outcome.writes {
             try await output(OutputChunk(stream: stream, bytes: ByteBuffer(string: text)))
         }
         if let file = spec.outputFile, let content = outcome.file, outcome.exitCode == 0 {
-            try await FileSystem.shared.withFileHandle(forWritingAt: file.localPath, options: .newFile(replaceExisting: true)) {
+            try await FileSystem.shared.withFileHandle(
+                forWritingAt: file.localPath, options: .newFile(replaceExisting: true)
+            ) {
                 _ = try await $0.write(contentsOf: ByteBuffer(string: content), toAbsoluteOffset: 0)
             }
         }
@@ -62,7 +67,8 @@ private func script(_ spec: ContainerSpec) -> String {
     spec.environment.first { $0.hasPrefix("SCRIPT=") }.map { String($0.dropFirst(7)) } ?? ""
 }
 
-private func step(_ script: String, name: String? = nil, output: OutputChannel? = nil, source: String = "fake") -> Step {
+private func step(_ script: String, name: String? = nil, output: OutputChannel? = nil, source: String = "fake") -> Step
+{
     Step(name: name, source: source, environment: [.init(variable: "SCRIPT", value: script)], output: output)
 }
 
@@ -89,7 +95,10 @@ struct JobRunnerTests {
             var output = ""
             if state.status == .complete {
                 let path = JobRunner.outputPath(step: job.steps.count - 1, in: spool)
-                output = String(buffer: try await FileSystem.shared.withFileHandle(forReadingAt: path) { try await $0.readToEnd(maximumSizeAllowed: .mebibytes(1)) })
+                output = String(
+                    buffer: try await FileSystem.shared.withFileHandle(forReadingAt: path) {
+                        try await $0.readToEnd(maximumSizeAllowed: .mebibytes(1))
+                    })
             }
             return (state, output, observer)
         }
@@ -103,7 +112,10 @@ struct JobRunnerTests {
         #expect(state.stepsCompleted == 2)
         #expect(state.steps.map(\.exitCode) == [0, 0])
         #expect(output == "HELLO\n")
-        #expect(await observer.lines == [LogLine(step: 0, stream: .stdout, text: "hello"), LogLine(step: 1, stream: .stdout, text: "HELLO")])
+        #expect(
+            await observer.lines == [
+                LogLine(step: 0, stream: .stdout, text: "hello"), LogLine(step: 1, stream: .stdout, text: "HELLO"),
+            ])
         let specs = await runtime.record.specs
         #expect(specs[0].stdin == nil)
         #expect(specs[0].labels == ["dray.job": "JOB", "dray.step": "1"])
@@ -129,7 +141,8 @@ struct JobRunnerTests {
 
     @Test("a non-zero exit ends the job in error, names the step, and later steps do not run")
     func failingStep() async throws {
-        let (state, _, observer) = try await run(Job(steps: [step("echo a"), step("fail 3", name: "upper"), step("echo never")]))
+        let (state, _, observer) = try await run(
+            Job(steps: [step("echo a"), step("fail 3", name: "upper"), step("echo never")]))
         #expect(state.status == .error)
         #expect(state.phase == .failed)
         #expect(state.stepsCompleted == 1)
@@ -150,7 +163,9 @@ struct JobRunnerTests {
 
     @Test("the job's environment goes to every step and the step's wins")
     func environment() async throws {
-        var job = Job(environment: [.init(variable: "A", value: "job"), .init(variable: "SCRIPT", value: "ignored")], steps: [step("env")])
+        var job = Job(
+            environment: [.init(variable: "A", value: "job"), .init(variable: "SCRIPT", value: "ignored")],
+            steps: [step("env")])
         job.steps[0].environment?.append(.init(variable: "A", value: "step"))
         let (_, output, _) = try await run(job)
         #expect(output == "A=step,SCRIPT=env\n")

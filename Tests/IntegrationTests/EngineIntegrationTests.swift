@@ -25,7 +25,9 @@ struct EngineIntegrationTests {
     func fileChannel() async throws {
         let outcome = try await TestEngine.run(
             Job(steps: [
-                step("echo log-only; printf 'file\\000data\\n' > /out/deep/data.bin", output: .file("/out/deep/data.bin")),
+                step(
+                    "echo log-only; printf 'file\\000data\\n' > /out/deep/data.bin", output: .file("/out/deep/data.bin")
+                ),
                 step("cat"),
             ]))
         #expect(outcome.state.status == .complete)
@@ -39,7 +41,9 @@ struct EngineIntegrationTests {
             for name in ["alpha", "beta"] {
                 group.addTask {
                     let job = Job(steps: [
-                        step("sleep 0.5; cat /shared/out.txt; echo \(name) >> /shared/out.txt", output: .file("/shared/out.txt")),
+                        step(
+                            "sleep 0.5; cat /shared/out.txt; echo \(name) >> /shared/out.txt",
+                            output: .file("/shared/out.txt")),
                         step("cat"),
                     ])
                     return (name, try await TestEngine.run(job))
@@ -79,7 +83,8 @@ struct EngineIntegrationTests {
 
     @Test("a failing first step ends the job in error; nothing else runs")
     func failingFirstStep() async throws {
-        let outcome = try await TestEngine.run(Job(steps: [step("echo oops >&2; exit 3", name: "first"), step("echo never")]))
+        let outcome = try await TestEngine.run(
+            Job(steps: [step("echo oops >&2; exit 3", name: "first"), step("echo never")]))
         #expect(outcome.state.status == .error)
         #expect(outcome.state.stepsCompleted == 0)
         #expect(outcome.state.error == #"step 1 "first" exited with code 3"#)
@@ -135,7 +140,8 @@ struct EngineIntegrationTests {
         let ignored = try await TestEngine.run(Job(steps: [step("head -c 20000000 /dev/zero"), step("echo ignored")]))
         #expect(ignored.state.status == .complete)
         #expect(ignored.output == Array("ignored\n".utf8))
-        let early = try await TestEngine.run(Job(steps: [step("head -c 20000000 /dev/zero"), step("head -c 5"), step("wc -c")]))
+        let early = try await TestEngine.run(
+            Job(steps: [step("head -c 20000000 /dev/zero"), step("head -c 5"), step("wc -c")]))
         #expect(early.state.status == .complete)
         #expect(String(decoding: early.output, as: UTF8.self).trimmingCharacters(in: .whitespaces) == "5\n")
     }

@@ -16,7 +16,8 @@ struct RunCommandTests {
         #expect(result.status == 0, "\(result.stderr)")
         let output = String(decoding: result.stdout, as: UTF8.self)
         #expect(output.range(of: #"^[A-Z]+\n$"#, options: .regularExpression) != nil, "\(output)")
-        let word = try #require(result.stderr.split(separator: "\n").first { $0.hasPrefix("[randword] ") }?.dropFirst(11))
+        let word = try #require(
+            result.stderr.split(separator: "\n").first { $0.hasPrefix("[randword] ") }?.dropFirst(11))
         #expect(result.stderr.contains("[upper] \(word.uppercased())"))
         #expect(output == String(word.uppercased().reversed()) + "\n")
     }
@@ -24,7 +25,8 @@ struct RunCommandTests {
     @Test("100 MB pass byte for byte through 2 steps while dray's memory stays small")
     func largeData() async throws {
         // 100 MiB of the bytes 0…255 over and over: every byte value, CR, LF and NUL among them.
-        let job = try jobFile(#"""
+        let job = try jobFile(
+            #"""
             steps:
               - name: generate
                 source: dray-test/sh
@@ -58,7 +60,8 @@ struct RunCommandTests {
 
     @Test("a 2 MB line, binary bytes, CRLF and a missing final newline pass unchanged")
     func awkwardBytes() async throws {
-        let job = try jobFile(#"""
+        let job = try jobFile(
+            #"""
             steps:
               - source: dray-test/sh
                 environment:
@@ -69,7 +72,8 @@ struct RunCommandTests {
             """#)
         let result = try await DrayProcess.run(["run", job])
         #expect(result.status == 0, "\(result.stderr)")
-        let expected = Data("crlf\r\nbinary".utf8) + Data([0, 1, 0xFF, 0x0A]) + Data(repeating: UInt8(ascii: "x"), count: 2 << 20)
+        let expected =
+            Data("crlf\r\nbinary".utf8) + Data([0, 1, 0xFF, 0x0A]) + Data(repeating: UInt8(ascii: "x"), count: 2 << 20)
         #expect(result.stdout == expected)
         // The log keeps the long line, cut, and says how long it was.
         #expect(result.stderr.contains("[line cut: 2097152 bytes]"))
@@ -77,7 +81,8 @@ struct RunCommandTests {
 
     @Test("a failing step: a one-line message, and dray exits with the step's code")
     func failure() async throws {
-        let job = try jobFile("""
+        let job = try jobFile(
+            """
             steps:
               - { source: dray-test/sh, environment: [{ variable: SCRIPT, value: "echo out" }] }
               - { name: upper, source: dray-test/sh, environment: [{ variable: SCRIPT, value: "exit 7" }] }
@@ -97,7 +102,8 @@ struct RunCommandTests {
 
     @Test("a job from stdin, --env for every step, and -q for no log")
     func stdinEnvQuiet() async throws {
-        let job = #"{"environment": [{"variable": "WHO", "value": "file"}], "steps": [{"source": "dray-test/sh", "environment": [{"variable": "SCRIPT", "value": "echo log-line >&2; echo hello $WHO"}]}]}"#
+        let job =
+            #"{"environment": [{"variable": "WHO", "value": "file"}], "steps": [{"source": "dray-test/sh", "environment": [{"variable": "SCRIPT", "value": "echo log-line >&2; echo hello $WHO"}]}]}"#
         let result = try await DrayProcess.run(["run", "-q", "--env", "WHO=flag", "-"], stdinText: job)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(String(decoding: result.stdout, as: UTF8.self) == "hello flag\n")
@@ -107,7 +113,8 @@ struct RunCommandTests {
     @Test("an engine that does not answer is a one-line error, exit 1")
     func noEngine() async throws {
         let job = try jobFile("steps: [{ source: dray-test/sh }]")
-        let result = try await DrayProcess.run(["run", job], environment: ["DOCKER_HOST": "unix:///nonexistent/docker.sock"])
+        let result = try await DrayProcess.run(
+            ["run", job], environment: ["DOCKER_HOST": "unix:///nonexistent/docker.sock"])
         #expect(result.status == 1)
         #expect(result.stderr.hasPrefix("dray: cannot reach the Docker engine at unix:///nonexistent/docker.sock"))
         #expect(result.stderr.split(separator: "\n").count == 1)

@@ -72,7 +72,10 @@ public struct DockerRuntime: ContainerRuntime {
                 var frames = FrameDecoder()
                 for try await bytes in inbound {
                     for frame in frames.feed(bytes) {
-                        try await output(OutputChunk(stream: frame.stream == 2 || frame.stream == 3 ? .stderr : .stdout, bytes: frame.payload))
+                        try await output(
+                            OutputChunk(
+                                stream: frame.stream == 2 || frame.stream == 3 ? .stderr : .stdout, bytes: frame.payload
+                            ))
                     }
                 }
                 group.cancelAll()
@@ -106,14 +109,18 @@ public struct DockerRuntime: ContainerRuntime {
         let body: HTTPClientResponse.Body
         do {
             body = try await client.getArchive(id, path: file.containerPath)
-        } catch where error.isNotFound {
-            throw DrayError(.outputMissing, "output file \(file.containerPath) was not found in the container", cause: error)
+        } catch  where error.isNotFound {
+            throw DrayError(
+                .outputMissing, "output file \(file.containerPath) was not found in the container", cause: error)
         } catch {
-            throw DrayError(.runtime, "cannot copy \(file.containerPath) out of the container: \(error.message)", cause: error)
+            throw DrayError(
+                .runtime, "cannot copy \(file.containerPath) out of the container: \(error.message)", cause: error)
         }
         var reader = TarFileReader()
         do {
-            try await FileSystem.shared.withFileHandle(forWritingAt: file.localPath, options: .newFile(replaceExisting: true)) { handle in
+            try await FileSystem.shared.withFileHandle(
+                forWritingAt: file.localPath, options: .newFile(replaceExisting: true)
+            ) { handle in
                 var writer = handle.bufferedWriter(capacity: .kibibytes(256))
                 for try await chunk in body {
                     try await reader.feed(chunk) { try await writer.write(contentsOf: $0) }
@@ -124,7 +131,8 @@ public struct DockerRuntime: ContainerRuntime {
         } catch TarFileReader.Problem.notAFile {
             throw DrayError(.outputMissing, "output \(file.containerPath) is not a regular file")
         } catch let problem as TarFileReader.Problem {
-            throw DrayError(.outputMissing, "cannot read \(file.containerPath) from the container's archive: \(problem)")
+            throw DrayError(
+                .outputMissing, "cannot read \(file.containerPath) from the container's archive: \(problem)")
         }
     }
 
@@ -136,4 +144,3 @@ public struct DockerRuntime: ContainerRuntime {
         }
     }
 }
-

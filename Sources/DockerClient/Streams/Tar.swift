@@ -16,7 +16,8 @@ public enum Tar {
             archive.writeBytes(record)
             archive.writeRepeatingByte(0, count: padding(record.count))
         }
-        archive.writeBytes(header(name: String(decoding: name.utf8.prefix(100), as: UTF8.self), size: 0, type: UInt8(ascii: "0")))
+        archive.writeBytes(
+            header(name: String(decoding: name.utf8.prefix(100), as: UTF8.self), size: 0, type: UInt8(ascii: "0")))
         archive.writeRepeatingByte(0, count: 2 * blockSize)
         return archive
     }

@@ -41,7 +41,8 @@ public struct JobRunner: Sendable {
             let label = job.steps[index].label(index: index)
             do {
                 try Task.checkCancellation()
-                let exitCode = try await runStep(index, of: job, id: id, spoolDirectory: spoolDirectory, state: &state, observer: observer)
+                let exitCode = try await runStep(
+                    index, of: job, id: id, spoolDirectory: spoolDirectory, state: &state, observer: observer)
                 state.steps[index].exitCode = exitCode
                 state.steps[index].finishedAt = Date()
                 guard exitCode == 0 else {
@@ -140,7 +141,9 @@ public struct JobRunner: Sendable {
     }
 
     /// Copies `source` to `destination`, keeping only the delimited lines.
-    private static func filter(_ source: FilePath, into destination: FilePath, with filter: inout DelimiterFilter) async throws {
+    private static func filter(_ source: FilePath, into destination: FilePath, with filter: inout DelimiterFilter)
+        async throws
+    {
         try await FileSystem.shared.withFileHandle(forReadingAt: source) { input in
             try await FileSystem.shared.withFileHandle(
                 forWritingAt: destination,

@@ -15,7 +15,9 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
         var rest = Substring(text)
         if let at = rest.firstIndex(of: "@") {
             let digest = String(rest[rest.index(after: at)...])
-            guard Self.isDigest(digest) else { throw .invalidImage(text, "\"\(digest)\" is not a digest (algorithm:hex)") }
+            guard Self.isDigest(digest) else {
+                throw .invalidImage(text, "\"\(digest)\" is not a digest (algorithm:hex)")
+            }
             self.digest = digest
             rest = rest[..<at]
         }

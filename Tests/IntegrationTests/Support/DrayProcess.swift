@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs the `dray` binary as a user would, with files for its standard streams, and reports
@@ -35,7 +35,8 @@ struct DrayProcess {
     static func run(
         _ arguments: [String], stdin: String? = nil, stdinText: String? = nil, environment: [String: String] = [:]
     ) async throws -> Result {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dray-process-\(UUID().uuidString)").path
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dray-process-\(UUID().uuidString)")
+            .path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var input = stdin ?? "/dev/null"
         if let stdinText {
@@ -52,14 +53,19 @@ struct DrayProcess {
         let (status, rss) = try await withCheckedThrowingContinuation { continuation in
             // wait4 blocks: keep it off the cooperative pool.
             Thread.detachNewThread {
-                continuation.resume(with: Swift.Result<(Int32, Int), any Error> { try spawnAndWait(argv, env: env, stdin: stdinPath, stdout: out, stderr: err) })
+                continuation.resume(
+                    with: Swift.Result<(Int32, Int), any Error> {
+                        try spawnAndWait(argv, env: env, stdin: stdinPath, stdout: out, stderr: err)
+                    })
             }
         }
         let stderrText = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
         return Result(status: status, peakRSSKiB: rss, stdoutPath: out, stderr: stderrText)
     }
 
-    private static func spawnAndWait(_ argv: [String], env: [String], stdin: String, stdout: String, stderr: String) throws -> (Int32, Int) {
+    private static func spawnAndWait(_ argv: [String], env: [String], stdin: String, stdout: String, stderr: String)
+        throws -> (Int32, Int)
+    {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

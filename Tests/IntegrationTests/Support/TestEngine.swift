@@ -26,10 +26,14 @@ enum TestEngine {
     }
 
     /// A step of the test image, which runs the shell script `script`.
-    static func step(_ script: String, name: String? = nil, output: OutputChannel? = nil, environment: [EnvironmentVariable] = [])
+    static func step(
+        _ script: String, name: String? = nil, output: OutputChannel? = nil, environment: [EnvironmentVariable] = []
+    )
         -> Step
     {
-        Step(name: name, source: "dray-test/sh", environment: [.init(variable: "SCRIPT", value: script)] + environment, output: output)
+        Step(
+            name: name, source: "dray-test/sh", environment: [.init(variable: "SCRIPT", value: script)] + environment,
+            output: output)
     }
 
     /// What a job did: its final state, the last step's output and its log.
