@@ -20,6 +20,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // The job model, its validation, and the engine that runs steps; the
@@ -49,12 +52,47 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The job store on SQLite (GRDB), the default.
+        .target(
+            name: "DraySQLite",
+            dependencies: [
+                "DrayEngine",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The contract every `JobStore` passes, run by each store's tests.
+        .target(
+            name: "DrayStoreTesting",
+            dependencies: ["DrayEngine"],
+            path: "Tests/DrayStoreTesting",
+            swiftSettings: swiftSettings
+        ),
+        // The REST API: the seed's routes on Hummingbird, and the service that runs submitted jobs.
+        .target(
+            name: "DrayServer",
+            dependencies: [
+                "DrayEngine",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
+            ],
+            resources: [.copy("openapi.yaml")],
+            swiftSettings: swiftSettings
+        ),
         // The `dray` subcommands.
         .target(
             name: "DrayCLI",
             dependencies: [
                 "DrayEngine",
                 "DockerClient",
+                "DrayServer",
+                "DraySQLite",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
@@ -72,6 +110,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "DraySQLiteTests",
+            dependencies: ["DraySQLite", "DrayStoreTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DrayServerTests",
+            dependencies: [
+                "DrayServer",
+                "DraySQLite",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "DockerClientTests",
             dependencies: ["DockerClient"],
             swiftSettings: swiftSettings
@@ -82,6 +135,13 @@ let package = Package(
             dependencies: [
                 "DrayEngine",
                 "DockerClient",
+                "DrayServer",
+                "DraySQLite",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings

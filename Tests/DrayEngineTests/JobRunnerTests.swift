@@ -52,6 +52,10 @@ struct FakeRuntime: ContainerRuntime {
         }
         return outcome.exitCode
     }
+
+    func ping() async throws {}
+    func jobContainers() async throws -> [JobContainer] { [] }
+    func removeContainer(_ id: String) async throws {}
 }
 
 actor RecordingObserver: JobObserver {

@@ -27,20 +27,49 @@ public struct DockerRuntime: ContainerRuntime {
     }
 
     public func run(_ spec: ContainerSpec, output: (OutputChunk) async throws -> Void) async throws -> Int32 {
-        let id: String
-        do {
-            id = try await client.createContainer(
+        // The create call is not canceled half-way: the engine might create a container whose id
+        // we would never learn, and could not remove.
+        let client = self.client
+        let created = await Task {
+            try await client.createContainer(
                 .init(image: spec.image.description, env: spec.environment, labels: spec.labels))
-        } catch {
-            throw DrayError(.runtime, "cannot create a container of \(spec.image): \(error.message)", cause: error)
+        }.result
+        let id: String
+        switch created {
+        case .success(let created): id = created
+        case .failure(let error):
+            throw DrayError(.runtime, "cannot create a container of \(spec.image): \(error)", cause: error)
         }
         do {
+            try Task.checkCancellation()
             let exitCode = try await run(created: id, spec, output: output)
             await remove(id)
             return exitCode
         } catch {
             await remove(id)
             throw error
+        }
+    }
+
+    public func ping() async throws {
+        try await engineCall("reach the Docker engine") { try await client.ping() }
+    }
+
+    public func jobContainers() async throws -> [JobContainer] {
+        try await engineCall("list containers") {
+            try await client.listContainers(label: "dray.job").compactMap { container in
+                container.labels?["dray.job"].map { JobContainer(id: container.id, jobID: $0) }
+            }
+        }
+    }
+
+    public func removeContainer(_ id: String) async throws {
+        do {
+            try await client.removeContainer(id)
+        } catch  where error.isNotFound {
+            return
+        } catch {
+            throw DrayError(.runtime, "cannot remove container \(id): \(error.message)", cause: error)
         }
     }
 

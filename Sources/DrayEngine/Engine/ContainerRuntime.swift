@@ -23,6 +23,27 @@ public protocol ContainerRuntime: Sendable {
         _ spec: ContainerSpec,
         output: (OutputChunk) async throws -> Void
     ) async throws -> Int32
+
+    /// Throws when the runtime cannot be reached; for readiness checks.
+    func ping() async throws
+
+    /// The containers that carry a `dray.job` label, running or not.
+    func jobContainers() async throws -> [JobContainer]
+
+    /// Stops and removes a container.
+    func removeContainer(_ id: String) async throws
+}
+
+/// A container Dray started for a job.
+public struct JobContainer: Sendable, Equatable {
+    public var id: String
+    /// The job it belongs to: its `dray.job` label.
+    public var jobID: String
+
+    public init(id: String, jobID: String) {
+        self.id = id
+        self.jobID = jobID
+    }
 }
 
 /// One container to run.

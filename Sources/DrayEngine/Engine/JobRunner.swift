@@ -50,7 +50,8 @@ public struct JobRunner: Sendable {
                     break
                 }
                 state.stepsCompleted += 1
-            } catch is CancellationError {
+            } catch  where Task.isCancelled || error is CancellationError {
+                // However the runtime reported it, a step stopped by cancellation was canceled.
                 state.fail("\(label) was canceled", phase: .canceled)
             } catch let error as DrayError where error.code == .canceled {
                 state.fail("\(label) was canceled", phase: .canceled)

@@ -11,8 +11,12 @@ public struct JobRecord: Sendable, Equatable {
     }
 }
 
-/// Where jobs and their logs are kept. Every store passes the same contract suite.
+/// Where jobs and their logs are kept. Every store passes the same contract suite
+/// (`DrayStoreTesting`). Calls about a job that does not exist throw a ``DrayError`` with
+/// code `notFound`, except ``job(id:)``, which returns nil, and ``delete(id:)``, which returns false.
 public protocol JobStore: Sendable {
+    /// Throws when the store cannot be reached; for readiness checks.
+    func ping() async throws
     /// Adds a new job.
     func create(_ record: JobRecord) async throws
     /// The job with `id`, or nil.
@@ -21,9 +25,10 @@ public protocol JobStore: Sendable {
     func jobs() async throws -> [JobRecord]
     /// Replaces a job's state.
     func update(id: String, state: JobState) async throws
-    /// Appends lines to a job's log, in order.
+    /// Appends lines to a job's log, in order. Concurrent appends to one job each stay whole.
     func appendLog(id: String, lines: [LogLine]) async throws
-    /// Up to `limit` lines of a job's log from `index`; an index past the end gives none.
+    /// Up to `limit` lines of a job's log from `index` (from 0); an index past the end gives none.
+    /// Costs O(lines returned), not O(log).
     func log(id: String, from index: Int, limit: Int?) async throws -> [LogLine]
     /// Deletes a job and its log. Returns false when there was no such job.
     func delete(id: String) async throws -> Bool

@@ -1,0 +1,73 @@
+import ArgumentParser
+import DrayEngine
+import DrayServer
+import Foundation
+
+/// `dray submit FILE`: sends a job to the server and prints its id.
+struct JobSubmit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit",
+        abstract: "Submit a job to a Dray server and print its id.",
+        discussion: "With --watch, follows the job's log to its end and exits like `dray run`.")
+
+    @OptionGroup var client: ClientOptions
+
+    @Argument(help: ArgumentHelp("The job file, JSON or YAML; - reads standard input.", valueName: "file"))
+    var file: String
+
+    @Flag(help: "Follow the job's log until it ends; exit 0 when it completes, else the failing step's code.")
+    var watch = false
+
+    /// The answer to `POST /jobs`: the job echoed, with its id.
+    struct Created: Decodable {
+        var id: String
+    }
+
+    func run() async throws {
+        let data: Data
+        let job: Job
+        do {
+            data =
+                file == "-"
+                ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: file))
+            job = try JobDocument.decode(data)
+        } catch let error as DrayError {
+            FileHandle.standardError.write(Data("dray: \(file == "-" ? "stdin" : file): \(error.message)\n".utf8))
+            throw ExitCode(2)
+        } catch {
+            FileHandle.standardError.write(Data("dray: cannot read \(file): \(error.localizedDescription)\n".utf8))
+            throw ExitCode(2)
+        }
+        let api = APIClient(baseURL: client.baseURL)
+        let created = try await reporting {
+            try await api.json(Created.self, .POST, "/jobs", body: try JSONEncoder().encode(job))
+        }
+        print(created.id)
+        guard watch else { return }
+        try await JobWatch.follow(created.id, api: api, command: self)
+    }
+}
+
+/// Following a job's log until it ends, for `submit --watch`.
+enum JobWatch {
+    static func follow(_ id: String, api: APIClient, command: some AsyncParsableCommand) async throws {
+        var index = 0
+        while true {
+            let info = try await command.reporting { try await api.json(JobView.self, .GET, "/jobs/\(id)") }
+            let page = try await command.reporting {
+                try await api.json(LogPage.self, .GET, "/jobs/\(id)/log?index=\(index)")
+            }
+            if !page.lines.isEmpty {
+                FileHandle.standardError.write(Data(page.lines.map { $0 + "\n" }.joined().utf8))
+                index += page.lines.count
+            }
+            guard info.status == .running else {
+                if info.status == .complete { return }
+                FileHandle.standardError.write(Data("dray: \(info.error ?? "the job failed")\n".utf8))
+                let code = info.steps.compactMap(\.exitCode).last { $0 != 0 } ?? 1
+                throw ExitCode((1...255).contains(code) ? code : 1)
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import ArgumentParser
+import DockerClient
+import DrayEngine
+import DraySQLite
+import DrayServer
+import Foundation
+import Logging
+import NIOFileSystem
+
+/// `dray serve`: the REST API on port 3000, running submitted jobs on the Docker engine.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the REST API and run submitted jobs.",
+        discussion: """
+            Environment: PORT (the default port), DRAY_STORE (the default store), DRAY_DATA_DIR \
+            (the default data folder), LOG_LEVEL (panic, fatal, error, warn, info or debug; \
+            default info), DOCKER_HOST (the engine).
+            """
+    )
+
+    @Option(help: "The address to listen on; 0.0.0.0 for every interface.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port to listen on. (default: $PORT, or 3000)")
+    var port: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "Where spools and the default database live. (default: $DRAY_DATA_DIR, or /var/lib/dray as root, ~/.local/share/dray otherwise)",
+            valueName: "path"))
+    var dataDir: String?
+
+    @Option(
+        help: ArgumentHelp("The job store. (default: $DRAY_STORE, or sqlite:DATA_DIR/dray.sqlite)", valueName: "url"))
+    var store: String?
+
+    @Option(help: "The largest job description accepted, in bytes; larger gets 413.")
+    var maxBodyBytes = 1 << 20
+
+    func validate() throws {
+        if let port = try resolvedPort(), !(1...65535).contains(port) {
+            throw ValidationError("--port must be from 1 to 65535, not \(port)")
+        }
+        guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+        _ = try StoreURL(resolvedStore())
+    }
+
+    private var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    private func resolvedPort() throws -> Int? {
+        if let port { return port }
+        guard let text = environment["PORT"], !text.isEmpty else { return nil }
+        guard let value = Int(text) else { throw ValidationError("PORT must be a number, not \"\(text)\"") }
+        return value
+    }
+
+    private var resolvedDataDir: String {
+        if let dataDir { return dataDir }
+        if let dir = environment["DRAY_DATA_DIR"], !dir.isEmpty { return dir }
+        if getuid() == 0 { return "/var/lib/dray" }
+        return (environment["HOME"] ?? ".") + "/.local/share/dray"
+    }
+
+    private func resolvedStore() -> String {
+        store ?? environment["DRAY_STORE"].flatMap { $0.isEmpty ? nil : $0 } ?? "sqlite:\(resolvedDataDir)/dray.sqlite"
+    }
+
+    func run() async throws {
+        let level = LogLevel.parse(environment["LOG_LEVEL"])
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level.level
+            return handler
+        }
+        let logger = Logger(label: "dray")
+        if let warning = level.warning { logger.warning("\(warning)") }
+
+        let jobStore: any JobStore
+        switch try StoreURL(resolvedStore()) {
+        case .sqlite(let path): jobStore = try SQLiteJobStore(path: path)
+        }
+        let client = try await DockerClient.connect(to: try DockerEndpoint(environment: environment), logger: logger)
+        do {
+            let service = JobService(
+                store: jobStore, runtime: DockerRuntime(client: client),
+                spoolRoot: FilePath(resolvedDataDir).appending("spool"), logger: logger)
+            try await service.recover()
+
+            var configuration = DrayServer.Configuration()
+            configuration.host = host
+            configuration.port = try resolvedPort() ?? 3000
+            configuration.maxBodyBytes = maxBodyBytes
+            logger.info(
+                "dray serving on http://\(host):\(configuration.port), store \(resolvedStore()), engine \(client.endpoint)"
+            )
+            let app = DrayServer.application(service: service, configuration: configuration, logger: logger)
+            try await app.runService()
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try? await client.shutdown()
+    }
+}
+
+/// A `--store` URL.
+enum StoreURL {
+    case sqlite(path: String)
+
+    init(_ text: String) throws {
+        if text.hasPrefix("sqlite:") {
+            let path = String(text.dropFirst("sqlite:".count))
+            guard !path.isEmpty else {
+                throw ValidationError("--store sqlite: needs a path: sqlite:/var/lib/dray/dray.sqlite")
+            }
+            self = .sqlite(path: path)
+        } else {
+            throw ValidationError("--store \"\(text)\" is not a store this dray knows: use sqlite:PATH")
+        }
+    }
+}
+
+/// `LOG_LEVEL`, in the original's words.
+struct LogLevel {
+    var level: Logger.Level
+    var warning: String?
+
+    static func parse(_ text: String?) -> LogLevel {
+        switch text?.lowercased() {
+        case nil, "": LogLevel(level: .info)
+        case "panic", "fatal": LogLevel(level: .critical)
+        case "error": LogLevel(level: .error)
+        case "warn", "warning": LogLevel(level: .warning)
+        case "info": LogLevel(level: .info)
+        case "debug": LogLevel(level: .debug)
+        case "trace": LogLevel(level: .trace)
+        case let other?:
+            LogLevel(
+                level: .info,
+                warning: "LOG_LEVEL \"\(other)\" is not one of panic, fatal, error, warn, info, debug: using info")
+        }
+    }
+}

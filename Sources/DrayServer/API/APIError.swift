@@ -1,0 +1,31 @@
+import DrayEngine
+import Foundation
+import Hummingbird
+
+/// An error answer: a status and `{"error": "message"}`.
+public struct APIError: Error, HTTPResponseError, Sendable {
+    public var status: HTTPResponse.Status
+    public var message: String
+    public var headers: HTTPFields = [:]
+
+    public init(_ status: HTTPResponse.Status, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var response = JSONResponse.make(["error": message], status: status)
+        response.headers.append(contentsOf: headers)
+        return response
+    }
+
+    /// The answer for an engine error: the client's mistakes are 4xx, our failures 5xx.
+    static func from(_ error: DrayError) -> APIError {
+        switch error.code {
+        case .invalidJob: APIError(.badRequest, error.message)
+        case .notFound: APIError(.notFound, error.message)
+        case .storage: APIError(.serviceUnavailable, error.message)
+        default: APIError(.internalServerError, error.message)
+        }
+    }
+}

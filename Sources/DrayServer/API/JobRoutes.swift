@@ -1,0 +1,102 @@
+import DrayEngine
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// The seed's REST API, and `/healthz`, `/readyz` and `/openapi.yaml` around it.
+struct JobRoutes: Sendable {
+    let service: JobService
+    let maxBodyBytes: Int
+    let openAPI: ByteBuffer
+
+    func add(to router: Router<some RequestContext>) {
+        router.post("/jobs") { request, _ in try await submit(request) }
+        router.get("/jobs") { _, _ in try await list() }
+        router.get("/jobs/:id") { _, context in try await get(context.parameters.require("id")) }
+        router.get("/jobs/:id/log") { request, context in try await log(context.parameters.require("id"), request) }
+        router.delete("/jobs/:id") { _, context in try await delete(context.parameters.require("id")) }
+        router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
+        router.get("/readyz") { _, _ in await ready() }
+        router.get("/openapi.yaml") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: openAPI))
+        }
+    }
+
+    /// `POST /jobs`: 201 with the job echoed and its new id; the job runs in the background.
+    func submit(_ request: Request) async throws -> Response {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
+            throw tooLarge()
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw tooLarge()
+        }
+        guard body.readableBytes > 0 else {
+            throw APIError(.badRequest, "the request body is empty: send a job as JSON")
+        }
+        let job = try JobDocument.decode(Data(body.readableBytesView))
+        let record = try await service.submit(job)
+        return JSONResponse.make(record.job, status: .created)
+    }
+
+    private func tooLarge() -> APIError {
+        APIError(.contentTooLarge, "the job description is larger than \(maxBodyBytes) bytes")
+    }
+
+    /// `GET /jobs`: every job's id (and name, status, creation time), in creation order.
+    func list() async throws -> Response {
+        JSONResponse.make(try await service.store.jobs().map(JobSummary.init))
+    }
+
+    /// `GET /jobs/{id}`.
+    func get(_ id: String) async throws -> Response {
+        guard let record = try await service.store.job(id: id) else { throw Self.noJob(id) }
+        return JSONResponse.make(JobView(record))
+    }
+
+    /// `GET /jobs/{id}/log?index=N&limit=M`: lines from N (default 0), at most M.
+    func log(_ id: String, _ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        let index = try Self.number(query["index"].map(String.init), name: "index", minimum: 0) ?? 0
+        let limit = try Self.number(query["limit"].map(String.init), name: "limit", minimum: 1)
+        do {
+            let lines = try await service.store.log(id: id, from: index, limit: limit)
+            return JSONResponse.make(LogPage(lines: lines.map(\.text)))
+        } catch let error as DrayError where error.code == .notFound {
+            throw Self.noJob(id)
+        }
+    }
+
+    /// `DELETE /jobs/{id}`: stops the job if it runs, deletes its data and spools; 204.
+    func delete(_ id: String) async throws -> Response {
+        guard try await service.delete(id: id) else { throw Self.noJob(id) }
+        return Response(status: .noContent)
+    }
+
+    /// `GET /readyz`: 200 when the store and the container engine answer, else 503 and why.
+    func ready() async -> Response {
+        var problems: [String] = []
+        do { try await service.store.ping() } catch { problems.append("the store does not answer: \(error)") }
+        do { try await service.runtime.ping() } catch {
+            problems.append("the container engine does not answer: \(error)")
+        }
+        if problems.isEmpty { return JSONResponse.make(["status": "ready"]) }
+        return JSONResponse.make(
+            ["status": "unready", "error": problems.joined(separator: "; ")], status: .serviceUnavailable)
+    }
+
+    static func noJob(_ id: String) -> APIError {
+        APIError(.notFound, "no job \(id)")
+    }
+
+    /// A whole-number query parameter, nil when absent; a 400 naming it when it is not one.
+    static func number(_ text: String?, name: String, minimum: Int) throws -> Int? {
+        guard let text else { return nil }
+        guard let value = Int(text), value >= minimum else {
+            throw APIError(.badRequest, "\(name) must be a whole number of at least \(minimum), not \"\(text)\"")
+        }
+        return value
+    }
+}

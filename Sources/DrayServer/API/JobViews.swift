@@ -1,0 +1,71 @@
+import DrayEngine
+import Foundation
+
+/// `GET /jobs/{id}`: the seed's `id`, `status` and `stepsCompleted`, always, then our detail.
+public struct JobView: Codable, Sendable {
+    public var id: String
+    public var name: String?
+    public var status: JobStatus
+    public var stepsCompleted: Int
+    public var totalSteps: Int
+    public var phase: JobPhase
+    /// The step being prepared or run, counted from 1 as in messages.
+    public var currentStep: Int?
+    public var error: String?
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var environment: [EnvironmentVariable]?
+    public var steps: [StepView]
+
+    public struct StepView: Codable, Sendable {
+        public var name: String?
+        public var source: String
+        public var output: OutputChannel
+        public var exitCode: Int32?
+        public var startedAt: Date?
+        public var finishedAt: Date?
+    }
+
+    public init(_ record: JobRecord) {
+        let state = record.state
+        id = record.id
+        name = record.job.name
+        status = state.status
+        stepsCompleted = state.stepsCompleted
+        totalSteps = record.job.steps.count
+        phase = state.phase
+        currentStep = state.currentStep.map { $0 + 1 }
+        error = state.error
+        createdAt = state.createdAt
+        startedAt = state.startedAt
+        finishedAt = state.finishedAt
+        environment = record.job.environment
+        steps = record.job.steps.enumerated().map { index, step in
+            let stepState = state.steps.indices.contains(index) ? state.steps[index] : StepState()
+            return StepView(
+                name: step.name, source: step.source, output: step.outputChannel, exitCode: stepState.exitCode,
+                startedAt: stepState.startedAt, finishedAt: stepState.finishedAt)
+        }
+    }
+}
+
+/// One entry of `GET /jobs`: the seed's `id`, and a little more.
+public struct JobSummary: Codable, Sendable {
+    public var id: String
+    public var name: String?
+    public var status: JobStatus
+    public var createdAt: Date
+
+    public init(_ record: JobRecord) {
+        id = record.id
+        name = record.job.name
+        status = record.state.status
+        createdAt = record.state.createdAt
+    }
+}
+
+/// `GET /jobs/{id}/log`: the seed's `lines`.
+public struct LogPage: Codable, Sendable {
+    public var lines: [String]
+}

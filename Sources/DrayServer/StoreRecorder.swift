@@ -1,0 +1,116 @@
+import DrayEngine
+import Logging
+import Synchronization
+
+/// The ``JobObserver`` of a job run by the server: it writes the job's log and state to the
+/// store, log lines in batches at least every ``flushInterval`` and at every state change
+/// (a step's start or end), so a crash loses at most that window of log.
+///
+/// One writer task does every write, in order, so a state never reaches the store before the
+/// log lines that came before it. A failed write is retried with backoff until it succeeds or
+/// the job is gone.
+final class StoreRecorder: JobObserver, Sendable {
+    static let flushInterval = Duration.milliseconds(100)
+
+    private let id: String
+    private let store: any JobStore
+    private let logger: Logger
+    private let pending = Mutex(Pending())
+    /// The job was canceled: writes give up after a few tries.
+    private let stopping = Mutex(false)
+    private let wake: AsyncStream<Void>.Continuation
+    private let wakes: AsyncStream<Void>
+
+    private struct Pending {
+        var lines: [LogLine] = []
+        var state: JobState?
+    }
+
+    init(id: String, store: any JobStore, logger: Logger) {
+        self.id = id
+        self.store = store
+        self.logger = logger
+        (wakes, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Runs `body` with this recorder observing it, and returns once everything it recorded is written.
+    ///
+    /// The writer is not a child of the calling task: when the job is canceled (deleted, or the
+    /// server stopping), it must still write how the job ended. Cancellation only makes it give
+    /// up sooner on a store that fails.
+    func recording<T: Sendable>(_ body: @Sendable (StoreRecorder) async -> T) async -> T {
+        let writer = Task { await self.write() }
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: Self.flushInterval)
+                self.wake.yield()
+            }
+        }
+        let result = await withTaskCancellationHandler {
+            await body(self)
+        } onCancel: {
+            stopping.withLock { $0 = true }
+        }
+        ticker.cancel()
+        wake.finish()
+        await writer.value
+        return result
+    }
+
+    func jobDidChange(_ state: JobState) {
+        pending.withLock { $0.state = state }
+        wake.yield()
+    }
+
+    func jobDidLog(_ lines: [LogLine]) {
+        pending.withLock { $0.lines += lines }
+    }
+
+    func jobDidPull(step: Int, progress: String) {
+        logger.debug("pulling", metadata: ["job": "\(id)", "step": "\(step + 1)", "progress": "\(progress)"])
+    }
+
+    /// The writer: drains what is pending whenever woken, and once more at the end.
+    private func write() async {
+        for await _ in wakes { await drain() }
+        await drain()
+    }
+
+    private func drain() async {
+        let (lines, state) = pending.withLock { pending in
+            defer { pending = Pending() }
+            return (pending.lines, pending.state)
+        }
+        guard !lines.isEmpty || state != nil else { return }
+        if !lines.isEmpty {
+            await retrying("append \(lines.count) log lines") {
+                try await self.store.appendLog(id: self.id, lines: lines)
+            }
+        }
+        if let state {
+            await retrying("update the state") { try await self.store.update(id: self.id, state: state) }
+        }
+    }
+
+    /// Retries `write` with exponential backoff (100 ms to 5 s) until it succeeds or the job was
+    /// deleted; once the job is canceled, three tries at most.
+    private func retrying(_ what: String, _ write: () async throws -> Void) async {
+        var delay = Duration.milliseconds(100)
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await write()
+            } catch let error as DrayError where error.code == .notFound {
+                return
+            } catch  where attempt >= 3 && stopping.withLock({ $0 }) {
+                logger.error("gave up trying to \(what) of job \(id) after \(attempt) tries: \(error)")
+                return
+            } catch {
+                logger.warning("cannot \(what) of job \(id); retrying in \(delay): \(error)")
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+import DrayEngine
+import Foundation
+import Testing
+
+/// What every ``JobStore`` must do, written once and run by each store's tests on its real
+/// backend:
+///
+/// ```swift
+/// @Test(arguments: JobStoreContract.Check.allCases)
+/// func contract(_ check: JobStoreContract.Check) async throws {
+///     try await JobStoreContract(store: makeStore()).run(check)
+/// }
+/// ```
+public struct JobStoreContract: Sendable {
+    public enum Check: String, CaseIterable, Sendable, CustomTestStringConvertible {
+        case createGetAndList
+        case statusTransitions
+        case unknownJob
+        case logAppendAndPage
+        case delete
+        case concurrentWritersKeepOrder
+        case hundredThousandLines
+
+        public var testDescription: String { rawValue }
+    }
+
+    public let store: any JobStore
+
+    public init(store: any JobStore) {
+        self.store = store
+    }
+
+    public func run(_ check: Check) async throws {
+        switch check {
+        case .createGetAndList: try await createGetAndList()
+        case .statusTransitions: try await statusTransitions()
+        case .unknownJob: try await unknownJob()
+        case .logAppendAndPage: try await logAppendAndPage()
+        case .delete: try await delete()
+        case .concurrentWritersKeepOrder: try await concurrentWritersKeepOrder()
+        case .hundredThousandLines: try await hundredThousandLines()
+        }
+    }
+
+    /// A new job of `steps` steps with a fresh id.
+    public static func record(steps: Int = 2, name: String? = "contract") -> JobRecord {
+        let id = UUID().uuidString
+        let job = Job(
+            id: id, name: name, environment: [.init(variable: "A", value: "1")],
+            steps: (0..<steps).map {
+                Step(name: "s\($0)", source: "dray/x:\($0)", output: $0 == 0 ? .file("/out/x") : nil)
+            })
+        return JobRecord(
+            id: id, job: job,
+            state: JobState(stepCount: steps, createdAt: Date(timeIntervalSince1970: 1_700_000_000.25)))
+    }
+
+    private func line(_ n: Int, step: Int = 0) -> LogLine {
+        LogLine(step: step, stream: n % 3 == 0 ? .stderr : .stdout, text: "line \(n) ünïcödé")
+    }
+
+    func createGetAndList() async throws {
+        try await store.ping()
+        let records = (0..<3).map { _ in Self.record() }
+        for record in records { try await store.create(record) }
+        for record in records { #expect(try await store.job(id: record.id) == record) }
+        let listed = try await store.jobs().map(\.id).filter { id in records.contains { $0.id == id } }
+        #expect(listed == records.map(\.id), "jobs are listed in creation order")
+    }
+
+    func statusTransitions() async throws {
+        var done = Self.record()
+        try await store.create(done)
+        done.state.phase = .running
+        done.state.currentStep = 0
+        done.state.startedAt = Date()
+        try await store.update(id: done.id, state: done.state)
+        #expect(try await store.job(id: done.id)?.state == done.state)
+        done.state.stepsCompleted = 2
+        done.state.steps = [StepState(exitCode: 0, startedAt: Date(), finishedAt: Date()), StepState(exitCode: 0)]
+        done.state.status = .complete
+        done.state.phase = .complete
+        try await store.update(id: done.id, state: done.state)
+        #expect(try await store.job(id: done.id)?.state == done.state)
+
+        var failed = Self.record()
+        try await store.create(failed)
+        failed.state.steps[0].exitCode = 3
+        failed.state.fail(#"step 1 "s0" exited with code 3"#)
+        try await store.update(id: failed.id, state: failed.state)
+        let stored = try #require(try await store.job(id: failed.id))
+        #expect(stored.state.status == .error)
+        #expect(stored.state.error == #"step 1 "s0" exited with code 3"#)
+        #expect(stored.state.steps[0].exitCode == 3)
+    }
+
+    func unknownJob() async throws {
+        let id = UUID().uuidString
+        #expect(try await store.job(id: id) == nil)
+        #expect(try await store.delete(id: id) == false)
+        for call in [
+            { try await store.update(id: id, state: JobState(stepCount: 1)) },
+            { try await store.appendLog(id: id, lines: [line(0)]) },
+            { _ = try await store.log(id: id, from: 0, limit: nil) },
+        ] as [@Sendable () async throws -> Void] {
+            do {
+                try await call()
+                Issue.record("a call about an unknown job did not throw")
+            } catch let error as DrayError {
+                #expect(error.code == .notFound)
+            }
+        }
+    }
+
+    func logAppendAndPage() async throws {
+        let record = Self.record()
+        try await store.create(record)
+        #expect(try await store.log(id: record.id, from: 0, limit: nil).isEmpty)
+        let lines = (0..<25).map { line($0, step: $0 / 10) }
+        try await store.appendLog(id: record.id, lines: Array(lines[0..<10]))
+        try await store.appendLog(id: record.id, lines: [])
+        try await store.appendLog(id: record.id, lines: Array(lines[10...]))
+        #expect(try await store.log(id: record.id, from: 0, limit: nil) == lines)
+        #expect(try await store.log(id: record.id, from: 7, limit: 5) == Array(lines[7..<12]))
+        #expect(try await store.log(id: record.id, from: 20, limit: 100) == Array(lines[20...]))
+        #expect(try await store.log(id: record.id, from: 25, limit: nil).isEmpty)
+        #expect(try await store.log(id: record.id, from: 1000, limit: 10).isEmpty)
+    }
+
+    func delete() async throws {
+        let kept = Self.record()
+        let deleted = Self.record()
+        try await store.create(kept)
+        try await store.create(deleted)
+        try await store.appendLog(id: deleted.id, lines: [line(1)])
+        #expect(try await store.delete(id: deleted.id))
+        #expect(try await store.job(id: deleted.id) == nil)
+        #expect(try await store.delete(id: deleted.id) == false)
+        let ids = try await store.jobs().map(\.id)
+        #expect(ids.contains(kept.id) && !ids.contains(deleted.id))
+        // The same id can be used again with nothing left of the old log.
+        try await store.create(deleted)
+        #expect(try await store.log(id: deleted.id, from: 0, limit: nil).isEmpty)
+    }
+
+    func concurrentWritersKeepOrder() async throws {
+        let record = Self.record()
+        try await store.create(record)
+        let writers = 8
+        let batches = 25
+        try await withThrowingTaskGroup { group in
+            for writer in 0..<writers {
+                group.addTask {
+                    for batch in 0..<batches {
+                        let lines = (0..<10).map { LogLine(step: writer, stream: .stdout, text: "\(batch * 10 + $0)") }
+                        try await store.appendLog(id: record.id, lines: lines)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let log = try await store.log(id: record.id, from: 0, limit: nil)
+        #expect(log.count == writers * batches * 10)
+        for writer in 0..<writers {
+            let numbers = log.filter { $0.step == writer }.map { Int($0.text)! }
+            #expect(numbers == Array(0..<batches * 10), "writer \(writer)'s lines keep their order")
+        }
+    }
+
+    func hundredThousandLines() async throws {
+        let record = Self.record()
+        try await store.create(record)
+        let total = 100_000
+        for start in stride(from: 0, to: total, by: 1000) {
+            try await store.appendLog(
+                id: record.id, lines: (start..<start + 1000).map { LogLine(step: 0, stream: .stdout, text: "\($0)") })
+        }
+        var index = 0
+        while true {
+            let page = try await store.log(id: record.id, from: index, limit: 1000)
+            if page.isEmpty { break }
+            #expect(page.map(\.text) == (index..<index + page.count).map(String.init))
+            index += page.count
+        }
+        #expect(index == total)
+        let last = try await store.log(id: record.id, from: total - 1, limit: 1000)
+        #expect(last.map(\.text) == ["\(total - 1)"])
+    }
+}

@@ -1,0 +1,66 @@
+import DockerClient
+import Foundation
+import Testing
+
+@Suite("dray serve as a process")
+struct RestartTests {
+    @Test("kill -9 while a job runs: after a restart the job is in error and no container is left")
+    func restart() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("dray-restart-\(UUID().uuidString)")
+            .path
+        let first = try ServerProcess(dataDirectory: data)
+        defer { first.stop() }
+        try await first.waitUntilUp()
+        let body =
+            #"{"steps":[{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"echo started; sleep 120"}]}]}"#
+        let created = try await first.request(.POST, "/jobs", body: body)
+        #expect(created.status == 201)
+        let id = try #require(created.json["id"] as? String)
+        let docker = try await TestEngine.client()
+        // Wait until the step's container runs and its first line is logged.
+        for _ in 0..<200 {
+            let log = try await first.request(.GET, "/jobs/\(id)/log")
+            if (log.json["lines"] as? [String]) == ["started"] { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(try await !docker.listContainers(label: "dray.job=\(id)").isEmpty)
+        first.kill9()
+
+        let second = try ServerProcess(dataDirectory: data)
+        defer { second.stop() }
+        try await second.waitUntilUp()
+        let state = try await second.request(.GET, "/jobs/\(id)").json
+        #expect(state["status"] as? String == "error")
+        #expect(state["error"] as? String == "server restarted while the job was running")
+        #expect(try await second.request(.GET, "/jobs/\(id)/log").json["lines"] as? [String] == ["started"])
+        #expect(try await docker.listContainers(label: "dray.job=\(id)").isEmpty, "the job's container was removed")
+        // The restarted server runs new jobs.
+        let next = try await second.request(.POST, "/jobs", body: #"{"steps":[{"source":"dray/randword"}]}"#)
+        #expect(next.status == 201)
+        try await docker.shutdown()
+    }
+
+    @Test("SIGTERM stops the server gracefully: a running job ends in error and its container is removed")
+    func gracefulShutdown() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("dray-term-\(UUID().uuidString)").path
+        let server = try ServerProcess(dataDirectory: data)
+        try await server.waitUntilUp()
+        let body =
+            #"{"steps":[{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"echo started; sleep 120"}]}]}"#
+        let id = try #require(try await server.request(.POST, "/jobs", body: body).json["id"] as? String)
+        let docker = try await TestEngine.client()
+        for _ in 0..<200 {
+            if try await !docker.listContainers(label: "dray.job=\(id)").isEmpty { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        server.stop()
+        #expect(try await docker.listContainers(label: "dray.job=\(id)").isEmpty)
+        let restarted = try ServerProcess(dataDirectory: data)
+        defer { restarted.stop() }
+        try await restarted.waitUntilUp()
+        let state = try await restarted.request(.GET, "/jobs/\(id)").json
+        #expect(state["status"] as? String == "error")
+        #expect(state["phase"] as? String == "canceled")
+        try await docker.shutdown()
+    }
+}

@@ -1,0 +1,303 @@
+import DockerClient
+import DrayEngine
+import DraySQLite
+import DrayServer
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import NIOFileSystem
+import Testing
+
+/// The REST API on the real engine and a real SQLite store, through Hummingbird's test client.
+@Suite("The REST API")
+struct ServerTests: Sendable {
+    let checker: OpenAPIChecker
+
+    init() throws {
+        checker = try OpenAPIChecker()
+    }
+
+    /// Runs `body` against a server with a fresh store.
+    private func withServer(
+        maxBodyBytes: Int = 1 << 20,
+        _ body: @Sendable (any TestClientProtocol, JobService) async throws -> Void
+    ) async throws {
+        let docker = try await TestEngine.client()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dray-server-\(UUID().uuidString)")
+            .path
+        let store = try SQLiteJobStore(path: folder + "/dray.sqlite")
+        let logger = Logger(label: "dray-test")
+        let service = JobService(
+            store: store, runtime: DockerRuntime(client: docker), spoolRoot: FilePath(folder + "/spool"), logger: logger
+        )
+        var configuration = DrayServer.Configuration()
+        configuration.maxBodyBytes = maxBodyBytes
+        let app = Application(
+            responder: DrayServer.responder(service: service, configuration: configuration, logger: logger))
+        do {
+            try await app.test(.router) { client in try await body(client, service) }
+        } catch {
+            await service.stopAll()
+            try? await docker.shutdown()
+            throw error
+        }
+        await service.stopAll()
+        try await docker.shutdown()
+    }
+
+    /// Sends a request, checks the answer against the OpenAPI description, and returns it.
+    @discardableResult
+    private func call(
+        _ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, route: String,
+        body: String? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> TestResponse {
+        let response = try await client.execute(
+            uri: uri, method: method, headers: [.contentType: "application/json"],
+            body: body.map { ByteBuffer(string: $0) })
+        let problems = checker.problems(
+            method: method.rawValue, path: route, status: Int(response.status.code),
+            body: Data(response.body.readableBytesView))
+        #expect(problems.isEmpty, "\(method) \(uri): \(problems)", sourceLocation: sourceLocation)
+        if response.status != .noContent {
+            #expect(
+                response.headers[.contentType]?.hasPrefix("application/json") == true, sourceLocation: sourceLocation)
+        }
+        return response
+    }
+
+    private func json(_ response: TestResponse) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
+    }
+
+    private func waitUntilDone(_ client: any TestClientProtocol, _ id: String) async throws -> [String: Any] {
+        for _ in 0..<300 {
+            let state = try json(try await call(client, .get, "/jobs/\(id)", route: "/jobs/{id}"))
+            if state["status"] as? String != "running" { return state }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("job \(id) did not end in 30 s")
+        return [:]
+    }
+
+    private let wordJob =
+        #"{"name":"Word Job","steps":[{"source":"dray/randword"},{"source":"dray/upper"},{"source":"dray/reverse"}]}"#
+
+    @Test("POST /jobs answers 201 with the job and an upper-case id; the job runs to complete")
+    func submitAndRun() async throws {
+        try await withServer { client, _ in
+            let created = try await call(client, .post, "/jobs", route: "/jobs", body: wordJob)
+            #expect(created.status == .created)
+            let job = try json(created)
+            let id = try #require(job["id"] as? String)
+            #expect(
+                id.range(
+                    of: "^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$", options: .regularExpression)
+                    != nil)
+            #expect(job["name"] as? String == "Word Job")
+            #expect((job["steps"] as? [Any])?.count == 3)
+
+            let state = try await waitUntilDone(client, id)
+            #expect(state["status"] as? String == "complete")
+            #expect(state["stepsCompleted"] as? Int == 3)
+            #expect(state["phase"] as? String == "complete")
+            #expect((state["steps"] as? [[String: Any]])?.map { $0["exitCode"] as? Int } == [0, 0, 0])
+
+            let log = try json(try await call(client, .get, "/jobs/\(id)/log?index=0", route: "/jobs/{id}/log"))
+            let lines = try #require(log["lines"] as? [String])
+            #expect(lines.count == 3)
+            #expect(lines[1] == lines[0].uppercased())
+            #expect(lines[2] == String(lines[1].reversed()))
+            let tail = try json(try await call(client, .get, "/jobs/\(id)/log?index=2", route: "/jobs/{id}/log"))
+            #expect(tail["lines"] as? [String] == [lines[2]])
+        }
+    }
+
+    @Test("a new job is running with stepsCompleted 0 at once; a client's id, status and stepsCompleted are ignored")
+    func initialState() async throws {
+        try await withServer { client, _ in
+            let body =
+                #"{"id":"mine","status":"complete","stepsCompleted":7,"steps":[{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"sleep 1"}]}]}"#
+            let job = try json(try await call(client, .post, "/jobs", route: "/jobs", body: body))
+            let id = try #require(job["id"] as? String)
+            #expect(id != "mine")
+            let state = try json(try await call(client, .get, "/jobs/\(id)", route: "/jobs/{id}"))
+            #expect(state["status"] as? String == "running")
+            #expect(state["stepsCompleted"] as? Int == 0)
+            #expect(try await waitUntilDone(client, id)["status"] as? String == "complete")
+        }
+    }
+
+    @Test("every route answers under a /v{version} prefix too")
+    func versionPrefix() async throws {
+        try await withServer { client, _ in
+            let job = try json(try await call(client, .post, "/v1.2/jobs", route: "/jobs", body: wordJob))
+            let id = try #require(job["id"] as? String)
+            let state = try json(try await call(client, .get, "/v1/jobs/\(id)", route: "/jobs/{id}"))
+            #expect(state["id"] as? String == id)
+            let list = try await call(client, .get, "/v0.9/jobs", route: "/jobs")
+            #expect(String(buffer: list.body).contains(id))
+            _ = try await waitUntilDone(client, id)
+            try await call(client, .get, "/v1/jobs/\(id)/log", route: "/jobs/{id}/log")
+            #expect(try await call(client, .delete, "/v1/jobs/\(id)", route: "/jobs/{id}").status == .noContent)
+        }
+    }
+
+    @Test("GET /jobs lists {id} objects in creation order")
+    func list() async throws {
+        try await withServer { client, _ in
+            var ids: [String] = []
+            for _ in 0..<3 {
+                let job = try json(
+                    try await call(
+                        client, .post, "/jobs", route: "/jobs", body: #"{"steps":[{"source":"dray-test/sh"}]}"#))
+                ids.append(try #require(job["id"] as? String))
+            }
+            let list = try await call(client, .get, "/jobs", route: "/jobs")
+            let listed = try #require(
+                try JSONSerialization.jsonObject(with: Data(list.body.readableBytesView)) as? [[String: Any]])
+            #expect(listed.compactMap { $0["id"] as? String } == ids)
+            for id in ids { _ = try await waitUntilDone(client, id) }
+        }
+    }
+
+    @Test("a failing step: status error, the step's exit code, and a message")
+    func failure() async throws {
+        try await withServer { client, _ in
+            let body =
+                #"{"steps":[{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"echo one"}]},{"name":"upper","source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"echo bad >&2; exit 3"}]}]}"#
+            let id = try #require(
+                try json(try await call(client, .post, "/jobs", route: "/jobs", body: body))["id"] as? String)
+            let state = try await waitUntilDone(client, id)
+            #expect(state["status"] as? String == "error")
+            #expect(state["stepsCompleted"] as? Int == 1)
+            #expect(state["error"] as? String == #"step 2 "upper" exited with code 3"#)
+            let log = try json(try await call(client, .get, "/jobs/\(id)/log", route: "/jobs/{id}/log"))
+            #expect(log["lines"] as? [String] == ["one", "bad"])
+        }
+    }
+
+    @Test("log paging: limit, an index past the end, and a bad index or limit is a 400")
+    func logPaging() async throws {
+        try await withServer { client, _ in
+            let body =
+                #"{"steps":[{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"seq 1 50"}]}]}"#
+            let id = try #require(
+                try json(try await call(client, .post, "/jobs", route: "/jobs", body: body))["id"] as? String)
+            _ = try await waitUntilDone(client, id)
+            let page = try json(
+                try await call(client, .get, "/jobs/\(id)/log?index=10&limit=5", route: "/jobs/{id}/log"))
+            #expect(page["lines"] as? [String] == ["11", "12", "13", "14", "15"])
+            let past = try json(try await call(client, .get, "/jobs/\(id)/log?index=500", route: "/jobs/{id}/log"))
+            #expect((past["lines"] as? [String])?.isEmpty == true)
+            for (query, message) in [
+                ("index=-1", #"index must be a whole number of at least 0, not "-1""#),
+                ("index=abc", #"index must be a whole number of at least 0, not "abc""#),
+                ("limit=0", #"limit must be a whole number of at least 1, not "0""#),
+            ] {
+                let response = try await call(client, .get, "/jobs/\(id)/log?\(query)", route: "/jobs/{id}/log")
+                #expect(response.status == .badRequest)
+                #expect(try json(response)["error"] as? String == message)
+            }
+        }
+    }
+
+    @Test("DELETE stops a running job, removes its container and its data: 204, then 404")
+    func deleteRunning() async throws {
+        try await withServer { client, service in
+            let body =
+                #"{"steps":[{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"sleep 60"}]}]}"#
+            let id = try #require(
+                try json(try await call(client, .post, "/jobs", route: "/jobs", body: body))["id"] as? String)
+            for _ in 0..<100 {
+                if try await !service.runtime.jobContainers().filter({ $0.jobID == id }).isEmpty { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let started = ContinuousClock.now
+            #expect(try await call(client, .delete, "/jobs/\(id)", route: "/jobs/{id}").status == .noContent)
+            #expect(ContinuousClock.now - started < .seconds(30), "the container was stopped, not waited for")
+            #expect(try await service.runtime.jobContainers().filter { $0.jobID == id }.isEmpty)
+            #expect(try await call(client, .get, "/jobs/\(id)", route: "/jobs/{id}").status == .notFound)
+            #expect(try await call(client, .get, "/jobs/\(id)/log", route: "/jobs/{id}/log").status == .notFound)
+            #expect(try await call(client, .delete, "/jobs/\(id)", route: "/jobs/{id}").status == .notFound)
+            #expect(
+                try await FileSystem.shared.info(forFileAt: service.spoolDirectory(of: id)) == nil,
+                "its spools are gone")
+        }
+    }
+
+    @Test(
+        "bad job descriptions get a 400 that names the field",
+        arguments: [
+            (#"{"steps": ["#, "the job description is not valid JSON or YAML"),
+            (#"{"steps": []}"#, "steps must contain at least one step"),
+            (#"{"name": "x"}"#, "steps is required"),
+            (#"{"steps": [{"name": "x"}]}"#, "steps[0].source is required"),
+            (#"{"steps": [{"source": 5}]}"#, "steps[0].source must be a string"),
+            (#"{"steps": [{"source": "a", "output": "rel/path"}]}"#, "steps[0].output must be"),
+            (
+                #"{"steps": [{"source": "a", "environment": [{"variable": "A=B", "value": "x"}]}]}"#,
+                #"steps[0].environment[0].variable must not contain "=""#
+            ),
+            (
+                #"{"steps": [{"source": "a"}], "environment": [{"variable": "", "value": "x"}]}"#,
+                "environment[0].variable must not be empty"
+            ),
+            (#"["not", "a", "job"]"#, "the job description must be an object"),
+            ("", "the request body is empty"),
+        ])
+    func badInput(body: String, message: String) async throws {
+        try await withServer { client, _ in
+            let response = try await call(client, .post, "/jobs", route: "/jobs", body: body)
+            #expect(response.status == .badRequest)
+            let error = try #require(try json(response)["error"] as? String)
+            #expect(error.hasPrefix(message), "\(error)")
+        }
+    }
+
+    @Test("a body over the limit gets a 413")
+    func tooLarge() async throws {
+        try await withServer(maxBodyBytes: 1000) { client, _ in
+            let big = #"{"name":""# + String(repeating: "x", count: 2000) + #"","steps":[{"source":"a"}]}"#
+            let response = try await call(client, .post, "/jobs", route: "/jobs", body: big)
+            #expect(response.status == .contentTooLarge)
+            #expect(try json(response)["error"] as? String == "the job description is larger than 1000 bytes")
+        }
+    }
+
+    @Test("an unknown id is a JSON 404 on every route; an unknown route 404; a wrong method 405")
+    func notFound() async throws {
+        try await withServer { client, _ in
+            for (method, uri, route) in [
+                (HTTPRequest.Method.get, "/jobs/NOPE", "/jobs/{id}"), (.get, "/jobs/NOPE/log", "/jobs/{id}/log"),
+                (.delete, "/jobs/NOPE", "/jobs/{id}"),
+            ] {
+                let response = try await call(client, method, uri, route: route)
+                #expect(response.status == .notFound)
+                #expect(try json(response)["error"] as? String == "no job NOPE")
+            }
+            let unknown = try await client.execute(uri: "/nothing/here", method: .get)
+            #expect(unknown.status == .notFound)
+            #expect(try json(unknown)["error"] as? String == "no such route: GET /nothing/here")
+            let wrong = try await client.execute(uri: "/jobs", method: .put)
+            #expect(wrong.status == .methodNotAllowed)
+            #expect(wrong.headers[.allow] == "GET, POST")
+            #expect(try json(wrong)["error"] as? String != nil)
+        }
+    }
+
+    @Test("/healthz, /readyz and /openapi.yaml")
+    func around() async throws {
+        try await withServer { client, _ in
+            #expect(try await call(client, .get, "/healthz", route: "/healthz").status == .ok)
+            let ready = try await call(client, .get, "/readyz", route: "/readyz")
+            #expect(ready.status == .ok)
+            #expect(try json(ready)["status"] as? String == "ready")
+            let spec = try await client.execute(uri: "/openapi.yaml", method: .get)
+            #expect(spec.status == .ok)
+            #expect(String(buffer: spec.body).hasPrefix("openapi: 3"))
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import Testing
+
+/// A `dray serve` process on a free loopback port, as an operator runs it.
+final class ServerProcess {
+    let port: Int
+    let dataDirectory: String
+    private let process = Process()
+    private let logPath: String
+
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    init(dataDirectory: String) throws {
+        self.dataDirectory = dataDirectory
+        port = try Self.freePort()
+        logPath = dataDirectory + "-server-\(UUID().uuidString).log"
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: DrayProcess.binary)
+        process.arguments = ["serve", "--port", String(port), "--data-dir", dataDirectory]
+        process.standardOutput = FileHandle(forWritingAtPath: logPath)
+        process.standardError = FileHandle(forWritingAtPath: logPath)
+        try process.run()
+    }
+
+    /// Waits until `/healthz` answers.
+    func waitUntilUp() async throws {
+        for _ in 0..<200 {
+            if let response = try? await request(.GET, "/healthz"), response.status == 200 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("dray serve did not answer on port \(port): \(log)")
+        throw CancellationError()
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Ends the server with SIGKILL, as a crash would.
+    func kill9() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Stops the server with SIGTERM and waits for it, 30 s at most; then SIGKILL, and a failure.
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        for _ in 0..<300 where process.isRunning { usleep(100_000) }
+        if process.isRunning {
+            Issue.record("dray serve did not stop within 30 s of SIGTERM: \(log)")
+            kill9()
+        }
+    }
+
+    struct Answer {
+        var status: Int
+        var body: Data
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body) as? [String: Any]) ?? [:] }
+    }
+
+    func request(_ method: HTTPMethod, _ path: String, body: String? = nil) async throws -> Answer {
+        var request = HTTPClientRequest(url: url + path)
+        request.method = method
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 64 << 20)
+        return Answer(status: Int(response.status.code), body: Data(buffer: bytes))
+    }
+
+    private static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                guard bind(fd, raw, length) == 0, getsockname(fd, raw, &length) == 0 else {
+                    throw POSIXError(.EADDRINUSE)
+                }
+            }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
