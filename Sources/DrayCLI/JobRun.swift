@@ -41,14 +41,15 @@ struct JobRun: AsyncParsableCommand {
 
     func run() async throws {
         let console = Console(quiet: quiet)
-        var job: Job
+        let job: Job
         do {
-            job = try JobDocument.decode(try readJobFile())
+            var decoded = try JobDocument.decode(try readJobFile())
+            decoded.environment = Self.merge(decoded.environment ?? [], env.map(Self.variable))
+            job = decoded
         } catch let error as DrayError {
             await console.fail("\(file == "-" ? "stdin" : file): \(error.message)")
             throw ExitCode(2)
         }
-        job.environment = Self.merge(job.environment ?? [], env.map(Self.variable))
 
         let client: DockerClient
         do {
@@ -60,18 +61,17 @@ struct JobRun: AsyncParsableCommand {
         }
         let id = UUID().uuidString
         let runner = JobRunner(runtime: DockerRuntime(client: client))
-        let job_ = job
         let outcome: Result<JobState, any Error> = await Result(catching: {
             try await FileSystem.shared.withTemporaryDirectory(
                 prefix: try await FileSystem.shared.temporaryDirectory.appending("dray-run-")
             ) { _, spool in
                 let state = await Self.untilInterrupted {
-                    await console.track(job_) {
-                        await runner.run(job_, id: id, spoolDirectory: spool, observer: console)
+                    await console.track(job) {
+                        await runner.run(job, id: id, spoolDirectory: spool, observer: console)
                     }
                 }
                 if state.status == .complete {
-                    try await StandardOutput.copy(JobRunner.outputPath(step: job_.steps.count - 1, in: spool))
+                    try await StandardOutput.copy(JobRunner.outputPath(step: job.steps.count - 1, in: spool))
                 }
                 return state
             }
