@@ -66,7 +66,7 @@ public struct DockerRuntime: ContainerRuntime {
     public func removeContainer(_ id: String) async throws {
         do {
             try await client.removeContainer(id)
-        } catch  where error.isNotFound {
+        } catch where error.isNotFound {
             return
         } catch {
             throw DrayError(.runtime, "cannot remove container \(id): \(error.message)", cause: error)
@@ -138,7 +138,7 @@ public struct DockerRuntime: ContainerRuntime {
         let body: HTTPClientResponse.Body
         do {
             body = try await client.getArchive(id, path: file.containerPath)
-        } catch  where error.isNotFound {
+        } catch where error.isNotFound {
             throw DrayError(
                 .outputMissing, "output file \(file.containerPath) was not found in the container", cause: error)
         } catch {
