@@ -66,9 +66,8 @@ public struct DockerRuntime: ContainerRuntime {
     public func removeContainer(_ id: String) async throws {
         do {
             try await client.removeContainer(id)
-        } catch where error.isNotFound {
-            return
         } catch {
+            if error.isNotFound { return }
             throw DrayError(.runtime, "cannot remove container \(id): \(error.message)", cause: error)
         }
     }
@@ -138,10 +137,11 @@ public struct DockerRuntime: ContainerRuntime {
         let body: HTTPClientResponse.Body
         do {
             body = try await client.getArchive(id, path: file.containerPath)
-        } catch where error.isNotFound {
-            throw DrayError(
-                .outputMissing, "output file \(file.containerPath) was not found in the container", cause: error)
         } catch {
+            if error.isNotFound {
+                throw DrayError(
+                    .outputMissing, "output file \(file.containerPath) was not found in the container", cause: error)
+            }
             throw DrayError(
                 .runtime, "cannot copy \(file.containerPath) out of the container: \(error.message)", cause: error)
         }
