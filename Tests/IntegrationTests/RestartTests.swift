@@ -63,4 +63,19 @@ struct RestartTests {
         #expect(state["phase"] as? String == "canceled")
         try await docker.shutdown()
     }
+
+    @Test("LOG_LEVEL takes the original's values; an invalid one warns and uses info")
+    func logLevel() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dray-level-\(UUID().uuidString)").path
+        let invalid = try ServerProcess(dataDirectory: folder, environment: ["LOG_LEVEL": "verbose"])
+        try await invalid.waitUntilUp()
+        invalid.stop()
+        #expect(invalid.log.contains(#"LOG_LEVEL "verbose" is not one of panic, fatal, error, warn, info, debug: using info"#))
+        #expect(invalid.log.contains("dray serving on"))
+
+        let quiet = try ServerProcess(dataDirectory: folder, environment: ["LOG_LEVEL": "error"])
+        try await quiet.waitUntilUp()
+        quiet.stop()
+        #expect(!quiet.log.contains("dray serving on"), "info lines are not written at level error")
+    }
 }

@@ -14,13 +14,14 @@ final class ServerProcess {
 
     var url: String { "http://127.0.0.1:\(port)" }
 
-    init(dataDirectory: String) throws {
+    init(dataDirectory: String, environment: [String: String] = [:]) throws {
         self.dataDirectory = dataDirectory
         port = try Self.freePort()
         logPath = dataDirectory + "-server-\(UUID().uuidString).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: DrayProcess.binary)
         process.arguments = ["serve", "--port", String(port), "--data-dir", dataDirectory]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = FileHandle(forWritingAtPath: logPath)
         process.standardError = FileHandle(forWritingAtPath: logPath)
         try process.run()
@@ -29,7 +30,11 @@ final class ServerProcess {
     /// Waits until `/healthz` answers.
     func waitUntilUp() async throws {
         for _ in 0..<200 {
-            if let response = try? await request(.GET, "/healthz"), response.status == 200 { return }
+            guard process.isRunning else {
+                Issue.record("dray serve exited with status \(process.terminationStatus): \(log)")
+                throw CancellationError()
+            }
+            if let response = try? await request(.GET, "/healthz", timeout: .seconds(1)), response.status == 200 { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         Issue.record("dray serve did not answer on port \(port): \(log)")
@@ -61,11 +66,13 @@ final class ServerProcess {
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body) as? [String: Any]) ?? [:] }
     }
 
-    func request(_ method: HTTPMethod, _ path: String, body: String? = nil) async throws -> Answer {
+    func request(_ method: HTTPMethod, _ path: String, body: String? = nil, timeout: TimeAmount = .seconds(30))
+        async throws -> Answer
+    {
         var request = HTTPClientRequest(url: url + path)
         request.method = method
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let response = try await HTTPClient.shared.execute(request, timeout: timeout)
         let bytes = try await response.body.collect(upTo: 64 << 20)
         return Answer(status: Int(response.status.code), body: Data(buffer: bytes))
     }
