@@ -85,8 +85,8 @@ struct JobRun: AsyncParsableCommand {
             return
         case .success(let state):
             await console.fail(state.error ?? "the job failed")
-            let code = state.steps.compactMap(\.exitCode).last(where: { $0 != 0 }) ?? 1
-            throw ExitCode(state.phase == .canceled ? 130 : (1...255).contains(code) ? code : 1)
+            throw ExitCode(
+                ExitStatus.forFailedJob(exitCodes: state.steps.map(\.exitCode), canceled: state.phase == .canceled))
         }
     }
 

@@ -64,8 +64,8 @@ enum JobWatch {
             guard info.status == .running else {
                 if info.status == .complete { return }
                 FileHandle.standardError.write(Data("dray: \(info.error ?? "the job failed")\n".utf8))
-                let code = info.steps.compactMap(\.exitCode).last { $0 != 0 } ?? 1
-                throw ExitCode((1...255).contains(code) ? code : 1)
+                throw ExitCode(
+                    ExitStatus.forFailedJob(exitCodes: info.steps.map(\.exitCode), canceled: info.phase == .canceled))
             }
             try await Task.sleep(for: .milliseconds(250))
         }
