@@ -6,10 +6,12 @@ import Foundation
 actor Console: JobObserver {
     private let quiet: Bool
     private let isTerminal: Bool
-    private var job: Job?
+    /// Each step's name in log prefixes: its own, or its image's last path component.
+    private var names: [String] = []
     private var state: JobState?
     private var stepStarted = ContinuousClock.now
-    private var status = ""
+    /// The latest pull progress of the step being prepared.
+    private var pullProgress: String?
 
     init(quiet: Bool) {
         self.quiet = quiet
@@ -18,7 +20,11 @@ actor Console: JobObserver {
 
     /// Runs `body` with `job`'s status line kept up to date on a terminal.
     func track<T: Sendable>(_ job: Job, _ body: @Sendable () async -> T) async -> T {
-        self.job = job
+        names = job.steps.map { step in
+            if let name = step.name, !name.isEmpty { return name }
+            let repository = (try? ImageReference(parsing: step.source))?.repository ?? step.source
+            return String(repository.split(separator: "/").last ?? Substring(repository))
+        }
         guard isTerminal && !quiet else { return await body() }
         return await withTaskGroup { group in
             group.addTask {
@@ -43,6 +49,7 @@ actor Console: JobObserver {
     func jobDidChange(_ state: JobState) {
         if state.currentStep != self.state?.currentStep || state.phase != self.state?.phase, state.phase == .running {
             stepStarted = .now
+            pullProgress = nil
         }
         if let index = self.state?.currentStep, state.steps[index].exitCode != nil, !quiet, isTerminal,
             self.state?.steps[index].exitCode == nil
@@ -70,18 +77,15 @@ actor Console: JobObserver {
     func jobDidPull(step: Int, progress: String) {
         guard !quiet else { return }
         if isTerminal {
-            status = "pulling \(job?.steps[step].source ?? ""): \(progress)"
-            redraw(keepingStatus: true)
+            pullProgress = progress
+            redraw()
         } else if !progress.contains("[") {
             emit("[\(name(of: step))] pull: \(progress)")
         }
     }
 
     private func name(of step: Int) -> String {
-        guard let job, job.steps.indices.contains(step) else { return "step \(step + 1)" }
-        if let name = job.steps[step].name, !name.isEmpty { return name }
-        let repository = (try? ImageReference(parsing: job.steps[step].source))?.repository ?? job.steps[step].source
-        return String(repository.split(separator: "/").last ?? Substring(repository))
+        names.indices.contains(step) ? names[step] : "step \(step + 1)"
     }
 
     private func emit(_ text: String, newline: Bool = true) {
@@ -90,16 +94,17 @@ actor Console: JobObserver {
         redraw()
     }
 
-    private func redraw(keepingStatus: Bool = false) {
+    private func redraw() {
         guard isTerminal, !quiet, let state, let index = state.currentStep, state.status == .running else { return }
-        if !keepingStatus || status.isEmpty {
-            let elapsed = (ContinuousClock.now - stepStarted).formatted(
+        let detail: String
+        if state.phase == .pulling {
+            detail = "pulling" + (pullProgress.map { ": \($0)" } ?? "")
+        } else {
+            detail = (ContinuousClock.now - stepStarted).formatted(
                 .units(allowed: [.seconds], fractionalPart: .show(length: 1)))
-            let phase = state.phase == .pulling ? "preparing" : elapsed
-            status = "▸ step \(index + 1)/\(state.steps.count) \(name(of: index)) · \(phase)"
         }
-        let columns = 100
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(status.prefix(columns))".utf8))
+        let status = "▸ step \(index + 1)/\(state.steps.count) \(name(of: index)) · \(detail)"
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(status.prefix(100))".utf8))
     }
 
     private func clearStatus() {

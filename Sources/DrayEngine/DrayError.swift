@@ -5,8 +5,6 @@ public struct DrayError: Error, Sendable, CustomStringConvertible {
         case invalidJob
         /// A step's image is missing and could not be pulled.
         case imageNotFound
-        /// A step exited with a non-zero code.
-        case stepFailed
         /// A step's output file could not be read back.
         case outputMissing
         /// The container runtime failed.
@@ -15,8 +13,6 @@ public struct DrayError: Error, Sendable, CustomStringConvertible {
         case storage
         /// No such job.
         case notFound
-        /// The job was stopped before it ended.
-        case canceled
     }
 
     public var code: Code
@@ -33,4 +29,11 @@ public struct DrayError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+}
+
+extension DrayError {
+    /// There is no job with `id`: what every store and the API say.
+    public static func noJob(_ id: String) -> DrayError {
+        DrayError(.notFound, "no job \(id)")
+    }
 }

@@ -96,7 +96,7 @@ public final class SQLiteJobStore: JobStore {
                 return db.changesCount
             }
         }
-        guard changed > 0 else { throw Self.notFound(id) }
+        guard changed > 0 else { throw DrayError.noJob(id) }
     }
 
     public func appendLog(id: String, lines: [LogLine]) async throws {
@@ -105,7 +105,7 @@ public final class SQLiteJobStore: JobStore {
             try await self.pool.write { db in
                 guard let count = try Int.fetchOne(db, sql: "SELECT log_count FROM jobs WHERE id = ?", arguments: [id])
                 else {
-                    throw Self.notFound(id)
+                    throw DrayError.noJob(id)
                 }
                 let insert = try db.cachedStatement(
                     sql: "INSERT INTO log_lines (job_id, seq, step, stream, text) VALUES (?, ?, ?, ?, ?)")
@@ -123,7 +123,7 @@ public final class SQLiteJobStore: JobStore {
         try await access {
             try await self.pool.read { db in
                 guard try Bool.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE id = ?", arguments: [id]) != nil else {
-                    throw Self.notFound(id)
+                    throw DrayError.noJob(id)
                 }
                 let rows = try Row.fetchAll(
                     db,
@@ -151,10 +151,6 @@ public final class SQLiteJobStore: JobStore {
             id: row["id"],
             job: try decoder.decode(Job.self, from: row["job"] as Data),
             state: try decoder.decode(JobState.self, from: row["state"] as Data))
-    }
-
-    private static func notFound(_ id: String) -> DrayError {
-        DrayError(.notFound, "no job \(id)")
     }
 
     /// Runs a database call, giving SQLite's failures the store's error type.

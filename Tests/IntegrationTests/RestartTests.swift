@@ -66,11 +66,14 @@ struct RestartTests {
 
     @Test("LOG_LEVEL takes the original's values; an invalid one warns and uses info")
     func logLevel() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dray-level-\(UUID().uuidString)").path
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dray-level-\(UUID().uuidString)")
+            .path
         let invalid = try ServerProcess(dataDirectory: folder, environment: ["LOG_LEVEL": "verbose"])
         try await invalid.waitUntilUp()
         invalid.stop()
-        #expect(invalid.log.contains(#"LOG_LEVEL "verbose" is not one of panic, fatal, error, warn, info, debug: using info"#))
+        #expect(
+            invalid.log.contains(
+                #"LOG_LEVEL "verbose" is not one of panic, fatal, error, warn, info, debug: using info"#))
         #expect(invalid.log.contains("dray serving on"))
 
         let quiet = try ServerProcess(dataDirectory: folder, environment: ["LOG_LEVEL": "error"])

@@ -45,15 +45,13 @@ public struct JobRunner: Sendable {
                     index, of: job, id: id, spoolDirectory: spoolDirectory, state: &state, observer: observer)
                 state.steps[index].exitCode = exitCode
                 state.steps[index].finishedAt = Date()
-                guard exitCode == 0 else {
+                if exitCode == 0 {
+                    state.stepsCompleted += 1
+                } else {
                     state.fail("\(label) exited with code \(exitCode)")
-                    break
                 }
-                state.stepsCompleted += 1
             } catch  where Task.isCancelled || error is CancellationError {
                 // However the runtime reported it, a step stopped by cancellation was canceled.
-                state.fail("\(label) was canceled", phase: .canceled)
-            } catch let error as DrayError where error.code == .canceled {
                 state.fail("\(label) was canceled", phase: .canceled)
             } catch let error as DrayError {
                 state.fail("\(label): \(error.message)")
@@ -110,7 +108,7 @@ public struct JobRunner: Sendable {
         if case .file(let path) = step.outputChannel {
             let copied = filter == nil ? outputPath : spoolDirectory.appending("step-\(index + 1).file")
             spec.outputFile = .init(containerPath: path, localPath: copied)
-            let exitCode = try await runtime.run(spec) { try await logger.log($0) }
+            let exitCode = try await runtime.run(spec) { await logger.log($0) }
             await logger.finish()
             if exitCode == 0, var filter {
                 try await Self.filter(copied, into: outputPath, with: &filter)
@@ -126,7 +124,7 @@ public struct JobRunner: Sendable {
         ) { handle in
             var writer = handle.bufferedWriter(capacity: .kibibytes(256))
             let exitCode = try await runtime.run(spec) { chunk in
-                try await logger.log(chunk)
+                await logger.log(chunk)
                 guard chunk.stream == selected else { return }
                 if filter != nil {
                     try await filter!.feed(chunk.bytes) { try await writer.write(contentsOf: $0) }
@@ -173,7 +171,7 @@ private struct StepLogger<Observer: JobObserver> {
         self.observer = observer
     }
 
-    mutating func log(_ chunk: OutputChunk) async throws {
+    mutating func log(_ chunk: OutputChunk) async {
         let lines = chunk.stream == .stdout ? stdout.feed(chunk.bytes) : stderr.feed(chunk.bytes)
         if !lines.isEmpty {
             await observer.jobDidLog(lines.map { LogLine(step: step, stream: chunk.stream, text: $0) })

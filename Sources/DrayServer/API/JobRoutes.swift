@@ -52,7 +52,7 @@ struct JobRoutes: Sendable {
 
     /// `GET /jobs/{id}`.
     func get(_ id: String) async throws -> Response {
-        guard let record = try await service.store.job(id: id) else { throw Self.noJob(id) }
+        guard let record = try await service.store.job(id: id) else { throw DrayError.noJob(id) }
         return JSONResponse.make(JobView(record))
     }
 
@@ -61,17 +61,13 @@ struct JobRoutes: Sendable {
         let query = request.uri.queryParameters
         let index = try Self.number(query["index"].map(String.init), name: "index", minimum: 0) ?? 0
         let limit = try Self.number(query["limit"].map(String.init), name: "limit", minimum: 1)
-        do {
-            let lines = try await service.store.log(id: id, from: index, limit: limit)
-            return JSONResponse.make(LogPage(lines: lines.map(\.text)))
-        } catch let error as DrayError where error.code == .notFound {
-            throw Self.noJob(id)
-        }
+        let lines = try await service.store.log(id: id, from: index, limit: limit)
+        return JSONResponse.make(LogPage(lines: lines.map(\.text)))
     }
 
     /// `DELETE /jobs/{id}`: stops the job if it runs, deletes its data and spools; 204.
     func delete(_ id: String) async throws -> Response {
-        guard try await service.delete(id: id) else { throw Self.noJob(id) }
+        guard try await service.delete(id: id) else { throw DrayError.noJob(id) }
         return Response(status: .noContent)
     }
 
@@ -85,10 +81,6 @@ struct JobRoutes: Sendable {
         if problems.isEmpty { return JSONResponse.make(["status": "ready"]) }
         return JSONResponse.make(
             ["status": "unready", "error": problems.joined(separator: "; ")], status: .serviceUnavailable)
-    }
-
-    static func noJob(_ id: String) -> APIError {
-        APIError(.notFound, "no job \(id)")
     }
 
     /// A whole-number query parameter, nil when absent; a 400 naming it when it is not one.

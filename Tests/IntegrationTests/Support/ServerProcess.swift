@@ -34,7 +34,9 @@ final class ServerProcess {
                 Issue.record("dray serve exited with status \(process.terminationStatus): \(log)")
                 throw CancellationError()
             }
-            if let response = try? await request(.GET, "/healthz", timeout: .seconds(1)), response.status == 200 { return }
+            if let response = try? await request(.GET, "/healthz", timeout: .seconds(1)), response.status == 200 {
+                return
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         Issue.record("dray serve did not answer on port \(port): \(log)")
