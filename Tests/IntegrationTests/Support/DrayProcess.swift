@@ -1,3 +1,4 @@
+import DrayStoreTesting
 import Foundation
 import Testing
 
@@ -45,51 +46,12 @@ struct DrayProcess {
         }
         let out = folder + "/stdout"
         let err = folder + "/stderr"
-        let argv = [binary] + arguments
         var variables = ProcessInfo.processInfo.environment
         variables.merge(environment) { $1 }
-        let env = variables.map { "\($0.key)=\($0.value)" }
-        let stdinPath = input
-        let (status, rss) = try await withCheckedThrowingContinuation { continuation in
-            // wait4 blocks: keep it off the cooperative pool.
-            Thread.detachNewThread {
-                continuation.resume(
-                    with: Swift.Result<(Int32, Int), any Error> {
-                        try spawnAndWait(argv, env: env, stdin: stdinPath, stdout: out, stderr: err)
-                    })
-            }
-        }
+        let pid = try ChildProcess.spawn(
+            [binary] + arguments, environment: variables, stdin: input, stdout: out, stderr: err)
+        let exit = try await ChildProcess.wait(pid)
         let stderrText = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
-        return Result(status: status, peakRSSKiB: rss, stdoutPath: out, stderr: stderrText)
-    }
-
-    private static func spawnAndWait(_ argv: [String], env: [String], stdin: String, stdout: String, stderr: String)
-        throws -> (Int32, Int)
-    {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        var pid: pid_t = 0
-        let cArguments = argv.map { strdup($0) } + [nil]
-        let cEnvironment = env.map { strdup($0) } + [nil]
-        defer { (cArguments + cEnvironment).forEach { free($0) } }
-        let spawned = posix_spawn(&pid, argv[0], &actions, nil, cArguments, cEnvironment)
-        guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EIO) }
-        var status: Int32 = 0
-        var usage = rusage()
-        while wait4(pid, &status, 0, &usage) < 0 {
-            guard errno == EINTR else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        }
-        let exited = status & 0x7F == 0
-        return (exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F), Int(usage.ru_maxrss))
-    }
-}
-
-extension Result where Failure == any Error {
-    init(_ body: () throws -> Success) {
-        do { self = .success(try body()) } catch { self = .failure(error) }
+        return Result(status: exit.status, peakRSSKiB: exit.peakRSSKiB, stdoutPath: out, stderr: stderrText)
     }
 }

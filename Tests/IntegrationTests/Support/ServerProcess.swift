@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import DrayStoreTesting
 import Foundation
 import NIOCore
 import NIOFoundationCompat
@@ -16,7 +17,7 @@ final class ServerProcess {
 
     init(dataDirectory: String, environment: [String: String] = [:]) throws {
         self.dataDirectory = dataDirectory
-        port = try Self.freePort()
+        port = try LoopbackPort.free()
         logPath = dataDirectory + "-server-\(UUID().uuidString).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: DrayProcess.binary)
@@ -77,23 +78,5 @@ final class ServerProcess {
         let response = try await HTTPClient.shared.execute(request, timeout: timeout)
         let bytes = try await response.body.collect(upTo: 64 << 20)
         return Answer(status: Int(response.status.code), body: Data(buffer: bytes))
-    }
-
-    private static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try withUnsafeMutablePointer(to: &address) { pointer in
-            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-                guard bind(fd, raw, length) == 0, getsockname(fd, raw, &length) == 0 else {
-                    throw POSIXError(.EADDRINUSE)
-                }
-            }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

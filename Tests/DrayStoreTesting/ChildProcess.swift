@@ -1,0 +1,74 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Starts programs for tests the way a shell does: with no signal blocked and every signal's
+/// default action. (A child inherits its parent thread's blocked signals, and the test runner's
+/// threads block SIGTERM: a server started from them would never stop on SIGTERM.)
+public enum ChildProcess {
+    /// Starts `argv[0]` with `argv`, and its standard streams from and to these files.
+    public static func spawn(
+        _ argv: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+        stdin: String = "/dev/null", stdout: String, stderr: String
+    ) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var pid: pid_t = 0
+        let cArguments = argv.map { strdup($0) } + [nil]
+        let cEnvironment = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (cArguments + cEnvironment).forEach { free($0) } }
+        let spawned = posix_spawn(&pid, argv[0], &actions, &attributes, cArguments, cEnvironment)
+        guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EIO) }
+        return pid
+    }
+
+    /// How a child ended: its exit status, or 128 + the signal that ended it, as a shell says.
+    public struct Exit: Sendable {
+        public var status: Int32
+        /// Peak resident set size, in KiB (`ru_maxrss`).
+        public var peakRSSKiB: Int
+    }
+
+    /// Waits for `pid` to end, on a thread of its own: `wait4` blocks.
+    public static func wait(_ pid: pid_t) async throws -> Exit {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                var status: Int32 = 0
+                var usage = rusage()
+                while wait4(pid, &status, 0, &usage) < 0 {
+                    guard errno == EINTR else {
+                        continuation.resume(throwing: POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO))
+                        return
+                    }
+                }
+                let exited = status & 0x7F == 0
+                continuation.resume(
+                    returning: Exit(
+                        status: exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F), peakRSSKiB: Int(usage.ru_maxrss))
+                )
+            }
+        }
+    }
+
+    /// True while `pid` has not ended (or ended and was not waited for).
+    public static func isRunning(_ pid: pid_t) -> Bool {
+        var status: Int32 = 0
+        return waitpid(pid, &status, WNOHANG) == 0
+    }
+}
