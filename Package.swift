@@ -61,6 +61,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The job store on Redis, in the original Dray's key layout, with its own small RESP client.
+        .target(
+            name: "DrayRedis",
+            dependencies: [
+                "DrayEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The contract every `JobStore` passes, run by each store's tests.
         .target(
             name: "DrayStoreTesting",
@@ -89,6 +100,7 @@ let package = Package(
                 "DockerClient",
                 "DrayServer",
                 "DraySQLite",
+                "DrayRedis",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -114,6 +126,12 @@ let package = Package(
             dependencies: ["DraySQLite", "DrayStoreTesting"],
             swiftSettings: swiftSettings
         ),
+        // Runs against real redis-server processes: see scripts/test.
+        .testTarget(
+            name: "DrayRedisTests",
+            dependencies: ["DrayRedis", "DrayStoreTesting"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "DrayServerTests",
             dependencies: [
@@ -137,6 +155,8 @@ let package = Package(
                 "DockerClient",
                 "DrayServer",
                 "DraySQLite",
+                "DrayRedis",
+                "DrayStoreTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

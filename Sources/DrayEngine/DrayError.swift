@@ -37,3 +37,17 @@ extension DrayError {
         DrayError(.notFound, "no job \(id)")
     }
 }
+
+extension DrayError {
+    /// Runs a call to a store, turning its failures into `storage` errors: "`store` failed: why".
+    /// A ``DrayError`` it throws (such as `notFound`) passes through unchanged.
+    public static func storage<T>(_ store: @autoclosure () -> String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as DrayError {
+            throw error
+        } catch {
+            throw DrayError(.storage, "\(store()) failed: \(error)", cause: error)
+        }
+    }
+}

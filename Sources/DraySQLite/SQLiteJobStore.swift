@@ -153,14 +153,8 @@ public final class SQLiteJobStore: JobStore {
             state: try decoder.decode(JobState.self, from: row["state"] as Data))
     }
 
-    /// Runs a database call, giving SQLite's failures the store's error type.
+    /// Runs a call, giving its failures the store's error type.
     private func access<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as DrayError {
-            throw error
-        } catch {
-            throw DrayError(.storage, "the SQLite store failed: \(error)", cause: error)
-        }
+        try await DrayError.storage("the SQLite store", body)
     }
 }

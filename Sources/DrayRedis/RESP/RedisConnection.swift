@@ -1,0 +1,152 @@
+import NIOCore
+import NIOPosix
+
+/// One connection to Redis. Commands are pipelined: many may be in flight, and their replies
+/// come back in order. A command that gets no reply in time drops the connection, since a late
+/// reply would be taken for the next command's.
+final class RedisConnection: Sendable {
+    private let channel: any Channel
+    private let address: String
+    private let timeout: Duration
+
+    private init(channel: any Channel, address: String, timeout: Duration) {
+        self.channel = channel
+        self.address = address
+        self.timeout = timeout
+    }
+
+    var isActive: Bool { channel.isActive }
+
+    /// Connects, then sends `AUTH` and `SELECT` as the configuration says.
+    static func connect(_ configuration: RedisConfiguration, group: any EventLoopGroup) async throws -> RedisConnection
+    {
+        let address = configuration.redactedURL
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(.duration(configuration.connectTimeout))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder()))
+                        try channel.pipeline.syncOperations.addHandler(RedisRequestHandler())
+                    }
+                }
+                .connect(host: configuration.host, port: configuration.port).get()
+        } catch {
+            throw RedisError.connection("cannot connect to Redis at \(address): \(error)")
+        }
+        let connection = RedisConnection(
+            channel: channel, address: address, timeout: configuration.commandTimeout)
+        var setup: [RedisCommand] = []
+        if let password = configuration.password {
+            setup.append(
+                RedisCommand("AUTH", (configuration.username.map { [.string($0)] } ?? []) + [.string(password)]))
+        }
+        if configuration.database != 0 { setup.append(RedisCommand("SELECT", [.int(configuration.database)])) }
+        do {
+            for (command, reply) in zip(setup, try await connection.send(setup)) {
+                if case .error(let message) = reply {
+                    throw RedisError.server("\(command.name) at \(address) failed: \(message)")
+                }
+            }
+        } catch {
+            connection.close()
+            throw error
+        }
+        return connection
+    }
+
+    /// Sends `commands` in one write and returns their replies, error replies included.
+    func send(_ commands: [RedisCommand]) async throws -> [RESPValue] {
+        guard !commands.isEmpty else { return [] }
+        var bytes = commands[0].bytes
+        for command in commands.dropFirst() { bytes.writeImmutableBuffer(command.bytes) }
+        let promise = channel.eventLoop.makePromise(of: [RESPValue].self)
+        let channel = self.channel
+        let message = "Redis at \(address) did not answer \(commands[0].name) within \(timeout)"
+        let timer = channel.eventLoop.scheduleTask(in: .duration(timeout)) {
+            channel.pipeline.fireErrorCaught(RedisError.timeout(message))
+        }
+        defer { timer.cancel() }
+        channel.writeAndFlush(RedisRequest(bytes: bytes, count: commands.count, promise: promise), promise: nil)
+        return try await promise.futureResult.get()
+    }
+
+    func close() {
+        channel.close(promise: nil)
+    }
+}
+
+extension TimeAmount {
+    static func duration(_ duration: Duration) -> TimeAmount {
+        let (seconds, attoseconds) = duration.components
+        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
+
+/// Commands on their way out, and the promise of their replies.
+struct RedisRequest: Sendable {
+    var bytes: ByteBuffer
+    var count: Int
+    var promise: EventLoopPromise<[RESPValue]>
+}
+
+/// Matches replies to requests in order. Any failure fails every request in flight and closes
+/// the connection: after it, no reply could be trusted to belong to its request.
+final class RedisRequestHandler: ChannelDuplexHandler {
+    typealias InboundIn = RESPValue
+    typealias OutboundIn = RedisRequest
+    typealias OutboundOut = ByteBuffer
+
+    private struct Waiting {
+        var count: Int
+        var replies: [RESPValue]
+        var promise: EventLoopPromise<[RESPValue]>
+    }
+
+    private var waiting = CircularBuffer<Waiting>()
+    private var failure: (any Error)?
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let request = unwrapOutboundIn(data)
+        if let failure {
+            request.promise.fail(failure)
+            promise?.fail(failure)
+            return
+        }
+        waiting.append(Waiting(count: request.count, replies: [], promise: request.promise))
+        context.write(wrapOutboundOut(request.bytes), promise: promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !waiting.isEmpty else {
+            fail(context: context, RedisError.protocolError("a reply came that no command asked for"))
+            return
+        }
+        waiting[waiting.startIndex].replies.append(unwrapInboundIn(data))
+        if waiting[waiting.startIndex].replies.count == waiting[waiting.startIndex].count {
+            let done = waiting.removeFirst()
+            done.promise.succeed(done.replies)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(context: context, error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(RedisError.connection("the connection to Redis was closed"))
+        context.fireChannelInactive()
+    }
+
+    private func fail(context: ChannelHandlerContext, _ error: any Error) {
+        failAll(error is RedisError ? error : RedisError.protocolError("\(error)"))
+        context.close(promise: nil)
+    }
+
+    private func failAll(_ error: any Error) {
+        if failure == nil { failure = error }
+        while let request = waiting.popFirst() { request.promise.fail(failure!) }
+    }
+}

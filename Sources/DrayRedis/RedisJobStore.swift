@@ -1,0 +1,239 @@
+import DrayEngine
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+
+/// A ``JobStore`` in Redis, in the original Dray's key layout, so that `redis-cli` shows what
+/// its operators know and jobs the original wrote can be read:
+///
+/// - `jobs`: a list of job ids, in creation order (`RPUSH`);
+/// - `jobs:<id>`: a hash with the original's `status`, `completedSteps` and `totalSteps`, and ours:
+///   `job` (the description as JSON) and `state` (the detail as JSON);
+/// - `jobs:<id>:log`: a list, one element per log line, as the original wrote it;
+/// - `jobs:<id>:log:meta`: ours, beside it: each line's step and stream (`0o`, `2e`).
+///
+/// Every write that depends on the job existing is one Lua script, so it is atomic.
+public final class RedisJobStore: JobStore {
+    public let client: RedisClient
+
+    public init(client: RedisClient) {
+        self.client = client
+    }
+
+    public convenience init(configuration: RedisConfiguration) {
+        self.init(client: RedisClient(configuration: configuration))
+    }
+
+    static let jobsKey = "jobs"
+    static func jobKey(_ id: String) -> String { "jobs:\(id)" }
+    static func logKey(_ id: String) -> String { "jobs:\(id):log" }
+    static func metaKey(_ id: String) -> String { "jobs:\(id):log:meta" }
+
+    private static let encoder = JSONEncoder()
+    private static let decoder = JSONDecoder()
+
+    public func ping() async throws {
+        _ = try await access { try await self.client.send("PING") }
+    }
+
+    public func create(_ record: JobRecord) async throws {
+        let id = record.id
+        let job = try Self.encoder.encode(record.job)
+        let state = try Self.encoder.encode(record.state)
+        let created = try await access {
+            try await self.script(
+                Scripts.create, keys: [Self.jobKey(id), Self.jobsKey, Self.logKey(id), Self.metaKey(id)],
+                arguments: [
+                    .string(id), .string(record.state.status.rawValue), .int(record.state.stepsCompleted),
+                    .int(record.job.steps.count), .bytes(ByteBuffer(data: job)), .bytes(ByteBuffer(data: state)),
+                ])
+        }
+        guard created.int == 1 else { throw DrayError(.storage, "a job \(id) exists already in Redis") }
+    }
+
+    public func job(id: String) async throws -> JobRecord? {
+        try await access {
+            let reply = try await self.client.send("HMGET", [.string(Self.jobKey(id))] + Self.fields)
+            return try Self.record(id: id, fields: reply.array ?? [])
+        }
+    }
+
+    public func jobs() async throws -> [JobRecord] {
+        try await access {
+            let ids =
+                try await self.client.send("LRANGE", [.string(Self.jobsKey), 0, -1]).array?.compactMap(\.string)
+                ?? []
+            var records: [JobRecord] = []
+            records.reserveCapacity(ids.count)
+            for batch in stride(from: 0, to: ids.count, by: 500) {
+                let page = ids[batch..<min(batch + 500, ids.count)]
+                let replies = try await self.client.pipeline(
+                    page.map { RedisCommand("HMGET", [.string(Self.jobKey($0))] + Self.fields) })
+                for (id, reply) in zip(page, replies) {
+                    if case .error(let message) = reply { throw RedisError.server(message) }
+                    if let record = try Self.record(id: id, fields: reply.array ?? []) { records.append(record) }
+                }
+            }
+            return records
+        }
+    }
+
+    public func update(id: String, state: JobState) async throws {
+        let encoded = try Self.encoder.encode(state)
+        let updated = try await access {
+            try await self.script(
+                Scripts.update, keys: [Self.jobKey(id)],
+                arguments: [
+                    .string(state.status.rawValue), .int(state.stepsCompleted), .bytes(ByteBuffer(data: encoded)),
+                ])
+        }
+        guard updated.int == 1 else { throw DrayError.noJob(id) }
+    }
+
+    public func appendLog(id: String, lines: [LogLine]) async throws {
+        guard !lines.isEmpty else { return }
+        let arguments = lines.map { RedisArgument.string($0.text) } + lines.map { .string(Self.meta($0)) }
+        let length = try await access {
+            try await self.script(
+                Scripts.append, keys: [Self.jobKey(id), Self.logKey(id), Self.metaKey(id)], arguments: arguments)
+        }
+        guard length.int ?? -1 >= 0 else { throw DrayError.noJob(id) }
+    }
+
+    public func log(id: String, from index: Int, limit: Int?) async throws -> [LogLine] {
+        let start = max(0, index)
+        let stop = limit.map { start + $0 - 1 } ?? -1
+        if stop < start && stop != -1 {
+            guard try await job(id: id) != nil else { throw DrayError.noJob(id) }
+            return []
+        }
+        let reply = try await access {
+            try await self.script(
+                Scripts.page, keys: [Self.jobKey(id), Self.logKey(id), Self.metaKey(id)],
+                arguments: [.int(start), .int(stop)])
+        }
+        guard let parts = reply.array, parts.count == 2 else { throw DrayError.noJob(id) }
+        let texts = parts[0].array ?? []
+        let metas = parts[1].array ?? []
+        return texts.enumerated().map { offset, text in
+            let (step, stream) = offset < metas.count ? Self.parseMeta(metas[offset].string) : (0, .stdout)
+            return LogLine(step: step, stream: stream, text: text.string ?? "")
+        }
+    }
+
+    public func delete(id: String) async throws -> Bool {
+        let deleted = try await access {
+            try await self.script(
+                Scripts.delete, keys: [Self.jobKey(id), Self.logKey(id), Self.metaKey(id), Self.jobsKey],
+                arguments: [.string(id)])
+        }
+        return deleted.int == 1
+    }
+
+    // MARK: - Encoding
+
+    private static let fields: [RedisArgument] = ["status", "completedSteps", "totalSteps", "job", "state"]
+
+    /// A record from the hash's fields; nil when there is no hash. A job the original Dray wrote
+    /// has only `status`, `completedSteps` and `totalSteps`: the rest is made up from them.
+    static func record(id: String, fields: [RESPValue]) throws -> JobRecord? {
+        guard fields.count == 5, fields.contains(where: { !$0.isNull }) else { return nil }
+        if case .bulkString(let job?) = fields[3], case .bulkString(let state?) = fields[4] {
+            return JobRecord(
+                id: id, job: try decoder.decode(Job.self, from: job),
+                state: try decoder.decode(JobState.self, from: state))
+        }
+        let totalSteps = legacyCount(fields[2].string)
+        var state = JobState(stepCount: totalSteps, createdAt: Date(timeIntervalSince1970: 0))
+        state.stepsCompleted = fields[1].int ?? 0
+        switch fields[0].string {
+        case "complete":
+            state.status = .complete
+            state.phase = .complete
+        case "error":
+            state.status = .error
+            state.phase = .failed
+        case "running": state.phase = .running
+        default: break
+        }
+        return JobRecord(
+            id: id, job: Job(id: id, steps: Array(repeating: Step(source: ""), count: totalSteps)), state: state)
+    }
+
+    /// The original wrote `totalSteps` as Go's `string(n)`: the character with code n, not digits.
+    static func legacyCount(_ text: String?) -> Int {
+        guard let text else { return 0 }
+        if let count = Int(text) { return max(0, count) }
+        if text.unicodeScalars.count == 1, let scalar = text.unicodeScalars.first, scalar.value < 0x1_0000 {
+            return Int(scalar.value)
+        }
+        return 0
+    }
+
+    static func meta(_ line: LogLine) -> String {
+        "\(line.step)\(line.stream == .stderr ? "e" : "o")"
+    }
+
+    static func parseMeta(_ text: String?) -> (Int, StandardStream) {
+        guard let text, let last = text.last else { return (0, .stdout) }
+        return (Int(text.dropLast()) ?? 0, last == "e" ? .stderr : .stdout)
+    }
+
+    // MARK: - Calls
+
+    private func script(_ script: String, keys: [String], arguments: [RedisArgument]) async throws -> RESPValue {
+        try await client.send("EVAL", [.string(script), .int(keys.count)] + keys.map { .string($0) } + arguments)
+    }
+
+    /// Runs a call, giving its failures the store's error type.
+    private func access<T>(_ body: () async throws -> T) async throws -> T {
+        try await DrayError.storage("the Redis store at \(client.configuration.redactedURL)", body)
+    }
+
+    /// The Lua scripts, each run atomically by `EVAL`.
+    enum Scripts {
+        /// KEYS: job, jobs, log, meta. ARGV: id, status, completedSteps, totalSteps, job, state.
+        /// 1, or 0 when the job exists.
+        static let create = """
+            if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+            redis.call('DEL', KEYS[3], KEYS[4])
+            redis.call('HSET', KEYS[1], 'status', ARGV[2], 'completedSteps', ARGV[3], 'totalSteps', ARGV[4], 'job', ARGV[5], 'state', ARGV[6])
+            redis.call('RPUSH', KEYS[2], ARGV[1])
+            return 1
+            """
+
+        /// KEYS: job. ARGV: status, completedSteps, state. 1, or 0 when there is no job.
+        static let update = """
+            if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+            redis.call('HSET', KEYS[1], 'status', ARGV[1], 'completedSteps', ARGV[2], 'state', ARGV[3])
+            return 1
+            """
+
+        /// KEYS: job, log, meta. ARGV: n texts, then their n metas. The log's length, or -1 when
+        /// there is no job. Pushed in chunks: Lua's unpack has a limit on values.
+        static let append = """
+            if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+            local n = #ARGV / 2
+            for i = 1, n, 1000 do
+              local last = math.min(i + 999, n)
+              redis.call('RPUSH', KEYS[2], unpack(ARGV, i, last))
+              redis.call('RPUSH', KEYS[3], unpack(ARGV, n + i, n + last))
+            end
+            return redis.call('LLEN', KEYS[2])
+            """
+
+        /// KEYS: job, log, meta. ARGV: start, stop. {texts, metas}, or nil when there is no job.
+        static let page = """
+            if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+            return {redis.call('LRANGE', KEYS[2], ARGV[1], ARGV[2]), redis.call('LRANGE', KEYS[3], ARGV[1], ARGV[2])}
+            """
+
+        /// KEYS: job, log, meta, jobs. ARGV: id. 1 when the job existed.
+        static let delete = """
+            local existed = redis.call('DEL', KEYS[1])
+            redis.call('DEL', KEYS[2], KEYS[3])
+            redis.call('LREM', KEYS[4], 0, ARGV[1])
+            return existed
+            """
+    }
+}

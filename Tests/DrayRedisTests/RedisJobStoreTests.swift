@@ -1,0 +1,130 @@
+import DrayEngine
+import DrayRedis
+import DrayStoreTesting
+import Foundation
+import Testing
+
+@Suite("The Redis store, on a real redis-server")
+struct RedisJobStoreTests {
+    @Test("passes the store contract", arguments: JobStoreContract.Check.allCases)
+    func contract(_ check: JobStoreContract.Check) async throws {
+        let redis = try await RedisServer()
+        let store = RedisJobStore(configuration: try RedisConfiguration(url: redis.url))
+        try await JobStoreContract(store: store).run(check)
+        await store.client.close()
+    }
+
+    @Test("keys are the original Dray's: the jobs list, the jobs:<id> hash, the jobs:<id>:log list")
+    func keyLayout() async throws {
+        let redis = try await RedisServer()
+        let client = RedisClient(configuration: try RedisConfiguration(url: redis.url))
+        let store = RedisJobStore(client: client)
+        var record = JobStoreContract.record(steps: 3)
+        try await store.create(record)
+        try await store.appendLog(
+            id: record.id,
+            lines: [.init(step: 0, stream: .stdout, text: "hello"), .init(step: 1, stream: .stderr, text: "oops")])
+        record.state.stepsCompleted = 2
+        try await store.update(id: record.id, state: record.state)
+
+        #expect(try await client.send("LRANGE", ["jobs", 0, -1]).array?.map(\.string) == [record.id])
+        let hash = try await client.send(
+            "HMGET", [.string("jobs:\(record.id)"), "status", "completedSteps", "totalSteps"])
+        #expect(hash.array?.map(\.string) == ["running", "2", "3"])
+        #expect(
+            try await client.send("LRANGE", [.string("jobs:\(record.id):log"), 0, -1]).array?.map(\.string) == [
+                "hello", "oops",
+            ])
+        #expect(try await store.delete(id: record.id))
+        #expect(try await client.send("KEYS", ["*"]).array?.isEmpty == true, "delete leaves no key behind")
+        await client.close()
+    }
+
+    @Test("a job the original Dray wrote reads back: its status, steps completed and log")
+    func originalsJobs() async throws {
+        let redis = try await RedisServer()
+        let client = RedisClient(configuration: try RedisConfiguration(url: redis.url))
+        // What the original's Create, Update and AppendLogLine sent; totalSteps as its string(3).
+        let id = "5E1B9F0C-6A2D-4C8B-9E7F-0123456789AB"
+        try await client.send("RPUSH", ["jobs", .string(id)])
+        try await client.send(
+            "HMSET", [.string("jobs:\(id)"), "totalSteps", "\u{3}", "completedSteps", "0", "status", ""])
+        try await client.send("HSET", [.string("jobs:\(id)"), "status", "running"])
+        try await client.send("HSET", [.string("jobs:\(id)"), "completedSteps", "3"])
+        try await client.send("HSET", [.string("jobs:\(id)"), "status", "complete"])
+        for line in ["FOO", "BAR"] { try await client.send("RPUSH", [.string("jobs:\(id):log"), .string(line)]) }
+
+        let store = RedisJobStore(client: client)
+        let record = try #require(try await store.job(id: id))
+        #expect(record.state.status == .complete && record.state.stepsCompleted == 3 && record.job.steps.count == 3)
+        #expect(try await store.jobs().map(\.id) == [id])
+        #expect(try await store.log(id: id, from: 1, limit: nil).map(\.text) == ["BAR"])
+        #expect(try await store.delete(id: id))
+        await client.close()
+    }
+
+    @Test("AUTH and SELECT from the URL; a wrong password is a clear storage error")
+    func authAndSelect() async throws {
+        let redis = try await RedisServer(password: "s3cret")
+        let store = RedisJobStore(configuration: try RedisConfiguration(url: redis.url + "/5"))
+        let record = JobStoreContract.record()
+        try await store.create(record)
+        let raw = RedisClient(configuration: try RedisConfiguration(url: redis.url + "/5"))
+        #expect(try await raw.send("EXISTS", [.string("jobs:\(record.id)")]).int == 1, "the job is in database 5")
+        let wrong = RedisJobStore(configuration: try RedisConfiguration(url: "redis://:nope@127.0.0.1:\(redis.port)"))
+        await #expect {
+            try await wrong.ping()
+        } throws: { error in
+            (error as? DrayError)?.code == .storage && "\(error)".contains("AUTH")
+        }
+        await store.client.close()
+        await raw.close()
+        await wrong.client.close()
+    }
+
+    @Test("when redis-server stops, calls fail fast with a storage error; when it returns, they work again")
+    func outageAndRecovery() async throws {
+        let redis = try await RedisServer()
+        let store = RedisJobStore(configuration: try RedisConfiguration(url: redis.url))
+        let record = JobStoreContract.record()
+        try await store.create(record)
+        try await redis.stop()
+        for _ in 0..<3 {
+            let started = ContinuousClock.now
+            await #expect {
+                _ = try await store.job(id: record.id)
+            } throws: { error in
+                (error as? DrayError)?.code == .storage && "\(error)".contains("127.0.0.1:\(redis.port)")
+            }
+            #expect(ContinuousClock.now - started < .seconds(3), "a call does not hang while Redis is down")
+        }
+        try await redis.start()
+        var back: JobRecord?
+        for _ in 0..<50 where back == nil {
+            back = try? await store.job(id: record.id)
+            if back == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(back == record, "the same client reconnects, and the data survived the restart")
+        await store.client.close()
+    }
+
+    @Test("many pipelined commands on a small pool all get their own replies")
+    func pipelining() async throws {
+        let redis = try await RedisServer()
+        var configuration = try RedisConfiguration(url: redis.url)
+        configuration.connections = 2
+        let client = RedisClient(configuration: configuration)
+        let replies = try await client.pipeline((0..<1000).map { RedisCommand("ECHO", [.string("m\($0)")]) })
+        #expect(replies.map(\.string) == (0..<1000).map { "m\($0)" })
+        try await withThrowingTaskGroup { group in
+            for n in 0..<200 {
+                group.addTask {
+                    let reply = try await client.send("ECHO", [.string("c\(n)")])
+                    #expect(reply.string == "c\(n)")
+                }
+            }
+            try await group.waitForAll()
+        }
+        await client.close()
+    }
+}
