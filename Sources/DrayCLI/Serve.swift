@@ -1,6 +1,7 @@
 import ArgumentParser
 import DockerClient
 import DrayEngine
+import DrayRedis
 import DraySQLite
 import DrayServer
 import Foundation
@@ -12,8 +13,9 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve the REST API and run submitted jobs.",
         discussion: """
-            Environment: PORT (the default port), DRAY_STORE (the default store), DRAY_DATA_DIR \
-            (the default data folder), LOG_LEVEL (panic, fatal, error, warn, info or debug; \
+            Environment: PORT (the default port), DRAY_STORE (the default store), REDIS_PORT (the \
+            original's Docker link variable, tcp://HOST:PORT: Redis there when no store is given), \
+            DRAY_DATA_DIR (the default data folder), LOG_LEVEL (panic, fatal, error, warn, info or debug; \
             default info), DOCKER_HOST (the engine).
             """
     )
@@ -31,7 +33,9 @@ struct Serve: AsyncParsableCommand {
     var dataDir: String?
 
     @Option(
-        help: ArgumentHelp("The job store. (default: $DRAY_STORE, or sqlite:DATA_DIR/dray.sqlite)", valueName: "url"))
+        help: ArgumentHelp(
+            "The job store: sqlite:PATH or redis://[:password@]HOST:PORT[/DB]. (default: $DRAY_STORE, Redis at $REDIS_PORT, or sqlite:DATA_DIR/dray.sqlite)",
+            valueName: "url"))
     var store: String?
 
     @Option(help: "The largest job description accepted, in bytes; larger gets 413.")
@@ -61,8 +65,17 @@ struct Serve: AsyncParsableCommand {
         return (environment["HOME"] ?? ".") + "/.local/share/dray"
     }
 
-    private func resolvedStore() -> String {
-        store ?? environment["DRAY_STORE"].flatMap { $0.isEmpty ? nil : $0 } ?? "sqlite:\(resolvedDataDir)/dray.sqlite"
+    private func resolvedStore() throws -> String {
+        if let store { return store }
+        if let text = environment["DRAY_STORE"], !text.isEmpty { return text }
+        if let link = environment["REDIS_PORT"], !link.isEmpty {
+            guard let url = RedisConfiguration.redisURL(fromLinkVariable: link) else {
+                throw ValidationError(
+                    "REDIS_PORT \"\(link)\" is not a Docker link address (tcp://HOST:PORT); or give --store")
+            }
+            return url
+        }
+        return "sqlite:\(resolvedDataDir)/dray.sqlite"
     }
 
     func run() async throws {
@@ -75,9 +88,11 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "dray")
         if let warning = level.warning { logger.warning("\(warning)") }
 
+        let storeURL = try StoreURL(resolvedStore())
         let jobStore: any JobStore
-        switch try StoreURL(resolvedStore()) {
+        switch storeURL {
         case .sqlite(let path): jobStore = try SQLiteJobStore(path: path)
+        case .redis(let configuration): jobStore = RedisJobStore(configuration: configuration)
         }
         let client = try await DockerClient.connect(to: try DockerEndpoint(environment: environment), logger: logger)
         do {
@@ -91,7 +106,7 @@ struct Serve: AsyncParsableCommand {
             configuration.port = try resolvedPort() ?? 3000
             configuration.maxBodyBytes = maxBodyBytes
             logger.info(
-                "dray serving on http://\(host):\(configuration.port), store \(resolvedStore()), engine \(client.endpoint)"
+                "dray serving on http://\(host):\(configuration.port), store \(storeURL), engine \(client.endpoint)"
             )
             let app = DrayServer.application(service: service, configuration: configuration, logger: logger)
             try await app.runService()
@@ -104,18 +119,34 @@ struct Serve: AsyncParsableCommand {
 }
 
 /// A `--store` URL.
-enum StoreURL {
+enum StoreURL: CustomStringConvertible {
     case sqlite(path: String)
+    case redis(RedisConfiguration)
 
     init(_ text: String) throws {
-        if text.hasPrefix("sqlite:") {
+        if text.hasPrefix("redis://") || text.hasPrefix("rediss://") {
+            do {
+                self = .redis(try RedisConfiguration(url: text))
+            } catch {
+                throw ValidationError("--store \(error)")
+            }
+        } else if text.hasPrefix("sqlite:") {
             let path = String(text.dropFirst("sqlite:".count))
             guard !path.isEmpty else {
                 throw ValidationError("--store sqlite: needs a path: sqlite:/var/lib/dray/dray.sqlite")
             }
             self = .sqlite(path: path)
         } else {
-            throw ValidationError("--store \"\(text)\" is not a store this dray knows: use sqlite:PATH")
+            throw ValidationError(
+                "--store \"\(text)\" is not a store this dray knows: use sqlite:PATH or redis://HOST:PORT")
+        }
+    }
+
+    /// The store as logs show it: without a password.
+    var description: String {
+        switch self {
+        case .sqlite(let path): "sqlite:\(path)"
+        case .redis(let configuration): configuration.redactedURL
         }
     }
 }

@@ -11,6 +11,8 @@ import Synchronization
 /// the job is gone.
 final class StoreRecorder: JobObserver, Sendable {
     static let flushInterval = Duration.milliseconds(100)
+    /// The most lines one store call appends, so that a fast writer's backlog goes in bounded calls.
+    static let batchLimit = 10_000
 
     private let id: String
     private let store: any JobStore
@@ -82,9 +84,10 @@ final class StoreRecorder: JobObserver, Sendable {
             return (pending.lines, pending.state)
         }
         guard !lines.isEmpty || state != nil else { return }
-        if !lines.isEmpty {
-            await retrying("append \(lines.count) log lines") {
-                try await self.store.appendLog(id: self.id, lines: lines)
+        for start in stride(from: 0, to: lines.count, by: Self.batchLimit) {
+            let batch = Array(lines[start..<min(start + Self.batchLimit, lines.count)])
+            await retrying("append \(batch.count) log lines") {
+                try await self.store.appendLog(id: self.id, lines: batch)
             }
         }
         if let state {
