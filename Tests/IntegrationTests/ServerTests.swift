@@ -1,6 +1,5 @@
 import DockerClient
 import DrayEngine
-import DraySQLite
 import DrayServer
 import Foundation
 import Hummingbird
@@ -10,7 +9,7 @@ import NIOCore
 import NIOFileSystem
 import Testing
 
-/// The REST API on the real engine and a real SQLite store, through Hummingbird's test client.
+/// The REST API on the real engine and each store on its real backend, through Hummingbird's test client.
 @Suite("The REST API")
 struct ServerTests: Sendable {
     let checker: OpenAPIChecker
@@ -21,13 +20,14 @@ struct ServerTests: Sendable {
 
     /// Runs `body` against a server with a fresh store.
     private func withServer(
+        _ kind: StoreKind,
         maxBodyBytes: Int = 1 << 20,
         _ body: @Sendable (any TestClientProtocol, JobService) async throws -> Void
     ) async throws {
         let docker = try await TestEngine.client()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dray-server-\(UUID().uuidString)")
             .path
-        let store = try SQLiteJobStore(path: folder + "/dray.sqlite")
+        let (store, closeStore) = try await kind.make(in: folder)
         let logger = Logger(label: "dray-test")
         let service = JobService(
             store: store, runtime: DockerRuntime(client: docker), spoolRoot: FilePath(folder + "/spool"), logger: logger
@@ -41,10 +41,12 @@ struct ServerTests: Sendable {
         } catch {
             await service.stopAll()
             try? await docker.shutdown()
+            try? await closeStore()
             throw error
         }
         await service.stopAll()
         try await docker.shutdown()
+        try await closeStore()
     }
 
     /// Sends a request, checks the answer against the OpenAPI description, and returns it.
@@ -85,9 +87,11 @@ struct ServerTests: Sendable {
     private let wordJob =
         #"{"name":"Word Job","steps":[{"source":"dray/randword"},{"source":"dray/upper"},{"source":"dray/reverse"}]}"#
 
-    @Test("POST /jobs answers 201 with the job and an upper-case id; the job runs to complete")
-    func submitAndRun() async throws {
-        try await withServer { client, _ in
+    @Test(
+        "POST /jobs answers 201 with the job and an upper-case id; the job runs to complete",
+        arguments: StoreKind.allCases)
+    func submitAndRun(_ store: StoreKind) async throws {
+        try await withServer(store) { client, _ in
             let created = try await call(client, .post, "/jobs", route: "/jobs", body: wordJob)
             #expect(created.status == .created)
             let job = try json(created)
@@ -115,9 +119,11 @@ struct ServerTests: Sendable {
         }
     }
 
-    @Test("a new job is running with stepsCompleted 0 at once; a client's id, status and stepsCompleted are ignored")
-    func initialState() async throws {
-        try await withServer { client, _ in
+    @Test(
+        "a new job is running with stepsCompleted 0 at once; a client's id, status and stepsCompleted are ignored",
+        arguments: StoreKind.allCases)
+    func initialState(_ store: StoreKind) async throws {
+        try await withServer(store) { client, _ in
             let body =
                 #"{"id":"mine","status":"complete","stepsCompleted":7,"steps":[{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"sleep 1"}]}]}"#
             let job = try json(try await call(client, .post, "/jobs", route: "/jobs", body: body))
@@ -130,9 +136,9 @@ struct ServerTests: Sendable {
         }
     }
 
-    @Test("every route answers under a /v{version} prefix too")
-    func versionPrefix() async throws {
-        try await withServer { client, _ in
+    @Test("every route answers under a /v{version} prefix too", arguments: StoreKind.allCases)
+    func versionPrefix(_ store: StoreKind) async throws {
+        try await withServer(store) { client, _ in
             let job = try json(try await call(client, .post, "/v1.2/jobs", route: "/jobs", body: wordJob))
             let id = try #require(job["id"] as? String)
             let state = try json(try await call(client, .get, "/v1/jobs/\(id)", route: "/jobs/{id}"))
@@ -145,9 +151,9 @@ struct ServerTests: Sendable {
         }
     }
 
-    @Test("GET /jobs lists {id} objects in creation order")
-    func list() async throws {
-        try await withServer { client, _ in
+    @Test("GET /jobs lists {id} objects in creation order", arguments: StoreKind.allCases)
+    func list(_ store: StoreKind) async throws {
+        try await withServer(store) { client, _ in
             var ids: [String] = []
             for _ in 0..<3 {
                 let job = try json(
@@ -163,9 +169,9 @@ struct ServerTests: Sendable {
         }
     }
 
-    @Test("a failing step: status error, the step's exit code, and a message")
-    func failure() async throws {
-        try await withServer { client, _ in
+    @Test("a failing step: status error, the step's exit code, and a message", arguments: StoreKind.allCases)
+    func failure(_ store: StoreKind) async throws {
+        try await withServer(store) { client, _ in
             let body =
                 #"{"steps":[{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"echo one"}]},{"name":"upper","source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"echo bad >&2; exit 3"}]}]}"#
             let id = try #require(
@@ -179,9 +185,9 @@ struct ServerTests: Sendable {
         }
     }
 
-    @Test("log paging: limit, an index past the end, and a bad index or limit is a 400")
-    func logPaging() async throws {
-        try await withServer { client, _ in
+    @Test("log paging: limit, an index past the end, and a bad index or limit is a 400", arguments: StoreKind.allCases)
+    func logPaging(_ store: StoreKind) async throws {
+        try await withServer(store) { client, _ in
             let body =
                 #"{"steps":[{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"seq 1 50"}]}]}"#
             let id = try #require(
@@ -204,9 +210,10 @@ struct ServerTests: Sendable {
         }
     }
 
-    @Test("DELETE stops a running job, removes its container and its data: 204, then 404")
-    func deleteRunning() async throws {
-        try await withServer { client, service in
+    @Test(
+        "DELETE stops a running job, removes its container and its data: 204, then 404", arguments: StoreKind.allCases)
+    func deleteRunning(_ store: StoreKind) async throws {
+        try await withServer(store) { client, service in
             let body =
                 #"{"steps":[{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"sleep 60"}]}]}"#
             let id = try #require(
@@ -230,7 +237,8 @@ struct ServerTests: Sendable {
 
     @Test(
         "bad job descriptions get a 400 that names the field",
-        arguments: [
+        arguments: StoreKind.allCases,
+        [
             (#"{"steps": ["#, "the job description is not valid JSON or YAML"),
             (#"{"steps": []}"#, "steps must contain at least one step"),
             (#"{"name": "x"}"#, "steps is required"),
@@ -248,8 +256,9 @@ struct ServerTests: Sendable {
             (#"["not", "a", "job"]"#, "the job description must be an object"),
             ("", "the request body is empty"),
         ])
-    func badInput(body: String, message: String) async throws {
-        try await withServer { client, _ in
+    func badInput(_ store: StoreKind, _ example: (body: String, message: String)) async throws {
+        let (body, message) = example
+        try await withServer(store) { client, _ in
             let response = try await call(client, .post, "/jobs", route: "/jobs", body: body)
             #expect(response.status == .badRequest)
             let error = try #require(try json(response)["error"] as? String)
@@ -257,9 +266,9 @@ struct ServerTests: Sendable {
         }
     }
 
-    @Test("a body over the limit gets a 413")
-    func tooLarge() async throws {
-        try await withServer(maxBodyBytes: 1000) { client, _ in
+    @Test("a body over the limit gets a 413", arguments: StoreKind.allCases)
+    func tooLarge(_ store: StoreKind) async throws {
+        try await withServer(store, maxBodyBytes: 1000) { client, _ in
             let big = #"{"name":""# + String(repeating: "x", count: 2000) + #"","steps":[{"source":"a"}]}"#
             let response = try await call(client, .post, "/jobs", route: "/jobs", body: big)
             #expect(response.status == .contentTooLarge)
@@ -267,9 +276,11 @@ struct ServerTests: Sendable {
         }
     }
 
-    @Test("an unknown id is a JSON 404 on every route; an unknown route 404; a wrong method 405")
-    func notFound() async throws {
-        try await withServer { client, _ in
+    @Test(
+        "an unknown id is a JSON 404 on every route; an unknown route 404; a wrong method 405",
+        arguments: StoreKind.allCases)
+    func notFound(_ store: StoreKind) async throws {
+        try await withServer(store) { client, _ in
             for (method, uri, route) in [
                 (HTTPRequest.Method.get, "/jobs/NOPE", "/jobs/{id}"), (.get, "/jobs/NOPE/log", "/jobs/{id}/log"),
                 (.delete, "/jobs/NOPE", "/jobs/{id}"),
@@ -288,9 +299,9 @@ struct ServerTests: Sendable {
         }
     }
 
-    @Test("/healthz, /readyz and /openapi.yaml")
-    func around() async throws {
-        try await withServer { client, _ in
+    @Test("/healthz, /readyz and /openapi.yaml", arguments: StoreKind.allCases)
+    func around(_ store: StoreKind) async throws {
+        try await withServer(store) { client, _ in
             #expect(try await call(client, .get, "/healthz", route: "/healthz").status == .ok)
             let ready = try await call(client, .get, "/readyz", route: "/readyz")
             #expect(ready.status == .ok)
