@@ -97,6 +97,11 @@ extension DockerClient {
         try await collect(.POST, "/containers/\(id)/kill", query: [("signal", signal)])
     }
 
+    /// Maps to `POST /containers/{id}/stop?t=`: SIGTERM, then SIGKILL after `timeout` seconds.
+    public func stopContainer(_ id: String, timeout: Int) async throws(DockerClientError) {
+        try await collect(.POST, "/containers/\(id)/stop", query: [("t", String(timeout))])
+    }
+
     /// Maps to `DELETE /containers/{id}?force=1&v=1`.
     public func removeContainer(_ id: String) async throws(DockerClientError) {
         try await collect(.DELETE, "/containers/\(id)", query: [("force", "1"), ("v", "1")])

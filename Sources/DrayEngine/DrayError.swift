@@ -13,6 +13,8 @@ public struct DrayError: Error, Sendable, CustomStringConvertible {
         case storage
         /// No such job.
         case notFound
+        /// The job is not in a state that allows the request (cancel a finished job, resume a running one).
+        case conflict
     }
 
     public var code: Code

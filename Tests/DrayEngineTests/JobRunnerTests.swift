@@ -2,6 +2,7 @@ import DrayEngine
 import Foundation
 import NIOCore
 import NIOFileSystem
+import Synchronization
 import Testing
 
 /// A container runtime for the engine's own logic: each step's behaviour is a function of
@@ -199,5 +200,59 @@ struct JobRunnerTests {
         let states = await observer.states
         #expect(states.map(\.phase) == [.pulling, .running, .complete])
         #expect(states.map(\.status) == [.running, .running, .complete])
+    }
+
+    @Test("a retried step that fails twice then succeeds completes the job; each attempt's code is kept")
+    func retrySucceeds() async throws {
+        let attempts = Mutex(0)
+        let flaky = FakeRuntime { spec, input in
+            guard script(spec) == "flaky" else { return .init(writes: [(.stdout, "in\n")]) }
+            let attempt = attempts.withLock { count in
+                count += 1
+                return count
+            }
+            return attempt < 3
+                ? .init(writes: [(.stderr, "attempt \(attempt) failed\n")], exitCode: 9)
+                : .init(writes: [(.stdout, input.uppercased())])
+        }
+        var retried = step("flaky")
+        retried.retries = 3
+        retried.retryDelay = 0.01
+        try await FileSystem.shared.withTemporaryDirectory { _, spool in
+            let observer = RecordingObserver()
+            let state = await JobRunner(runtime: flaky).run(
+                Job(steps: [step("echo"), retried]), id: "JOB", spoolDirectory: spool, observer: observer)
+            #expect(state.status == .complete)
+            #expect(state.steps[1].attempts == [9, 9, 0])
+            #expect(state.steps[1].exitCode == 0)
+            let specs = await flaky.record.specs
+            #expect(specs.dropFirst().allSatisfy { $0.stdin == JobRunner.outputPath(step: 0, in: spool) })
+            #expect(await observer.lines.map(\.text) == ["in", "attempt 1 failed", "attempt 2 failed", "IN"])
+        }
+    }
+
+    @Test("run(from:) starts at that step on the earlier step's spooled output, and runs no earlier step")
+    func resumeFromStep() async throws {
+        try await FileSystem.shared.withTemporaryDirectory { _, spool in
+            try await FileSystem.shared.withFileHandle(
+                forWritingAt: JobRunner.outputPath(step: 0, in: spool), options: .newFile(replaceExisting: true)
+            ) { _ = try await $0.write(contentsOf: ByteBuffer(string: "kept\n"), toAbsoluteOffset: 0) }
+            var failed = JobState(stepCount: 2)
+            failed.stepsCompleted = 1
+            failed.fail("step 2 exited with code 3")
+            failed.status = .running
+            let state = await JobRunner(runtime: runtime).run(
+                Job(steps: [step("fail 1"), step("upper")]), id: "JOB", spoolDirectory: spool,
+                observer: RecordingObserver(), state: failed, from: 1)
+            #expect(state.status == .complete)
+            #expect(state.stepsCompleted == 2)
+            #expect(await runtime.record.specs.map(script) == ["upper"])
+            let output = try await FileSystem.shared.withFileHandle(
+                forReadingAt: JobRunner.outputPath(step: 1, in: spool)
+            ) {
+                try await $0.readToEnd(maximumSizeAllowed: .mebibytes(1))
+            }
+            #expect(String(buffer: output) == "KEPT\n")
+        }
     }
 }

@@ -46,6 +46,7 @@ public struct DockerRuntime: ContainerRuntime {
             await remove(id)
             return exitCode
         } catch {
+            if Task.isCancelled { await stop(id, grace: spec.stopGracePeriod) }
             await remove(id)
             throw error
         }
@@ -70,6 +71,19 @@ public struct DockerRuntime: ContainerRuntime {
             if error.isNotFound { return }
             throw DrayError(.runtime, "cannot remove container \(id): \(error.message)", cause: error)
         }
+    }
+
+    /// Stops a container as `docker stop` does (SIGTERM, then SIGKILL after `grace` seconds),
+    /// even when the calling task was canceled.
+    private func stop(_ id: String, grace: Double) async {
+        let client = self.client
+        await Task {
+            do {
+                try await client.stopContainer(id, timeout: Int(grace.rounded(.up)))
+            } catch let error as DockerClientError where !error.isNotFound {
+                client.logger.debug("cannot stop container \(id): \(error.message)")
+            } catch {}
+        }.value
     }
 
     /// Removes a container, even when the calling task was canceled.

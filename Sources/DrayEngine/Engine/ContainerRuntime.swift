@@ -12,7 +12,8 @@ public protocol ContainerRuntime: Sendable {
         progress: @escaping @Sendable (String) async -> Void
     ) async throws
 
-    /// Runs one container to its end and removes it, whatever happens.
+    /// Runs one container to its end and removes it, whatever happens. When the calling task
+    /// is canceled, the container gets SIGTERM, then SIGKILL after `spec.stopGracePeriod`.
     ///
     /// Streams `spec.stdin` into the container's standard input, then closes it; a container
     /// that stops reading early is not an error. Calls `output` with every chunk the container
@@ -56,6 +57,8 @@ public struct ContainerSpec: Sendable {
     public var stdin: FilePath?
     /// A file the container writes, at an absolute path inside it, to copy to a local path.
     public var outputFile: OutputFile?
+    /// When the run is canceled: seconds between SIGTERM and SIGKILL.
+    public var stopGracePeriod: Double
 
     public struct OutputFile: Sendable {
         public var containerPath: String
@@ -72,13 +75,15 @@ public struct ContainerSpec: Sendable {
         environment: [String] = [],
         labels: [String: String] = [:],
         stdin: FilePath? = nil,
-        outputFile: OutputFile? = nil
+        outputFile: OutputFile? = nil,
+        stopGracePeriod: Double = Step.defaultStopGracePeriod
     ) {
         self.image = image
         self.environment = environment
         self.labels = labels
         self.stdin = stdin
         self.outputFile = outputFile
+        self.stopGracePeriod = stopGracePeriod
     }
 }
 

@@ -20,16 +20,25 @@ public struct JobRunner: Sendable {
     }
 
     /// Runs `job` to its end and returns its final state; never throws; a failure is the
-    /// state's `error`. Cancelling the task stops the running step and ends in `canceled`.
+    /// state's `error`. Cancelling the task stops the running step (SIGTERM, then SIGKILL after
+    /// its `stopGracePeriod`) and ends the job in `error`, with `stopReason()` (default
+    /// `canceled`) as its reason.
+    ///
+    /// - Parameters:
+    ///   - first: The step to start from; the earlier steps' outputs must be in `spoolDirectory`
+    ///     (a resume).
+    ///   - state: The state to carry on from, or nil for a new one.
     public func run(
         _ job: Job,
         id: String,
         spoolDirectory: FilePath,
         observer: some JobObserver,
-        state initial: JobState? = nil
+        state initial: JobState? = nil,
+        from first: Int = 0,
+        stopReason: @Sendable () -> FailureReason? = { nil }
     ) async -> JobState {
         var state = initial ?? JobState(stepCount: job.steps.count)
-        state.startedAt = Date()
+        state.startedAt = state.startedAt ?? Date()
         do {
             try await FileSystem.shared.createDirectory(at: spoolDirectory, withIntermediateDirectories: true)
         } catch {
@@ -37,22 +46,22 @@ public struct JobRunner: Sendable {
             await observer.jobDidChange(state)
             return state
         }
-        for index in job.steps.indices {
+        let deadline = job.timeout.map { ContinuousClock.now + .seconds($0) }
+        for index in job.steps.indices where index >= first {
             let label = job.steps[index].label(index: index)
             do {
                 try Task.checkCancellation()
-                let exitCode = try await runStep(
-                    index, of: job, id: id, spoolDirectory: spoolDirectory, state: &state, observer: observer)
-                state.steps[index].exitCode = exitCode
-                state.steps[index].finishedAt = Date()
-                if exitCode == 0 {
-                    state.stepsCompleted += 1
-                } else {
-                    state.fail("\(label) exited with code \(exitCode)")
-                }
+                try await runStep(
+                    index, of: job, id: id, spoolDirectory: spoolDirectory, deadline: deadline, state: &state,
+                    observer: observer)
             } catch  where Task.isCancelled || error is CancellationError {
                 // However the runtime reported it, a step stopped by cancellation was canceled.
-                state.fail("\(label) was canceled", phase: .canceled)
+                switch stopReason() ?? .canceled {
+                case .shutdown:
+                    state.fail("\(label) was stopped: the server shut down", phase: .canceled, reason: .shutdown)
+                default:
+                    state.fail("\(label) was canceled", phase: .canceled, reason: .canceled)
+                }
             } catch let error as DrayError {
                 state.fail("\(label): \(error.message)")
             } catch {
@@ -73,18 +82,23 @@ public struct JobRunner: Sendable {
         return state
     }
 
+    /// Runs step `index`: its attempts, within its timeout and the job's deadline. Ends with the
+    /// step counted as completed, or the job failed.
     private func runStep(
         _ index: Int,
         of job: Job,
         id: String,
         spoolDirectory: FilePath,
+        deadline: ContinuousClock.Instant?,
         state: inout JobState,
         observer: some JobObserver
-    ) async throws -> Int32 {
+    ) async throws {
         let step = job.steps[index]
+        let label = step.label(index: index)
         let image = try ImageReference(parsing: step.source)
         state.currentStep = index
         state.phase = .pulling
+        state.steps[index] = StepState(attempts: step.retries == nil ? nil : [])
         await observer.jobDidChange(state)
         try await runtime.prepareImage(image, refresh: step.refresh ?? false) { progress in
             await observer.jobDidPull(step: index, progress: progress)
@@ -93,12 +107,66 @@ public struct JobRunner: Sendable {
         state.steps[index].startedAt = Date()
         await observer.jobDidChange(state)
 
+        let attempts = 1 + max(0, step.retries ?? 0)
+        var delay = Duration.seconds(step.retryDelay ?? 1)
+        for attempt in 1...attempts {
+            var limit = step.timeout.map { Duration.seconds($0) }
+            var jobLimited = false
+            if let deadline {
+                let left = deadline - .now
+                if limit == nil || left < limit! {
+                    limit = max(left, .zero)
+                    jobLimited = true
+                }
+            }
+            let exitCode = try await Self.within(limit) {
+                try await execute(
+                    index, of: job, image: image, id: id, spoolDirectory: spoolDirectory, observer: observer)
+            }
+            state.steps[index].exitCode = exitCode
+            state.steps[index].attempts?.append(exitCode)
+            if exitCode == 0 {
+                state.steps[index].finishedAt = Date()
+                state.stepsCompleted += 1
+                return
+            }
+            let failure: String
+            if exitCode != nil {
+                failure = "\(label) exited with code \(exitCode!)"
+            } else if jobLimited {
+                state.fail("the job timed out after \(Self.seconds(job.timeout!)) in \(label)", reason: .timeout)
+                return
+            } else {
+                failure = "\(label) timed out after \(Self.seconds(step.timeout!))"
+            }
+            guard attempt < attempts else {
+                let tries = attempts > 1 ? " (attempt \(attempt) of \(attempts))" : ""
+                state.fail(failure + tries, reason: exitCode == nil ? .timeout : .failed)
+                return
+            }
+            await observer.jobDidChange(state)
+            try await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(60))
+        }
+    }
+
+    /// Runs one attempt of step `index` in its container, spooling its selected output.
+    private func execute(
+        _ index: Int,
+        of job: Job,
+        image: ImageReference,
+        id: String,
+        spoolDirectory: FilePath,
+        observer: some JobObserver
+    ) async throws -> Int32 {
+        let step = job.steps[index]
         let outputPath = Self.outputPath(step: index, in: spoolDirectory)
         var spec = ContainerSpec(
             image: image,
             environment: job.environment(forStep: index),
             labels: ["dray.job": id, "dray.step": String(index + 1)],
-            stdin: index == 0 ? nil : Self.outputPath(step: index - 1, in: spoolDirectory)
+            stdin: index == 0 ? nil : Self.outputPath(step: index - 1, in: spoolDirectory),
+            stopGracePeriod: step.stopGracePeriod ?? Step.defaultStopGracePeriod
         )
         var logger = StepLogger(step: index, observer: observer)
         var filter = step.beginDelimiter.flatMap { begin in
@@ -137,6 +205,29 @@ public struct JobRunner: Sendable {
             await logger.finish()
             return exitCode
         }
+    }
+
+    /// Runs `body`, or cancels it once `limit` has passed and returns nil when it has ended.
+    static func within(_ limit: Duration?, _ body: @escaping @Sendable () async throws -> Int32) async throws -> Int32?
+    {
+        guard let limit else { return try await body() }
+        return try await withThrowingTaskGroup(of: Int32?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            let first = try await group.next()!
+            group.cancelAll()
+            // The body stops its container when canceled: wait for that.
+            while (try? await group.next()) != nil {}
+            return first
+        }
+    }
+
+    /// `30 s`, `1.5 s`.
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value)) s" : "\(value) s"
     }
 
     /// Copies `source` to `destination`, keeping only the delimited lines.

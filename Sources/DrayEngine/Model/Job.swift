@@ -9,17 +9,21 @@ public struct Job: Codable, Sendable, Equatable {
     /// Environment given to every step. A step's own environment wins over it.
     public var environment: [EnvironmentVariable]?
     public var steps: [Step]
+    /// Seconds the whole job may run; then its step is stopped and the job ends in `error`.
+    public var timeout: Double?
 
     public init(
         id: String? = nil,
         name: String? = nil,
         environment: [EnvironmentVariable]? = nil,
-        steps: [Step]
+        steps: [Step],
+        timeout: Double? = nil
     ) {
         self.id = id
         self.name = name
         self.environment = environment
         self.steps = steps
+        self.timeout = timeout
     }
 
     /// The environment of step `index` as `NAME=value` strings: the job's, then the
@@ -49,7 +53,7 @@ public struct EnvironmentVariable: Codable, Sendable, Equatable {
 
 extension Job {
     private enum CodingKeys: String, CodingKey {
-        case id, name, environment, steps
+        case id, name, environment, steps, timeout
     }
 
     /// Reads a job; an `id` that is not a string is ignored, as every client-sent id is on submission.
@@ -59,5 +63,6 @@ extension Job {
         name = try container.decodeIfPresent(String.self, forKey: .name)
         environment = try container.decodeIfPresent([EnvironmentVariable].self, forKey: .environment)
         steps = try container.decode([Step].self, forKey: .steps)
+        timeout = try container.decodeIfPresent(Double.self, forKey: .timeout)
     }
 }

@@ -41,6 +41,7 @@ public enum JobDocument {
     public static func problems(in job: Job) -> [String] {
         var problems: [String] = []
         problems += environmentProblems(job.environment, path: "environment")
+        problems += secondsProblems(job.timeout, path: "timeout")
         if job.steps.isEmpty { problems.append("steps must contain at least one step") }
         for (index, step) in job.steps.enumerated() {
             let path = "steps[\(index)]"
@@ -54,6 +55,12 @@ public enum JobDocument {
                 }
             }
             problems += environmentProblems(step.environment, path: "\(path).environment")
+            problems += secondsProblems(step.timeout, path: "\(path).timeout")
+            problems += secondsProblems(step.retryDelay, path: "\(path).retryDelay", allowZero: true)
+            problems += secondsProblems(step.stopGracePeriod, path: "\(path).stopGracePeriod", allowZero: true)
+            if let retries = step.retries, !(0...100).contains(retries) {
+                problems.append("\(path).retries must be a whole number from 0 to 100")
+            }
             switch (step.beginDelimiter, step.endDelimiter) {
             case (.some, nil): problems.append("\(path).endDelimiter is required when beginDelimiter is set")
             case (nil, .some): problems.append("\(path).beginDelimiter is required when endDelimiter is set")
@@ -61,6 +68,13 @@ public enum JobDocument {
             }
         }
         return problems
+    }
+
+    /// A duration in seconds must be a finite number above 0 (or from 0, when `allowZero`), at most a year.
+    private static func secondsProblems(_ seconds: Double?, path: String, allowZero: Bool = false) -> [String] {
+        guard let seconds else { return [] }
+        let valid = seconds.isFinite && (allowZero ? seconds >= 0 : seconds > 0) && seconds <= 31_536_000
+        return valid ? [] : ["\(path) must be a number of seconds \(allowZero ? "from 0" : "above 0") to 31536000"]
     }
 
     private static func environmentProblems(_ environment: [EnvironmentVariable]?, path: String) -> [String] {

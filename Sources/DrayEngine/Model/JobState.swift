@@ -27,12 +27,29 @@ public struct StepState: Codable, Sendable, Equatable {
     public var exitCode: Int32?
     public var startedAt: Date?
     public var finishedAt: Date?
+    /// Each attempt's exit code, in order, when the step has `retries` (nil for one that timed out).
+    public var attempts: [Int32?]?
 
-    public init(exitCode: Int32? = nil, startedAt: Date? = nil, finishedAt: Date? = nil) {
+    public init(exitCode: Int32? = nil, startedAt: Date? = nil, finishedAt: Date? = nil, attempts: [Int32?]? = nil) {
         self.exitCode = exitCode
         self.startedAt = startedAt
         self.finishedAt = finishedAt
+        self.attempts = attempts
     }
+}
+
+/// Why a job ended in `error`.
+public enum FailureReason: String, Codable, Sendable {
+    /// A step exited non-zero, or could not be run.
+    case failed
+    /// `POST /jobs/{id}/cancel`, `DELETE`, or an interrupted `dray run`.
+    case canceled
+    /// A step's or the job's `timeout` ran out.
+    case timeout
+    /// The server stopped, and the job did not end within its `--shutdown-grace`.
+    case shutdown
+    /// The server stopped without a chance to stop the job (a crash, kill -9).
+    case restarted
 }
 
 /// Where a job is: its status, how many steps completed, and why it failed.
@@ -44,6 +61,8 @@ public struct JobState: Codable, Sendable, Equatable {
     public var currentStep: Int?
     /// A message for a person when the job ended in `error`.
     public var error: String?
+    /// Why the job ended in `error`.
+    public var reason: FailureReason?
     public var createdAt: Date
     public var startedAt: Date?
     public var finishedAt: Date?
@@ -59,9 +78,12 @@ public struct JobState: Codable, Sendable, Equatable {
     }
 
     /// Ends the job in `error` with `message`.
-    public mutating func fail(_ message: String, phase: JobPhase = .failed, at time: Date = Date()) {
+    public mutating func fail(
+        _ message: String, phase: JobPhase = .failed, reason: FailureReason = .failed, at time: Date = Date()
+    ) {
         status = .error
         self.phase = phase
+        self.reason = reason
         error = message
         finishedAt = time
         currentStep = nil

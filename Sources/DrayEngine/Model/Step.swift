@@ -13,6 +13,17 @@ public struct Step: Codable, Sendable, Equatable {
     /// a line equal to the end delimiter are passed on. Every line still goes to the log.
     public var beginDelimiter: String?
     public var endDelimiter: String?
+    /// Seconds the step may run; then it is stopped and the job ends in `error`.
+    public var timeout: Double?
+    /// How many times a failed attempt (a non-zero exit, or a timeout) is run again, with the same input.
+    public var retries: Int?
+    /// Seconds before the first retry; each later one waits twice as long, at most 60 s. Default 1.
+    public var retryDelay: Double?
+    /// Seconds between SIGTERM and SIGKILL when the step is stopped. Default 10.
+    public var stopGracePeriod: Double?
+
+    /// The default of ``stopGracePeriod``.
+    public static let defaultStopGracePeriod = 10.0
 
     public init(
         name: String? = nil,
@@ -21,7 +32,11 @@ public struct Step: Codable, Sendable, Equatable {
         output: OutputChannel? = nil,
         refresh: Bool? = nil,
         beginDelimiter: String? = nil,
-        endDelimiter: String? = nil
+        endDelimiter: String? = nil,
+        timeout: Double? = nil,
+        retries: Int? = nil,
+        retryDelay: Double? = nil,
+        stopGracePeriod: Double? = nil
     ) {
         self.name = name
         self.source = source
@@ -30,6 +45,10 @@ public struct Step: Codable, Sendable, Equatable {
         self.refresh = refresh
         self.beginDelimiter = beginDelimiter
         self.endDelimiter = endDelimiter
+        self.timeout = timeout
+        self.retries = retries
+        self.retryDelay = retryDelay
+        self.stopGracePeriod = stopGracePeriod
     }
 
     /// The channel whose bytes are passed on.
@@ -45,6 +64,7 @@ public struct Step: Codable, Sendable, Equatable {
 extension Step {
     private enum CodingKeys: String, CodingKey {
         case name, source, environment, output, refresh, beginDelimiter, endDelimiter
+        case timeout, retries, retryDelay, stopGracePeriod
     }
 
     /// Reads a step; a missing source reads as empty, so that validation reports it with
@@ -58,5 +78,9 @@ extension Step {
         refresh = try container.decodeIfPresent(Bool.self, forKey: .refresh)
         beginDelimiter = try container.decodeIfPresent(String.self, forKey: .beginDelimiter)
         endDelimiter = try container.decodeIfPresent(String.self, forKey: .endDelimiter)
+        timeout = try container.decodeIfPresent(Double.self, forKey: .timeout)
+        retries = try container.decodeIfPresent(Int.self, forKey: .retries)
+        retryDelay = try container.decodeIfPresent(Double.self, forKey: .retryDelay)
+        stopGracePeriod = try container.decodeIfPresent(Double.self, forKey: .stopGracePeriod)
     }
 }
