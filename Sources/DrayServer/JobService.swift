@@ -3,24 +3,57 @@ import Foundation
 import Logging
 import NIOFileSystem
 import ServiceLifecycle
+import Synchronization
 
-/// Runs submitted jobs in the background, records them in the store, and stops them when
-/// they are deleted or the server shuts down.
+/// Runs submitted jobs in the background, at most ``Configuration/maxConcurrentJobs`` at once
+/// and the rest in FIFO order; records them in the store; cancels, resumes and deletes them;
+/// frees old spools and jobs; and on shutdown gives running jobs a grace period to finish.
 public actor JobService: Service {
+    public struct Configuration: Sendable {
+        /// How many jobs run at once; later ones wait, in order, in phase `queued`.
+        public var maxConcurrentJobs = 4
+        /// How long the step outputs of a finished job are kept (for resume and `/output`); nil: forever.
+        public var keepOutputs: Duration? = .seconds(24 * 3600)
+        /// How long a finished job is kept at all; nil (the default): until deleted.
+        public var jobTTL: Duration?
+        /// On shutdown, how long running jobs may take to finish before they are stopped.
+        public var shutdownGrace: Duration = .seconds(10)
+
+        public init() {}
+
+        /// How often finished jobs are looked at for clean-up.
+        var sweepInterval: Duration {
+            let shortest = [keepOutputs, jobTTL].compactMap { $0 }.min() ?? .seconds(600)
+            return min(max(shortest / 10, .milliseconds(200)), .seconds(60))
+        }
+    }
+
     public let store: any JobStore
     public let runtime: any ContainerRuntime
+    public let configuration: Configuration
     private let runner: JobRunner
     private let spoolRoot: FilePath
     private let logger: Logger
-    /// The running jobs. Each task is owned here: canceled on delete and on shutdown.
+    /// The running jobs. Each task is owned here: canceled on cancel, delete and shutdown.
     private var running: [String: Task<Void, Never>] = [:]
+    /// Jobs waiting for a slot, first come first served, with the step each starts from.
+    private var queue: [(record: JobRecord, from: Int)] = []
+    /// Why a running job was stopped, read by its runner as it ends.
+    private let stopReasons = StopReasons()
+    /// Jobs whose spools were freed already.
+    private var freed: Set<String> = []
+    private var accepting = true
 
-    public init(store: any JobStore, runtime: any ContainerRuntime, spoolRoot: FilePath, logger: Logger) {
+    public init(
+        store: any JobStore, runtime: any ContainerRuntime, spoolRoot: FilePath, logger: Logger,
+        configuration: Configuration = Configuration()
+    ) {
         self.store = store
         self.runtime = runtime
         self.runner = JobRunner(runtime: runtime)
         self.spoolRoot = spoolRoot
         self.logger = logger
+        self.configuration = configuration
     }
 
     /// The message of a job that was running when the server stopped.
@@ -31,8 +64,8 @@ public actor JobService: Service {
     /// belong to another Dray on the same engine and are left alone. Call it before serving.
     public func recover() async throws {
         let records = try await store.jobs()
-        for var record in records where record.state.status == .running && running[record.id] == nil {
-            record.state.fail(Self.restartMessage)
+        for var record in records where record.state.status == .running && !isActive(record.id) {
+            record.state.fail(Self.restartMessage, reason: .restarted)
             try await store.update(id: record.id, state: record.state)
             logger.notice("job \(record.id) was running when the server stopped; it is now in error")
         }
@@ -48,27 +81,55 @@ public actor JobService: Service {
         }
     }
 
-    /// Stores `job` under a new id and starts it. Returns at once; the job runs in the background.
+    /// Stores `job` under a new id and queues it. Returns at once; the job runs in the background.
     public func submit(_ job: Job) async throws -> JobRecord {
+        guard accepting else { throw DrayError(.storage, "the server is shutting down: submit the job again later") }
         var job = job
         let id = UUID().uuidString
         job.id = id
         let record = JobRecord(id: id, job: job, state: JobState(stepCount: job.steps.count))
         try await store.create(record)
-        running[id] = Task { await self.execute(record) }
         logger.info("job \(id) submitted", metadata: ["steps": "\(job.steps.count)"])
+        enqueue(record, from: 0)
         return record
     }
 
-    private func execute(_ record: JobRecord) async {
+    /// True while the job runs or waits in the queue.
+    public func isActive(_ id: String) -> Bool {
+        running[id] != nil || queue.contains { $0.record.id == id }
+    }
+
+    /// How many jobs run now, and how many wait.
+    public var load: (running: Int, queued: Int) { (running.count, queue.count) }
+
+    private func enqueue(_ record: JobRecord, from step: Int) {
+        queue.append((record, step))
+        startQueued()
+    }
+
+    /// Starts waiting jobs, in order, while there are free slots.
+    private func startQueued() {
+        while accepting, running.count < max(1, configuration.maxConcurrentJobs), !queue.isEmpty {
+            let (record, step) = queue.removeFirst()
+            running[record.id] = Task { await self.execute(record, from: step) }
+        }
+    }
+
+    private func execute(_ record: JobRecord, from step: Int) async {
         let recorder = StoreRecorder(id: record.id, store: store, logger: logger)
         let runner = self.runner
         let spool = spoolDirectory(of: record.id)
+        let id = record.id
+        let reasons = stopReasons
         let state = await recorder.recording { observer in
-            await runner.run(record.job, id: record.id, spoolDirectory: spool, observer: observer, state: record.state)
+            await runner.run(
+                record.job, id: id, spoolDirectory: spool, observer: observer, state: record.state, from: step,
+                stopReason: { reasons[id] })
         }
-        running[record.id] = nil
-        logger.info("job \(record.id) ended: \(state.status.rawValue)\(state.error.map { ", \($0)" } ?? "")")
+        running[id] = nil
+        stopReasons[id] = nil
+        logger.info("job \(id) ended: \(state.status.rawValue)\(state.error.map { ", \($0)" } ?? "")")
+        startQueued()
     }
 
     /// Where a job's step outputs are spooled.
@@ -76,28 +137,180 @@ public actor JobService: Service {
         spoolRoot.appending(id)
     }
 
-    /// Stops the job if it runs (its container is removed), then deletes its record, log and
-    /// spools. Returns false when there was no such job.
-    public func delete(id: String) async throws -> Bool {
-        if let task = running[id] {
-            task.cancel()
-            await task.value
+    /// Stops a running or queued job: its step gets SIGTERM, then SIGKILL after its
+    /// `stopGracePeriod`, and its container is removed. The job ends in `error`, phase and reason
+    /// `canceled`. A job that has ended is a `conflict`.
+    public func cancel(id: String) async throws -> JobRecord {
+        if try await stop(id, reason: .canceled) {
+            guard let record = try await store.job(id: id) else { throw DrayError.noJob(id) }
+            return record
         }
+        guard let record = try await store.job(id: id) else { throw DrayError.noJob(id) }
+        throw DrayError(
+            .conflict, "job \(id) has ended (\(record.state.status.rawValue)): there is nothing to cancel")
+    }
+
+    /// Stops the job if it is active, for `reason`; false when it was not.
+    private func stop(_ id: String, reason: FailureReason) async throws -> Bool {
+        if let index = queue.firstIndex(where: { $0.record.id == id }) {
+            var record = queue.remove(at: index).record
+            record.state.fail(
+                reason == .shutdown
+                    ? "the server shut down before the job started" : "the job was canceled before it started",
+                phase: .canceled, reason: reason)
+            try await store.update(id: id, state: record.state)
+            return true
+        }
+        guard let task = running[id] else { return false }
+        stopReasons[id] = reason
+        task.cancel()
+        await task.value
+        return true
+    }
+
+    /// Runs a job in `error` again from the step that failed, with the spooled output of the
+    /// last step that succeeded as its input. Earlier steps are not run again.
+    public func resume(id: String) async throws -> JobRecord {
+        guard var record = try await store.job(id: id) else { throw DrayError.noJob(id) }
+        guard record.state.status == .error, !isActive(id) else {
+            throw DrayError(
+                .conflict,
+                "job \(id) is \(record.state.status.rawValue): only a job that ended in error can resume")
+        }
+        let from = min(record.state.stepsCompleted, record.job.steps.count - 1)
+        if from > 0 {
+            let input = JobRunner.outputPath(step: from - 1, in: spoolDirectory(of: id))
+            guard try await FileSystem.shared.info(forFileAt: input) != nil else {
+                throw DrayError(
+                    .conflict,
+                    "job \(id) cannot resume: the output of step \(from) was freed (--keep-outputs), and step \(from + 1) needs it"
+                )
+            }
+        }
+        var state = record.state
+        state.status = .running
+        state.phase = .queued
+        state.error = nil
+        state.reason = nil
+        state.finishedAt = nil
+        state.currentStep = nil
+        for index in from..<state.steps.count { state.steps[index] = StepState() }
+        record.state = state
+        try await store.update(id: id, state: state)
+        freed.remove(id)
+        logger.info("job \(id) resumes from step \(from + 1)")
+        enqueue(record, from: from)
+        return record
+    }
+
+    /// The file holding the final output of a complete job. A job that is not complete, or whose
+    /// outputs were freed, is a `conflict`.
+    public func output(id: String) async throws -> FilePath {
+        guard let record = try await store.job(id: id) else { throw DrayError.noJob(id) }
+        guard record.state.status == .complete else {
+            throw DrayError(
+                .conflict, "job \(id) is \(record.state.status.rawValue): only a complete job has an output")
+        }
+        let path = JobRunner.outputPath(step: record.job.steps.count - 1, in: spoolDirectory(of: id))
+        guard try await FileSystem.shared.info(forFileAt: path) != nil else {
+            throw DrayError(.conflict, "the output of job \(id) was freed (--keep-outputs)")
+        }
+        return path
+    }
+
+    /// Stops the job if it runs (its container is removed) or waits, then deletes its record,
+    /// log and spools. Returns false when there was no such job.
+    public func delete(id: String) async throws -> Bool {
+        if let index = queue.firstIndex(where: { $0.record.id == id }) { queue.remove(at: index) }
+        _ = try await stop(id, reason: .canceled)
         let existed = try await store.delete(id: id)
         _ = try? await FileSystem.shared.removeItem(at: spoolDirectory(of: id), recursively: true)
+        freed.remove(id)
         return existed
     }
 
-    /// Waits for the server's shutdown, then stops the running jobs.
-    public func run() async throws {
-        try? await gracefulShutdown()
-        await stopAll()
+    /// Frees the spools of jobs finished longer than `keepOutputs` ago, and deletes jobs finished
+    /// longer than `jobTTL` ago.
+    func sweep(now: Date = Date()) async {
+        guard configuration.keepOutputs != nil || configuration.jobTTL != nil else { return }
+        let records: [JobRecord]
+        do {
+            records = try await store.jobs()
+        } catch {
+            logger.warning("cannot look for old jobs to clean up: \(error)")
+            return
+        }
+        for record in records where record.state.status != .running && !isActive(record.id) {
+            guard let finished = record.state.finishedAt else { continue }
+            let age = Duration.seconds(now.timeIntervalSince(finished))
+            if let ttl = configuration.jobTTL, age > ttl {
+                if (try? await delete(id: record.id)) == true {
+                    logger.info("job \(record.id) deleted: finished more than --job-ttl \(ttl) ago")
+                }
+            } else if let keep = configuration.keepOutputs, age > keep, !freed.contains(record.id) {
+                _ = try? await FileSystem.shared.removeItem(at: spoolDirectory(of: record.id), recursively: true)
+                freed.insert(record.id)
+                logger.debug("freed the step outputs of job \(record.id)")
+            }
+        }
     }
 
-    /// Cancels every running job and waits until each has ended and removed its container.
+    /// Cleans up until the server shuts down; then lets running jobs finish within the grace
+    /// period, and stops the rest.
+    public func run() async throws {
+        await withTaskGroup { group in
+            group.addTask { await self.cleanUp() }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+        await shutDown(grace: configuration.shutdownGrace)
+    }
+
+    /// Frees old spools and deletes expired jobs now and then, until the task is canceled.
+    public func cleanUp() async {
+        let interval = configuration.sweepInterval
+        while !Task.isCancelled {
+            await sweep()
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// Stops every job at once, as a shutdown with no grace period.
     public func stopAll() async {
+        await shutDown(grace: .zero)
+    }
+
+    /// Takes no more jobs, ends the queued ones, gives the running ones `grace` to finish, then
+    /// stops them with reason `shutdown` and waits until their containers are removed.
+    private func shutDown(grace: Duration) async {
+        accepting = false
+        for (record, _) in queue { _ = try? await stop(record.id, reason: .shutdown) }
         let tasks = running
-        for task in tasks.values { task.cancel() }
-        for task in tasks.values { await task.value }
+        guard !tasks.isEmpty else { return }
+        if grace > .zero {
+            logger.notice("waiting up to \(grace) for \(tasks.count) running job(s) to finish")
+        }
+        await withTaskGroup { group in
+            group.addTask {
+                for task in tasks.values { await task.value }
+            }
+            group.addTask { try? await Task.sleep(for: grace) }
+            await group.next()
+            for (id, task) in running {
+                stopReasons[id] = .shutdown
+                task.cancel()
+            }
+            group.cancelAll()
+        }
+    }
+}
+
+/// Why running jobs were stopped, shared with their runners, which read it as they end.
+private final class StopReasons: Sendable {
+    private let reasons = Mutex<[String: FailureReason]>([:])
+
+    subscript(id: String) -> FailureReason? {
+        get { reasons.withLock { $0[id] } }
+        set { reasons.withLock { $0[id] = newValue } }
     }
 }

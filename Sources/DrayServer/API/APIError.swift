@@ -24,6 +24,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         switch error.code {
         case .invalidJob: APIError(.badRequest, error.message)
         case .notFound: APIError(.notFound, error.message)
+        case .conflict: APIError(.conflict, error.message)
         case .storage: APIError(.serviceUnavailable, error.message)
         default: APIError(.internalServerError, error.message)
         }

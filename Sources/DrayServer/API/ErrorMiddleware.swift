@@ -16,7 +16,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as APIError {
             return try error.response(from: request, context: context)
         } catch let error as DrayError {
-            if error.code != .invalidJob && error.code != .notFound {
+            if ![.invalidJob, .notFound, .conflict].contains(error.code) {
                 logger.error("\(request.method) \(request.uri.path): \(error.message)")
             }
             return try APIError.from(error).response(from: request, context: context)
@@ -53,7 +53,8 @@ enum Routes {
         case 1 where parts[0] == "jobs": return ["GET", "POST"]
         case 1 where parts[0] == "healthz" || parts[0] == "readyz" || parts[0] == "openapi.yaml": return ["GET"]
         case 2 where parts[0] == "jobs": return ["GET", "DELETE"]
-        case 3 where parts[0] == "jobs" && parts[2] == "log": return ["GET"]
+        case 3 where parts[0] == "jobs" && (parts[2] == "log" || parts[2] == "output"): return ["GET"]
+        case 3 where parts[0] == "jobs" && (parts[2] == "cancel" || parts[2] == "resume"): return ["POST"]
         default: return nil
         }
     }

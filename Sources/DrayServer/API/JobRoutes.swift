@@ -2,6 +2,7 @@ import DrayEngine
 import Foundation
 import Hummingbird
 import NIOCore
+import NIOFileSystem
 
 /// The seed's REST API, and `/healthz`, `/readyz` and `/openapi.yaml` around it.
 struct JobRoutes: Sendable {
@@ -15,6 +16,14 @@ struct JobRoutes: Sendable {
         router.get("/jobs/:id") { _, context in try await get(context.parameters.require("id")) }
         router.get("/jobs/:id/log") { request, context in try await log(context.parameters.require("id"), request) }
         router.delete("/jobs/:id") { _, context in try await delete(context.parameters.require("id")) }
+        router.post("/jobs/:id/cancel") { _, context in
+            JSONResponse.make(JobView(try await service.cancel(id: context.parameters.require("id"))))
+        }
+        router.post("/jobs/:id/resume") { _, context in
+            JSONResponse.make(
+                JobView(try await service.resume(id: context.parameters.require("id"))), status: .accepted)
+        }
+        router.get("/jobs/:id/output") { _, context in try await output(context.parameters.require("id")) }
         router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
         router.get("/readyz") { _, _ in await ready() }
         router.get("/openapi.yaml") { _, _ in
@@ -61,8 +70,77 @@ struct JobRoutes: Sendable {
         let query = request.uri.queryParameters
         let index = try Self.number(query["index"].map(String.init), name: "index", minimum: 0) ?? 0
         let limit = try Self.number(query["limit"].map(String.init), name: "limit", minimum: 1)
+        switch query["follow"].map(String.init) {
+        case nil, "false", "0": break
+        case "true", "1": return try await follow(id, from: index)
+        case let other?: throw APIError(.badRequest, "follow must be true or false, not \"\(other)\"")
+        }
         let lines = try await service.store.log(id: id, from: index, limit: limit)
         return JSONResponse.make(LogPage(lines: lines.map(\.text)))
+    }
+
+    /// `GET /jobs/{id}/log?follow=true`: the log as server-sent events, one `data:` event per
+    /// line (its `id:` is the line's index) from `index`, then an `end` event with the job's
+    /// status once the job has ended and every line was sent.
+    func follow(_ id: String, from start: Int) async throws -> Response {
+        guard try await service.store.job(id: id) != nil else { throw DrayError.noJob(id) }
+        let store = service.store
+        let body = ResponseBody { writer in
+            var index = start
+            var ended: JobRecord?
+            while true {
+                let lines: [LogLine]
+                do {
+                    lines = try await store.log(id: id, from: index, limit: 1000)
+                    if lines.isEmpty, ended == nil {
+                        // The recorder writes a job's last lines before its final state: read
+                        // the state, then the log once more, and nothing is missed.
+                        guard let record = try await store.job(id: id) else { break }
+                        if record.state.status != .running { ended = record }
+                        if ended == nil { try await Task.sleep(for: StoreRecorder.flushInterval) }
+                        continue
+                    }
+                } catch let error as DrayError where error.code == .notFound {
+                    break
+                } catch let error as DrayError where error.code == .storage {
+                    try await Task.sleep(for: .seconds(1))
+                    continue
+                }
+                if lines.isEmpty { break }
+                var events = ByteBuffer()
+                for line in lines {
+                    events.writeString("id: \(index)\ndata: \(line.text)\n\n")
+                    index += 1
+                }
+                try await writer.write(events)
+            }
+            if let ended {
+                let status =
+                    "{\"status\":\"\(ended.state.status.rawValue)\",\"stepsCompleted\":\(ended.state.stepsCompleted)}"
+                try await writer.write(ByteBuffer(string: "event: end\ndata: \(status)\n\n"))
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    /// `GET /jobs/{id}/output`: the final output of a complete job, byte for byte.
+    func output(_ id: String) async throws -> Response {
+        let path = try await service.output(id: id)
+        let size = try await FileSystem.shared.info(forFileAt: path).map { Int($0.size) }
+        let body = ResponseBody(contentLength: size) { writer in
+            let handle = try await FileSystem.shared.openFile(forReadingAt: path)
+            do {
+                for try await chunk in handle.readChunks(chunkLength: .kibibytes(256)) { try await writer.write(chunk) }
+            } catch {
+                try? await handle.close()
+                throw error
+            }
+            try await handle.close()
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: body)
     }
 
     /// `DELETE /jobs/{id}`: stops the job if it runs, deletes its data and spools; 204.

@@ -12,6 +12,10 @@ public struct JobView: Codable, Sendable {
     /// The step being prepared or run, counted from 1 as in messages.
     public var currentStep: Int?
     public var error: String?
+    /// Why the job ended in `error`: failed, canceled, timeout, shutdown or restarted.
+    public var reason: FailureReason?
+    /// The job's timeout, in seconds.
+    public var timeout: Double?
     public var createdAt: Date
     public var startedAt: Date?
     public var finishedAt: Date?
@@ -22,7 +26,13 @@ public struct JobView: Codable, Sendable {
         public var name: String?
         public var source: String
         public var output: OutputChannel
+        public var timeout: Double?
+        public var retries: Int?
+        public var retryDelay: Double?
+        public var stopGracePeriod: Double?
         public var exitCode: Int32?
+        /// Each attempt's exit code (null for one that timed out), for a step with `retries`.
+        public var attempts: [Int32?]?
         public var startedAt: Date?
         public var finishedAt: Date?
     }
@@ -37,6 +47,8 @@ public struct JobView: Codable, Sendable {
         phase = state.phase
         currentStep = state.currentStep.map { $0 + 1 }
         error = state.error
+        reason = state.reason
+        timeout = record.job.timeout
         createdAt = state.createdAt
         startedAt = state.startedAt
         finishedAt = state.finishedAt
@@ -44,8 +56,10 @@ public struct JobView: Codable, Sendable {
         steps = record.job.steps.enumerated().map { index, step in
             let stepState = state.steps.indices.contains(index) ? state.steps[index] : StepState()
             return StepView(
-                name: step.name, source: step.source, output: step.outputChannel, exitCode: stepState.exitCode,
-                startedAt: stepState.startedAt, finishedAt: stepState.finishedAt)
+                name: step.name, source: step.source, output: step.outputChannel, timeout: step.timeout,
+                retries: step.retries, retryDelay: step.retryDelay, stopGracePeriod: step.stopGracePeriod,
+                exitCode: stepState.exitCode, attempts: stepState.attempts, startedAt: stepState.startedAt,
+                finishedAt: stepState.finishedAt)
         }
     }
 }
