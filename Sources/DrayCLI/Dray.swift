@@ -6,7 +6,10 @@ public struct Dray: AsyncParsableCommand {
         commandName: "dray",
         abstract: "Run container workflows: each step's output is the next step's standard input.",
         version: "0.1.0",
-        subcommands: [JobRun.self, Serve.self, JobSubmit.self, JobList.self, JobGet.self, JobLogs.self, JobRemove.self]
+        subcommands: [
+            JobRun.self, Serve.self, JobSubmit.self, JobList.self, JobGet.self, JobLogs.self, JobCancel.self,
+            JobResume.self, JobRemove.self,
+        ]
     )
 
     public init() {}

@@ -44,30 +44,6 @@ struct JobSubmit: AsyncParsableCommand {
         }
         print(created.id)
         guard watch else { return }
-        try await JobWatch.follow(created.id, api: api, command: self)
-    }
-}
-
-/// Following a job's log until it ends, for `submit --watch`.
-enum JobWatch {
-    static func follow(_ id: String, api: APIClient, command: some AsyncParsableCommand) async throws {
-        var index = 0
-        while true {
-            let info = try await command.reporting { try await api.json(JobView.self, .GET, "/jobs/\(id)") }
-            let page = try await command.reporting {
-                try await api.json(LogPage.self, .GET, "/jobs/\(id)/log?index=\(index)")
-            }
-            if !page.lines.isEmpty {
-                FileHandle.standardError.write(Data(page.lines.map { $0 + "\n" }.joined().utf8))
-                index += page.lines.count
-            }
-            guard info.status == .running else {
-                if info.status == .complete { return }
-                FileHandle.standardError.write(Data("dray: \(info.error ?? "the job failed")\n".utf8))
-                throw ExitCode(
-                    ExitStatus.forFailedJob(exitCodes: info.steps.map(\.exitCode), canceled: info.phase == .canceled))
-            }
-            try await Task.sleep(for: .milliseconds(250))
-        }
+        try await JobWatch.follow(created.id, api: api, command: self, to: FileHandle.standardError)
     }
 }

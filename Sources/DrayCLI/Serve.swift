@@ -41,11 +41,34 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The largest job description accepted, in bytes; larger gets 413.")
     var maxBodyBytes = 1 << 20
 
+    @Option(help: "How many jobs run at once; later ones wait in FIFO order, in phase queued.")
+    var maxConcurrentJobs = 4
+
+    @Option(
+        help: ArgumentHelp(
+            "How long a finished job's step outputs are kept, for resume and /output (30s, 10m, 24h, or off: forever).",
+            valueName: "duration"))
+    var keepOutputs = DurationOption(argument: "24h")!
+
+    @Option(
+        help: ArgumentHelp(
+            "Delete finished jobs, with their logs and outputs, this long after they end (off: never).",
+            valueName: "duration"))
+    var jobTTL = DurationOption(argument: "off")!
+
+    @Option(
+        help: ArgumentHelp(
+            "On SIGTERM or SIGINT, how long running jobs may take to finish before they are stopped.",
+            valueName: "duration"))
+    var shutdownGrace = DurationOption(argument: "10s")!
+
     func validate() throws {
         if let port = try resolvedPort(), !(1...65535).contains(port) {
             throw ValidationError("--port must be from 1 to 65535, not \(port)")
         }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+        guard maxConcurrentJobs > 0 else { throw ValidationError("--max-concurrent-jobs must be at least 1") }
+        guard shutdownGrace.duration != nil else { throw ValidationError("--shutdown-grace needs a duration, not off") }
         _ = try StoreURL(resolvedStore())
     }
 
@@ -96,9 +119,14 @@ struct Serve: AsyncParsableCommand {
         }
         let client = try await DockerClient.connect(to: try DockerEndpoint(environment: environment), logger: logger)
         do {
+            var jobs = JobService.Configuration()
+            jobs.maxConcurrentJobs = maxConcurrentJobs
+            jobs.keepOutputs = keepOutputs.duration
+            jobs.jobTTL = jobTTL.duration
+            jobs.shutdownGrace = shutdownGrace.duration ?? .seconds(10)
             let service = JobService(
                 store: jobStore, runtime: DockerRuntime(client: client),
-                spoolRoot: FilePath(resolvedDataDir).appending("spool"), logger: logger)
+                spoolRoot: FilePath(resolvedDataDir).appending("spool"), logger: logger, configuration: jobs)
             try await service.recover()
 
             var configuration = DrayServer.Configuration()

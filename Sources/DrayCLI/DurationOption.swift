@@ -1,0 +1,53 @@
+import ArgumentParser
+
+/// A duration on the command line: `90` (seconds), `500ms`, `30s`, `10m`, `24h`, `7d`, or a
+/// sum such as `1h30m`. `off` is no duration, where a flag allows it.
+struct DurationOption: ExpressibleByArgument, Sendable, CustomStringConvertible {
+    var duration: Duration?
+    var description: String
+
+    init?(argument: String) {
+        let text = argument.trimmingCharacters(in: .whitespaces).lowercased()
+        description = text
+        if text == "off" {
+            duration = nil
+            return
+        }
+        if let seconds = Double(text), seconds >= 0, seconds.isFinite {
+            duration = .seconds(seconds)
+            return
+        }
+        var total = Duration.zero
+        var number = ""
+        var rest = Substring(text)
+        guard !rest.isEmpty else { return nil }
+        while let first = rest.first {
+            if first.isNumber || first == "." {
+                number.append(first)
+                rest = rest.dropFirst()
+                continue
+            }
+            guard let value = Double(number), value.isFinite else { return nil }
+            let unit: Duration
+            if rest.hasPrefix("ms") {
+                unit = .milliseconds(1)
+                rest = rest.dropFirst(2)
+            } else {
+                switch first {
+                case "s": unit = .seconds(1)
+                case "m": unit = .seconds(60)
+                case "h": unit = .seconds(3600)
+                case "d": unit = .seconds(86400)
+                default: return nil
+                }
+                rest = rest.dropFirst()
+            }
+            total += unit * value
+            number = ""
+        }
+        guard number.isEmpty else { return nil }
+        duration = total
+    }
+
+    static var defaultCompletionKind: CompletionKind { .default }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import AsyncHTTPClient
+import DrayEngine
+import DrayServer
+import Foundation
+import NIOCore
+
+/// Following a job's log as it is written, through `GET /jobs/{id}/log?follow=true`, for
+/// `dray logs -f` and `dray submit --watch`.
+enum JobWatch {
+    /// Writes the job's log lines from `index` to `output` until the job ends; then exits as
+    /// `dray run` does: 0 when it completed, else the failing step's code.
+    static func follow(
+        _ id: String, api: APIClient, command: some AsyncParsableCommand, from index: Int = 0, to output: FileHandle
+    ) async throws {
+        try await command.reporting {
+            try await api.events("/jobs/\(id)/log?follow=true&index=\(index)") { data in
+                output.write(Data((data + "\n").utf8))
+            }
+        }
+        let info = try await command.reporting { try await api.json(JobView.self, .GET, "/jobs/\(id)") }
+        switch info.status {
+        case .complete: return
+        case .running:
+            FileHandle.standardError.write(Data("dray: the log stream ended while job \(id) still runs\n".utf8))
+            throw ExitCode(1)
+        case .error:
+            FileHandle.standardError.write(Data("dray: \(info.error ?? "the job failed")\n".utf8))
+            throw ExitCode(
+                ExitStatus.forFailedJob(exitCodes: info.steps.map(\.exitCode), canceled: info.phase == .canceled))
+        }
+    }
+}
+
+extension APIClient {
+    /// Reads a server-sent event stream to its end, calling `onData` with each `data:` event's
+    /// text; an `end` event is not passed on.
+    func events(_ path: String, onData: (String) -> Void) async throws {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.headers.add(name: "Accept", value: "text/event-stream")
+        let response: HTTPClientResponse
+        do {
+            response = try await HTTPClient.shared.execute(request, timeout: .hours(24 * 365))
+        } catch {
+            throw Failure(message: "cannot reach the Dray server at \(baseURL): \(error)")
+        }
+        guard response.status.code < 400 else {
+            let data = try await response.body.collect(upTo: 1 << 20)
+            let message = (try? JSONDecoder().decode([String: String].self, from: data))?["error"]
+            throw Failure(
+                status: Int(response.status.code), message: message ?? "the server answered \(response.status)")
+        }
+        var pending = ByteBuffer()
+        var event = "message"
+        var data: [String] = []
+        do {
+            for try await chunk in response.body {
+                pending.writeImmutableBuffer(chunk)
+                while let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+                    let length = newline - pending.readableBytesView.startIndex
+                    let line = pending.readString(length: length) ?? ""
+                    pending.moveReaderIndex(forwardBy: 1)
+                    if line.isEmpty {
+                        if event == "message", !data.isEmpty { onData(data.joined(separator: "\n")) }
+                        event = "message"
+                        data = []
+                    } else if line.hasPrefix("data:") {
+                        data.append(String(line.dropFirst(line.hasPrefix("data: ") ? 6 : 5)))
+                    } else if line.hasPrefix("event:") {
+                        event = line.dropFirst(6).trimmingCharacters(in: .whitespaces)
+                    }
+                }
+                pending.discardReadBytes()
+            }
+        } catch {
+            throw Failure(message: "the log stream from \(baseURL) broke: \(error)")
+        }
+    }
+}
