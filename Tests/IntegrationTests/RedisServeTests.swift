@@ -46,7 +46,7 @@ struct RedisServeTests {
         let server = try ServerProcess(dataDirectory: data, environment: ["DRAY_STORE": redis.url])
         defer { server.stop() }
         try await server.waitUntilUp()
-        let script = "for i in $(seq 1 40); do echo line $i; sleep 0.1; done"
+        let script = "for i in $(seq 1 80); do echo line $i; sleep 0.1; done"
         let body =
             #"{"steps":[{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"\#(script)"}]}]}"#
         let id = try #require(try await server.request(.POST, "/jobs", body: body).json["id"] as? String)
@@ -58,6 +58,8 @@ struct RedisServeTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         try await redis.stop()
+        let docker = try await TestEngine.client()
+        #expect(try await !docker.listContainers(label: "dray.job=\(id)").isEmpty, "the job's container still runs")
 
         for (method, path) in [("GET", "/jobs/\(id)"), ("GET", "/jobs"), ("GET", "/jobs/\(id)/log"), ("POST", "/jobs")]
         {
@@ -69,9 +71,6 @@ struct RedisServeTests {
         let ready = try await server.request(.GET, "/readyz")
         #expect(ready.status == 503)
         #expect((ready.json["error"] as? String)?.contains("the store does not answer") == true)
-        let docker = try await TestEngine.client()
-        #expect(try await !docker.listContainers(label: "dray.job=\(id)").isEmpty, "the job's container still runs")
-
         try await Task.sleep(for: .seconds(1))
         try await redis.start()
         var state: [String: Any] = [:]
@@ -84,7 +83,7 @@ struct RedisServeTests {
         #expect(state["status"] as? String == "complete")
         #expect(try await server.request(.GET, "/readyz").status == 200)
         let lines = try await server.request(.GET, "/jobs/\(id)/log").json["lines"] as? [String]
-        #expect(lines == (1...40).map { "line \($0)" }, "no line was lost while Redis was away")
+        #expect(lines == (1...80).map { "line \($0)" }, "no line was lost while Redis was away")
         #expect(try await docker.listContainers(label: "dray.job=\(id)").isEmpty)
         try await docker.shutdown()
     }

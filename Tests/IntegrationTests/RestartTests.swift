@@ -40,27 +40,39 @@ struct RestartTests {
         try await docker.shutdown()
     }
 
-    @Test("SIGTERM stops the server gracefully: a running job ends in error and its container is removed")
+    @Test("SIGTERM: running jobs get --shutdown-grace to finish; the rest stop with reason shutdown, no container left")
     func gracefulShutdown() async throws {
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("dray-term-\(UUID().uuidString)").path
-        let server = try ServerProcess(dataDirectory: data)
+        let server = try ServerProcess(dataDirectory: data, arguments: ["--shutdown-grace", "15s"])
         try await server.waitUntilUp()
-        let body =
-            #"{"steps":[{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"echo started; sleep 120"}]}]}"#
-        let id = try #require(try await server.request(.POST, "/jobs", body: body).json["id"] as? String)
+        func job(_ script: String) -> String {
+            #"{"steps":[{"source":"dray-test/sh","stopGracePeriod":1,"environment":[{"variable":"SCRIPT","value":"\#(script)"}]}]}"#
+        }
+        let quick = try #require(
+            try await server.request(.POST, "/jobs", body: job("echo begun; sleep 1; echo finished")).json["id"]
+                as? String)
+        let slow = try #require(
+            try await server.request(.POST, "/jobs", body: job("echo started; sleep 120")).json["id"] as? String)
         let docker = try await TestEngine.client()
-        for _ in 0..<200 {
-            if try await !docker.listContainers(label: "dray.job=\(id)").isEmpty { break }
+        for _ in 0..<600 {
+            let quickLog = try await server.request(.GET, "/jobs/\(quick)/log").json["lines"] as? [String]
+            let slowLog = try await server.request(.GET, "/jobs/\(slow)/log").json["lines"] as? [String]
+            if quickLog?.first == "begun" && slowLog == ["started"] { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         server.stop()
-        #expect(try await docker.listContainers(label: "dray.job=\(id)").isEmpty)
+        #expect(server.log.contains("waiting up to"), "the server said it waits for running jobs")
+        #expect(try await docker.listContainers(label: "dray.job=\(quick)").isEmpty)
+        #expect(try await docker.listContainers(label: "dray.job=\(slow)").isEmpty)
         let restarted = try ServerProcess(dataDirectory: data)
         defer { restarted.stop() }
         try await restarted.waitUntilUp()
-        let state = try await restarted.request(.GET, "/jobs/\(id)").json
-        #expect(state["status"] as? String == "error")
-        #expect(state["phase"] as? String == "canceled")
+        let finished = try await restarted.request(.GET, "/jobs/\(quick)").json
+        #expect(finished["status"] as? String == "complete", "a job that ends within the grace period completes")
+        let stopped = try await restarted.request(.GET, "/jobs/\(slow)").json
+        #expect(stopped["status"] as? String == "error")
+        #expect(stopped["reason"] as? String == "shutdown")
+        #expect(stopped["error"] as? String == "step 1 was stopped: the server shut down")
         try await docker.shutdown()
     }
 

@@ -19,9 +19,10 @@ struct ServerTests: Sendable {
     }
 
     /// Runs `body` against a server with a fresh store.
-    private func withServer(
+    func withServer(
         _ kind: StoreKind,
         maxBodyBytes: Int = 1 << 20,
+        jobs: JobService.Configuration = .init(),
         _ body: @Sendable (any TestClientProtocol, JobService) async throws -> Void
     ) async throws {
         let docker = try await TestEngine.client()
@@ -30,12 +31,17 @@ struct ServerTests: Sendable {
         let (store, closeStore) = try await kind.make(in: folder)
         let logger = Logger(label: "dray-test")
         let service = JobService(
-            store: store, runtime: DockerRuntime(client: docker), spoolRoot: FilePath(folder + "/spool"), logger: logger
+            store: store, runtime: DockerRuntime(client: docker), spoolRoot: FilePath(folder + "/spool"),
+            logger: logger,
+            configuration: jobs
         )
         var configuration = DrayServer.Configuration()
         configuration.maxBodyBytes = maxBodyBytes
         let app = Application(
             responder: DrayServer.responder(service: service, configuration: configuration, logger: logger))
+        // What the service's run() does besides waiting for shutdown.
+        let cleaner = Task { await service.cleanUp() }
+        defer { cleaner.cancel() }
         do {
             try await app.test(.router) { client in try await body(client, service) }
         } catch {
@@ -51,7 +57,7 @@ struct ServerTests: Sendable {
 
     /// Sends a request, checks the answer against the OpenAPI description, and returns it.
     @discardableResult
-    private func call(
+    func call(
         _ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, route: String,
         body: String? = nil,
         sourceLocation: SourceLocation = #_sourceLocation
@@ -70,17 +76,18 @@ struct ServerTests: Sendable {
         return response
     }
 
-    private func json(_ response: TestResponse) throws -> [String: Any] {
+    func json(_ response: TestResponse) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
     }
 
-    private func waitUntilDone(_ client: any TestClientProtocol, _ id: String) async throws -> [String: Any] {
-        for _ in 0..<300 {
+    func waitUntilDone(_ client: any TestClientProtocol, _ id: String) async throws -> [String: Any] {
+        // A bound, not a timing: all tests run at once on a small machine.
+        for _ in 0..<1200 {
             let state = try json(try await call(client, .get, "/jobs/\(id)", route: "/jobs/{id}"))
             if state["status"] as? String != "running" { return state }
             try await Task.sleep(for: .milliseconds(100))
         }
-        Issue.record("job \(id) did not end in 30 s")
+        Issue.record("job \(id) did not end in 120 s")
         return [:]
     }
 

@@ -43,6 +43,7 @@ struct OpenAPIChecker: @unchecked Sendable {
 
     private func check(_ value: Any, _ schema: [String: Any], at path: String) -> [String] {
         var problems: [String] = []
+        if value is NSNull, schema["nullable"] as? Bool == true { return [] }
         if let all = schema["allOf"] as? [Any] {
             for part in all { problems += check(value, resolve(part), at: path) }
         }

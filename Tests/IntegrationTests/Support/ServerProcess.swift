@@ -15,13 +15,13 @@ final class ServerProcess {
 
     var url: String { "http://127.0.0.1:\(port)" }
 
-    init(dataDirectory: String, environment: [String: String] = [:]) throws {
+    init(dataDirectory: String, environment: [String: String] = [:], arguments: [String] = []) throws {
         self.dataDirectory = dataDirectory
         port = try LoopbackPort.free()
         logPath = dataDirectory + "-server-\(UUID().uuidString).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: DrayProcess.binary)
-        process.arguments = ["serve", "--port", String(port), "--data-dir", dataDirectory]
+        process.arguments = ["serve", "--port", String(port), "--data-dir", dataDirectory] + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = FileHandle(forWritingAtPath: logPath)
         process.standardError = FileHandle(forWritingAtPath: logPath)

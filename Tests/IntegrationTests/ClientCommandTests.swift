@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+
+/// The client verbs against a real `dray serve`: submit --watch, logs -f, cancel, resume.
+@Suite("dray's client verbs")
+struct ClientCommandTests {
+    func job(_ script: String) -> String {
+        #"{"steps":[{"name":"work","source":"dray-test/sh","stopGracePeriod":1,"environment":[{"variable":"SCRIPT","value":"\#(script)"}]}]}"#
+    }
+
+    @Test("submit --watch and logs -f follow the log live and exit with the job's outcome")
+    func follow() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("dray-cli-\(UUID().uuidString)").path
+        let server = try ServerProcess(dataDirectory: data)
+        defer { server.stop() }
+        try await server.waitUntilUp()
+        let environment = ["DRAY_URL": server.url]
+        let watched = try await DrayProcess.run(
+            ["submit", "--watch", "-"], stdinText: job("for i in 1 2 3; do echo tick $i; sleep 0.3; done"),
+            environment: environment)
+        #expect(watched.status == 0, "\(watched.stderr)")
+        #expect(watched.stderr == "tick 1\ntick 2\ntick 3\n")
+        let id = String(decoding: watched.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let logs = try await DrayProcess.run(["logs", "-f", "--index", "1", id], environment: environment)
+        #expect(logs.status == 0)
+        #expect(String(decoding: logs.stdout, as: UTF8.self) == "tick 2\ntick 3\n")
+
+        let failing = try await DrayProcess.run(
+            ["submit", "--watch", "-"], stdinText: job("echo bad; exit 7"), environment: environment)
+        #expect(failing.status == 7)
+        #expect(failing.stderr.hasSuffix("dray: step 1 \"work\" exited with code 7\n"), "\(failing.stderr)")
+    }
+
+    @Test("cancel stops a running job; again is an error; resume --watch runs it from its step to the end")
+    func cancelAndResume() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("dray-cli-\(UUID().uuidString)").path
+        let server = try ServerProcess(dataDirectory: data)
+        defer { server.stop() }
+        try await server.waitUntilUp()
+        let environment = ["DRAY_URL": server.url]
+        let submitted = try await DrayProcess.run(
+            ["submit", "-"], stdinText: job("echo begun; sleep 3; echo finished"), environment: environment)
+        let id = String(decoding: submitted.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        for _ in 0..<200 {
+            if try await server.request(.GET, "/jobs/\(id)/log").json["lines"] as? [String] == ["begun"] { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let canceled = try await DrayProcess.run(["cancel", id], environment: environment)
+        #expect(canceled.status == 0, "\(canceled.stderr)")
+        #expect(String(decoding: canceled.stdout, as: UTF8.self) == "\(id) error canceled\n")
+        let again = try await DrayProcess.run(["cancel", id], environment: environment)
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("nothing to cancel"), "\(again.stderr)")
+
+        let resumed = try await DrayProcess.run(["resume", "--watch", id], environment: environment)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(String(decoding: resumed.stdout, as: UTF8.self) == "\(id) resumes from step 1 of 1\n")
+        #expect(resumed.stderr == "begun\nfinished\n")
+        let complete = try await DrayProcess.run(["resume", id], environment: environment)
+        #expect(complete.status == 1)
+        #expect(complete.stderr.contains("only a job that ended in error can resume"))
+    }
+}
