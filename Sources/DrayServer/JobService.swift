@@ -177,7 +177,8 @@ public actor JobService: Service {
                 .conflict,
                 "job \(id) is \(record.state.status.rawValue): only a job that ended in error can resume")
         }
-        let from = min(record.state.stepsCompleted, record.job.steps.count - 1)
+        // A streaming job keeps no output between its steps: it starts over.
+        let from = record.job.streaming == true ? 0 : min(record.state.stepsCompleted, record.job.steps.count - 1)
         if from > 0 {
             let input = JobRunner.outputPath(step: from - 1, in: spoolDirectory(of: id))
             guard try await FileSystem.shared.info(forFileAt: input) != nil else {
@@ -194,6 +195,7 @@ public actor JobService: Service {
         state.reason = nil
         state.finishedAt = nil
         state.currentStep = nil
+        state.stepsCompleted = from
         for index in from..<state.steps.count { state.steps[index] = StepState() }
         record.state = state
         try await store.update(id: id, state: state)

@@ -34,7 +34,9 @@ struct FakeRuntime: ContainerRuntime {
     func run(_ spec: ContainerSpec, output: (OutputChunk) async throws -> Void) async throws -> Int32 {
         await record.add(spec)
         var input = ""
-        if let stdin = spec.stdin {
+        if let pipe = spec.stdinPipe {
+            for await chunk in pipe { input += String(buffer: chunk) }
+        } else if let stdin = spec.stdin {
             input = String(
                 buffer: try await FileSystem.shared.withFileHandle(forReadingAt: stdin) {
                     try await $0.readToEnd(maximumSizeAllowed: .mebibytes(1))
@@ -254,5 +256,38 @@ struct JobRunnerTests {
             }
             #expect(String(buffer: output) == "KEPT\n")
         }
+    }
+
+    @Test("streaming: every step runs at once, joined by pipes; the job completes when all exit 0")
+    func streaming() async throws {
+        let (state, output, observer) = try await run(
+            Job(steps: [step("echo hello"), step("upper"), step("upper")], streaming: true))
+        #expect(state.status == .complete)
+        #expect(state.stepsCompleted == 3)
+        #expect(output == "HELLO\n")
+        #expect(await observer.lines.map(\.text) == ["hello", "HELLO", "HELLO"])
+        #expect(await runtime.record.specs.allSatisfy { $0.stdin == nil })
+    }
+
+    @Test("streaming: a failing step fails the job, like pipefail, whatever the last step says")
+    func streamingFailure() async throws {
+        let (state, _, _) = try await run(
+            Job(steps: [step("echo hello"), step("fail 5", name: "bad"), step("upper")], streaming: true))
+        #expect(state.status == .error)
+        #expect(state.error == #"step 2 "bad" exited with code 5"#)
+    }
+
+    @Test("a streaming job refuses retries and a file output before the last step")
+    func streamingValidation() {
+        var retried = step("x")
+        retried.retries = 1
+        let problems = JobDocument.problems(
+            in: Job(
+                steps: [step("a", output: .file("/out")), retried, step("c", output: .file("/o"))], streaming: true))
+        #expect(
+            problems == [
+                "steps[0].output cannot be a file in a streaming job, except on the last step: the next step reads as it runs",
+                "steps[1].retries cannot be used in a streaming job: its input is not kept",
+            ])
     }
 }

@@ -110,7 +110,13 @@ public struct DockerRuntime: ContainerRuntime {
         try await attachment.executeThenClose { inbound, outbound in
             try await engineCall("start the container") { try await client.startContainer(id) }
             try await withThrowingTaskGroup { group in
-                group.addTask { await Self.write(spec.stdin, to: outbound) }
+                group.addTask {
+                    if let pipe = spec.stdinPipe {
+                        await Self.write(pipe, to: outbound)
+                    } else {
+                        await Self.write(spec.stdin, to: outbound)
+                    }
+                }
                 var frames = FrameDecoder()
                 for try await bytes in inbound {
                     for frame in frames.feed(bytes) {
@@ -143,6 +149,16 @@ public struct DockerRuntime: ContainerRuntime {
                 }
             } catch {}
         }
+        outbound.finish()
+    }
+
+    /// Streams what comes through `pipe` into the container's stdin, then closes it. When the
+    /// container stops reading, or has ended, the pipe's writer is let go.
+    private static func write(_ pipe: BytePipe, to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async {
+        do {
+            for await chunk in pipe { try await outbound.write(chunk) }
+        } catch {}
+        pipe.closeReader()
         outbound.finish()
     }
 

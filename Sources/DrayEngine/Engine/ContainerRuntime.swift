@@ -55,6 +55,8 @@ public struct ContainerSpec: Sendable {
     public var labels: [String: String]
     /// A local file streamed into standard input, or nil for an empty input.
     public var stdin: FilePath?
+    /// In a streaming job: the pipe from the step before, read into standard input instead.
+    public var stdinPipe: BytePipe?
     /// A file the container writes, at an absolute path inside it, to copy to a local path.
     public var outputFile: OutputFile?
     /// When the run is canceled: seconds between SIGTERM and SIGKILL.

@@ -46,30 +46,30 @@ public struct JobRunner: Sendable {
             await observer.jobDidChange(state)
             return state
         }
-        let deadline = job.timeout.map { ContinuousClock.now + .seconds($0) }
-        for index in job.steps.indices where index >= first {
-            let label = job.steps[index].label(index: index)
+        if job.streaming == true {
             do {
-                try Task.checkCancellation()
-                try await runStep(
-                    index, of: job, id: id, spoolDirectory: spoolDirectory, deadline: deadline, state: &state,
-                    observer: observer)
-            } catch  where Task.isCancelled || error is CancellationError {
-                // However the runtime reported it, a step stopped by cancellation was canceled.
-                switch stopReason() ?? .canceled {
-                case .shutdown:
-                    state.fail("\(label) was stopped: the server shut down", phase: .canceled, reason: .shutdown)
-                default:
-                    state.fail("\(label) was canceled", phase: .canceled, reason: .canceled)
-                }
-            } catch let error as DrayError {
-                state.fail("\(label): \(error.message)")
+                try await runStreaming(job, id: id, spoolDirectory: spoolDirectory, state: &state, observer: observer)
             } catch {
-                state.fail("\(label): \(error)")
+                let index = (error as? StepFailure)?.index ?? state.currentStep ?? 0
+                fail(
+                    &state, (error as? StepFailure)?.error ?? error, label: job.steps[index].label(index: index),
+                    stopReason: stopReason)
             }
-            if state.status == .error {
-                state.steps[index].finishedAt = state.steps[index].finishedAt ?? state.finishedAt
-                break
+        } else {
+            let deadline = job.timeout.map { ContinuousClock.now + .seconds($0) }
+            for index in job.steps.indices where index >= first {
+                do {
+                    try Task.checkCancellation()
+                    try await runStep(
+                        index, of: job, id: id, spoolDirectory: spoolDirectory, deadline: deadline, state: &state,
+                        observer: observer)
+                } catch {
+                    fail(&state, error, label: job.steps[index].label(index: index), stopReason: stopReason)
+                }
+                if state.status == .error {
+                    state.steps[index].finishedAt = state.steps[index].finishedAt ?? state.finishedAt
+                    break
+                }
             }
         }
         if state.status == .running {
@@ -80,6 +80,121 @@ public struct JobRunner: Sendable {
         }
         await observer.jobDidChange(state)
         return state
+    }
+
+    /// Ends the job in `error` for what a step threw.
+    private func fail(
+        _ state: inout JobState, _ error: any Error, label: String, stopReason: () -> FailureReason?
+    ) {
+        if Task.isCancelled || error is CancellationError {
+            // However the runtime reported it, a step stopped by cancellation was canceled.
+            switch stopReason() ?? .canceled {
+            case .shutdown:
+                state.fail("\(label) was stopped: the server shut down", phase: .canceled, reason: .shutdown)
+            default:
+                state.fail("\(label) was canceled", phase: .canceled, reason: .canceled)
+            }
+        } else if let error = error as? DrayError {
+            state.fail("\(label): \(error.message)")
+        } else {
+            state.fail("\(label): \(error)")
+        }
+    }
+
+    /// An error of one step of a streaming job.
+    private struct StepFailure: Error {
+        var index: Int
+        var error: any Error
+    }
+
+    /// Runs a streaming job: every step at once, each one's selected output piped into the next
+    /// one's stdin. The job completes when every step exits 0; the first step to fail (or time
+    /// out) fails it, and the others are stopped.
+    private func runStreaming(
+        _ job: Job, id: String, spoolDirectory: FilePath, state: inout JobState, observer: some JobObserver
+    ) async throws {
+        var prepared: [ImageReference] = []
+        for (index, step) in job.steps.enumerated() {
+            state.currentStep = index
+            state.phase = .pulling
+            await observer.jobDidChange(state)
+            do {
+                let image = try ImageReference(parsing: step.source)
+                try await runtime.prepareImage(image, refresh: step.refresh ?? false) { progress in
+                    await observer.jobDidPull(step: index, progress: progress)
+                }
+                prepared.append(image)
+            } catch {
+                throw StepFailure(index: index, error: error)
+            }
+        }
+        let started = Date()
+        state.phase = .running
+        state.currentStep = 0
+        for index in job.steps.indices { state.steps[index] = StepState(startedAt: started) }
+        await observer.jobDidChange(state)
+
+        let last = job.steps.count - 1
+        let pipes = (0..<last).map { _ in BytePipe() }
+        let images = prepared
+        try await withThrowingTaskGroup(of: (Int, Int32?).self) { group in
+            for index in job.steps.indices {
+                group.addTask {
+                    // The next step sees the end of its input however this one ends.
+                    defer { if index < last { pipes[index].finish() } }
+                    do {
+                        let limit = job.steps[index].timeout.map { Duration.seconds($0) }
+                        let exitCode = try await Self.within(limit) {
+                            try await execute(
+                                index, of: job, image: images[index], id: id, spoolDirectory: spoolDirectory,
+                                observer: observer, input: index > 0 ? pipes[index - 1] : nil,
+                                output: index < last ? pipes[index] : nil)
+                        }
+                        return (index, exitCode)
+                    } catch {
+                        throw StepFailure(index: index, error: error)
+                    }
+                }
+            }
+            if let timeout = job.timeout {
+                group.addTask {
+                    try await Task.sleep(for: .seconds(timeout))
+                    return (-1, nil)
+                }
+            }
+            while let (index, exitCode) = try await group.next() {
+                guard index >= 0 else {
+                    let running = state.steps.firstIndex { $0.exitCode == nil } ?? last
+                    state.fail(
+                        "the job timed out after \(Self.seconds(job.timeout!)) in \(job.steps[running].label(index: running))",
+                        reason: .timeout)
+                    break
+                }
+                state.steps[index].exitCode = exitCode
+                state.steps[index].finishedAt = Date()
+                if exitCode == 0 {
+                    state.stepsCompleted += 1
+                    state.currentStep = state.steps.firstIndex { $0.exitCode == nil }
+                    if state.stepsCompleted == job.steps.count { break }
+                    await observer.jobDidChange(state)
+                    continue
+                }
+                let label = job.steps[index].label(index: index)
+                if let exitCode {
+                    state.fail("\(label) exited with code \(exitCode)")
+                } else {
+                    state.fail("\(label) timed out after \(Self.seconds(job.steps[index].timeout!))", reason: .timeout)
+                }
+                break
+            }
+            // Stop the rest (and the timer), and wait until their containers are gone.
+            group.cancelAll()
+            while true {
+                do {
+                    guard try await group.next() != nil else { break }
+                } catch {}
+            }
+        }
     }
 
     /// Runs step `index`: its attempts, within its timeout and the job's deadline. Ends with the
@@ -150,14 +265,17 @@ public struct JobRunner: Sendable {
         }
     }
 
-    /// Runs one attempt of step `index` in its container, spooling its selected output.
+    /// Runs one attempt of step `index` in its container, spooling its selected output, or in a
+    /// streaming job reading `input` and writing `output`.
     private func execute(
         _ index: Int,
         of job: Job,
         image: ImageReference,
         id: String,
         spoolDirectory: FilePath,
-        observer: some JobObserver
+        observer: some JobObserver,
+        input: BytePipe? = nil,
+        output: BytePipe? = nil
     ) async throws -> Int32 {
         let step = job.steps[index]
         let outputPath = Self.outputPath(step: index, in: spoolDirectory)
@@ -165,9 +283,10 @@ public struct JobRunner: Sendable {
             image: image,
             environment: job.environment(forStep: index),
             labels: ["dray.job": id, "dray.step": String(index + 1)],
-            stdin: index == 0 ? nil : Self.outputPath(step: index - 1, in: spoolDirectory),
+            stdin: index == 0 || input != nil ? nil : Self.outputPath(step: index - 1, in: spoolDirectory),
             stopGracePeriod: step.stopGracePeriod ?? Step.defaultStopGracePeriod
         )
+        spec.stdinPipe = input
         var logger = StepLogger(step: index, observer: observer)
         var filter = step.beginDelimiter.flatMap { begin in
             step.endDelimiter.map { DelimiterFilter(begin: begin, end: $0) }
@@ -186,6 +305,20 @@ public struct JobRunner: Sendable {
         }
 
         let selected: StandardStream = step.outputChannel == .stderr ? .stderr : .stdout
+        if let output {
+            let exitCode = try await runtime.run(spec) { chunk in
+                await logger.log(chunk)
+                guard chunk.stream == selected else { return }
+                if filter != nil {
+                    await filter!.feed(chunk.bytes) { await output.write($0) }
+                } else {
+                    await output.write(chunk.bytes)
+                }
+            }
+            await filter?.finish { await output.write($0) }
+            await logger.finish()
+            return exitCode
+        }
         return try await FileSystem.shared.withFileHandle(
             forWritingAt: outputPath,
             options: .newFile(replaceExisting: true)

@@ -11,19 +11,24 @@ public struct Job: Codable, Sendable, Equatable {
     public var steps: [Step]
     /// Seconds the whole job may run; then its step is stopped and the job ends in `error`.
     public var timeout: Double?
+    /// All steps start together, joined by pipes, like `a | b | c`; the job completes only if
+    /// every step exits 0.
+    public var streaming: Bool?
 
     public init(
         id: String? = nil,
         name: String? = nil,
         environment: [EnvironmentVariable]? = nil,
         steps: [Step],
-        timeout: Double? = nil
+        timeout: Double? = nil,
+        streaming: Bool? = nil
     ) {
         self.id = id
         self.name = name
         self.environment = environment
         self.steps = steps
         self.timeout = timeout
+        self.streaming = streaming
     }
 
     /// The environment of step `index` as `NAME=value` strings: the job's, then the
@@ -53,7 +58,7 @@ public struct EnvironmentVariable: Codable, Sendable, Equatable {
 
 extension Job {
     private enum CodingKeys: String, CodingKey {
-        case id, name, environment, steps, timeout
+        case id, name, environment, steps, timeout, streaming
     }
 
     /// Reads a job; an `id` that is not a string is ignored, as every client-sent id is on submission.
@@ -64,5 +69,6 @@ extension Job {
         environment = try container.decodeIfPresent([EnvironmentVariable].self, forKey: .environment)
         steps = try container.decode([Step].self, forKey: .steps)
         timeout = try container.decodeIfPresent(Double.self, forKey: .timeout)
+        streaming = try container.decodeIfPresent(Bool.self, forKey: .streaming)
     }
 }

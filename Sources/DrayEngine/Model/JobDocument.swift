@@ -61,6 +61,16 @@ public enum JobDocument {
             if let retries = step.retries, !(0...100).contains(retries) {
                 problems.append("\(path).retries must be a whole number from 0 to 100")
             }
+            if job.streaming == true {
+                if (step.retries ?? 0) > 0 {
+                    problems.append("\(path).retries cannot be used in a streaming job: its input is not kept")
+                }
+                if case .file = step.outputChannel, index < job.steps.count - 1 {
+                    problems.append(
+                        "\(path).output cannot be a file in a streaming job, except on the last step: the next step reads as it runs"
+                    )
+                }
+            }
             switch (step.beginDelimiter, step.endDelimiter) {
             case (.some, nil): problems.append("\(path).endDelimiter is required when beginDelimiter is set")
             case (nil, .some): problems.append("\(path).beginDelimiter is required when endDelimiter is set")
