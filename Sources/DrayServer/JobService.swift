@@ -43,6 +43,8 @@ public actor JobService: Service {
     /// Jobs whose spools were freed already.
     private var freed: Set<String> = []
     private var accepting = true
+    /// Wakes live-log readers when a job's log or state was written.
+    nonisolated let changes = ChangeBoard()
 
     public init(
         store: any JobStore, runtime: any ContainerRuntime, spoolRoot: FilePath, logger: Logger,
@@ -116,7 +118,8 @@ public actor JobService: Service {
     }
 
     private func execute(_ record: JobRecord, from step: Int) async {
-        let recorder = StoreRecorder(id: record.id, store: store, logger: logger)
+        let changes = self.changes
+        let recorder = StoreRecorder(id: record.id, store: store, logger: logger) { changes.bump(record.id) }
         let runner = self.runner
         let spool = spoolDirectory(of: record.id)
         let id = record.id
@@ -128,6 +131,7 @@ public actor JobService: Service {
         }
         running[id] = nil
         stopReasons[id] = nil
+        changes.remove(id)
         logger.info("job \(id) ended: \(state.status.rawValue)\(state.error.map { ", \($0)" } ?? "")")
         startQueued()
     }
@@ -159,6 +163,7 @@ public actor JobService: Service {
                     ? "the server shut down before the job started" : "the job was canceled before it started",
                 phase: .canceled, reason: reason)
             try await store.update(id: id, state: record.state)
+            changes.remove(id)
             return true
         }
         guard let task = running[id] else { return false }

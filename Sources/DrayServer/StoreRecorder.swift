@@ -22,16 +22,19 @@ final class StoreRecorder: JobObserver, Sendable {
     private let stopping = Mutex(false)
     private let wake: AsyncStream<Void>.Continuation
     private let wakes: AsyncStream<Void>
+    /// Called after each write reached the store.
+    private let didWrite: @Sendable () -> Void
 
     private struct Pending {
         var lines: [LogLine] = []
         var state: JobState?
     }
 
-    init(id: String, store: any JobStore, logger: Logger) {
+    init(id: String, store: any JobStore, logger: Logger, didWrite: @escaping @Sendable () -> Void = {}) {
         self.id = id
         self.store = store
         self.logger = logger
+        self.didWrite = didWrite
         (wakes, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -93,6 +96,7 @@ final class StoreRecorder: JobObserver, Sendable {
         if let state {
             await retrying("update the state") { try await self.store.update(id: self.id, state: state) }
         }
+        didWrite()
     }
 
     /// Retries `write` with exponential backoff (100 ms to 5 s) until it succeeds or the job was

@@ -85,19 +85,22 @@ struct JobRoutes: Sendable {
     func follow(_ id: String, from start: Int) async throws -> Response {
         guard try await service.store.job(id: id) != nil else { throw DrayError.noJob(id) }
         let store = service.store
+        let changes = service.changes
         let body = ResponseBody { writer in
             var index = start
             var ended: JobRecord?
             while true {
                 let lines: [LogLine]
                 do {
+                    let seen = changes.version(of: id)
                     lines = try await store.log(id: id, from: index, limit: 1000)
                     if lines.isEmpty, ended == nil {
                         // The recorder writes a job's last lines before its final state: read
                         // the state, then the log once more, and nothing is missed.
                         guard let record = try await store.job(id: id) else { break }
                         if record.state.status != .running { ended = record }
-                        if ended == nil { try await Task.sleep(for: StoreRecorder.flushInterval) }
+                        // Woken by the next write; the timeout covers a job another server runs.
+                        if ended == nil { await changes.wait(for: id, after: seen, timeout: .seconds(1)) }
                         continue
                     }
                 } catch let error as DrayError where error.code == .notFound {
