@@ -3,10 +3,13 @@ import DrayEngine
 import Logging
 import NIOCore
 import NIOFileSystem
+import Synchronization
 
 /// The ``ContainerRuntime`` that runs steps on a Docker engine through ``DockerClient``.
 public struct DockerRuntime: ContainerRuntime {
     public let client: DockerClient
+    /// Removals of finished containers still under way, by job.
+    private let removals = Removals()
 
     public init(client: DockerClient) {
         self.client = client
@@ -43,13 +46,20 @@ public struct DockerRuntime: ContainerRuntime {
         do {
             try Task.checkCancellation()
             let exitCode = try await run(created: id, spec, output: output)
-            await remove(id)
+            // The container has exited and its output is in: the next step need not wait for
+            // its removal. settle(job:) waits for it at the job's end.
+            let remove = Task { await self.remove(id) }
+            removals.add(remove, job: spec.labels["dray.job"] ?? "")
             return exitCode
         } catch {
             if Task.isCancelled { await stop(id, grace: spec.stopGracePeriod) }
             await remove(id)
             throw error
         }
+    }
+
+    public func settle(job id: String) async {
+        for removal in removals.take(job: id) { await removal.value }
     }
 
     public func ping() async throws {
@@ -201,5 +211,18 @@ public struct DockerRuntime: ContainerRuntime {
         } catch let error as DockerClientError {
             throw DrayError(.runtime, "cannot \(action): \(error.message)", cause: error)
         }
+    }
+}
+
+/// Container removals running in the background, by job, until the job settles.
+private final class Removals: Sendable {
+    private let tasks = Mutex<[String: [Task<Void, Never>]]>([:])
+
+    func add(_ task: Task<Void, Never>, job: String) {
+        tasks.withLock { $0[job, default: []].append(task) }
+    }
+
+    func take(job: String) -> [Task<Void, Never>] {
+        tasks.withLock { $0.removeValue(forKey: job) ?? [] }
     }
 }

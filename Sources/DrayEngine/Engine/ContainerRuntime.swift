@@ -33,6 +33,15 @@ public protocol ContainerRuntime: Sendable {
 
     /// Stops and removes a container.
     func removeContainer(_ id: String) async throws
+
+    /// Returns once every container `run` started for job `id` is removed. A runtime may remove
+    /// a finished container in the background, off the job's critical path; the runner calls
+    /// this when the job has ended.
+    func settle(job id: String) async
+}
+
+extension ContainerRuntime {
+    public func settle(job id: String) async {}
 }
 
 /// A container Dray started for a job.

@@ -79,6 +79,7 @@ public struct JobRunner: Sendable {
             state.finishedAt = Date()
         }
         await observer.jobDidChange(state)
+        await runtime.settle(job: id)
         return state
     }
 
