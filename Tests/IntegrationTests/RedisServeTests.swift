@@ -50,12 +50,17 @@ struct RedisServeTests {
         let body =
             #"{"steps":[{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"\#(script)"}]}]}"#
         let id = try #require(try await server.request(.POST, "/jobs", body: body).json["id"] as? String)
-        for _ in 0..<200 {
-            if let lines = try await server.request(.GET, "/jobs/\(id)/log").json["lines"] as? [String], !lines.isEmpty
-            {
-                break
-            }
-            try await Task.sleep(for: .milliseconds(50))
+        // Until the step runs: a bound, not a timing; every test runs at once on two cores.
+        var logged = false
+        for _ in 0..<1200 where !logged {
+            let lines = try await server.request(.GET, "/jobs/\(id)/log").json["lines"] as? [String]
+            logged = !(lines ?? []).isEmpty
+            if !logged { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        if !logged {
+            let state = try await server.request(.GET, "/jobs/\(id)").json
+            Issue.record("the job never logged: \(state)")
+            return
         }
         try await redis.stop()
         let docker = try await TestEngine.client()
