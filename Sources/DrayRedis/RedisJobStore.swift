@@ -90,9 +90,11 @@ public final class RedisJobStore: JobStore {
         guard updated.int == 1 else { throw DrayError.noJob(id) }
     }
 
-    public func appendLog(id: String, lines: [LogLine]) async throws {
+    public func appendLog(id: String, lines: [LogLine], batch: UUID?) async throws {
         guard !lines.isEmpty else { return }
-        let arguments = lines.map { RedisArgument.string($0.text) } + lines.map { .string(Self.meta($0)) }
+        let arguments =
+            [RedisArgument.string(batch?.uuidString ?? "")] + lines.map { .string($0.text) }
+            + lines.map { .string(Self.meta($0)) }
         let length = try await access {
             try await self.script(
                 Scripts.append, keys: [Self.jobKey(id), Self.logKey(id), Self.metaKey(id)], arguments: arguments)
@@ -209,16 +211,22 @@ public final class RedisJobStore: JobStore {
             return 1
             """
 
-        /// KEYS: job, log, meta. ARGV: n texts, then their n metas. The log's length, or -1 when
-        /// there is no job. Pushed in chunks: Lua's unpack has a limit on values.
+        /// KEYS: job, log, meta. ARGV: the batch ("" for none), n texts, then their n metas. The
+        /// log's length, or -1 when there is no job. A batch equal to the job's last one was
+        /// appended already. Pushed in chunks: Lua's unpack has a limit on values.
         static let append = """
             if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-            local n = #ARGV / 2
+            local batch = ARGV[1]
+            if batch ~= '' and redis.call('HGET', KEYS[1], 'lastBatch') == batch then
+              return redis.call('LLEN', KEYS[2])
+            end
+            local n = (#ARGV - 1) / 2
             for i = 1, n, 1000 do
               local last = math.min(i + 999, n)
-              redis.call('RPUSH', KEYS[2], unpack(ARGV, i, last))
-              redis.call('RPUSH', KEYS[3], unpack(ARGV, n + i, n + last))
+              redis.call('RPUSH', KEYS[2], unpack(ARGV, 1 + i, 1 + last))
+              redis.call('RPUSH', KEYS[3], unpack(ARGV, 1 + n + i, 1 + n + last))
             end
+            if batch ~= '' then redis.call('HSET', KEYS[1], 'lastBatch', batch) end
             return redis.call('LLEN', KEYS[2])
             """
 

@@ -47,6 +47,9 @@ public final class SQLiteJobStore: JobStore {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v2: the last log batch, for safe retries") { db in
+            try db.execute(sql: "ALTER TABLE jobs ADD COLUMN last_batch TEXT")
+        }
         return migrator
     }
 
@@ -99,14 +102,19 @@ public final class SQLiteJobStore: JobStore {
         guard changed > 0 else { throw DrayError.noJob(id) }
     }
 
-    public func appendLog(id: String, lines: [LogLine]) async throws {
+    public func appendLog(id: String, lines: [LogLine], batch: UUID?) async throws {
         guard !lines.isEmpty else { return }
+        let token = batch?.uuidString
         try await access {
             try await self.pool.write { db in
-                guard let count = try Int.fetchOne(db, sql: "SELECT log_count FROM jobs WHERE id = ?", arguments: [id])
+                guard
+                    let row = try Row.fetchOne(
+                        db, sql: "SELECT log_count, last_batch FROM jobs WHERE id = ?", arguments: [id])
                 else {
                     throw DrayError.noJob(id)
                 }
+                let count: Int = row["log_count"]
+                if let token, row["last_batch"] as String? == token { return }
                 let insert = try db.cachedStatement(
                     sql: "INSERT INTO log_lines (job_id, seq, step, stream, text) VALUES (?, ?, ?, ?, ?)")
                 for (offset, line) in lines.enumerated() {
@@ -114,7 +122,9 @@ public final class SQLiteJobStore: JobStore {
                         id, count + offset, line.step, line.stream == .stdout ? 1 : 2, line.text,
                     ])
                 }
-                try db.execute(sql: "UPDATE jobs SET log_count = ? WHERE id = ?", arguments: [count + lines.count, id])
+                try db.execute(
+                    sql: "UPDATE jobs SET log_count = ?, last_batch = ? WHERE id = ?",
+                    arguments: [count + lines.count, token, id])
             }
         }
     }

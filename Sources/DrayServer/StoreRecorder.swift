@@ -1,4 +1,5 @@
 import DrayEngine
+import Foundation
 import Logging
 import Synchronization
 
@@ -89,8 +90,10 @@ final class StoreRecorder: JobObserver, Sendable {
         guard !lines.isEmpty || state != nil else { return }
         for start in stride(from: 0, to: lines.count, by: Self.batchLimit) {
             let batch = Array(lines[start..<min(start + Self.batchLimit, lines.count)])
+            // One token for every try: a retry after a lost answer adds nothing twice.
+            let token = UUID()
             await retrying("append \(batch.count) log lines") {
-                try await self.store.appendLog(id: self.id, lines: batch)
+                try await self.store.appendLog(id: self.id, lines: batch, batch: token)
             }
         }
         if let state {

@@ -20,6 +20,7 @@ public struct JobStoreContract: Sendable {
         case delete
         case concurrentWritersKeepOrder
         case hundredThousandLines
+        case retriedBatchOnce
 
         public var testDescription: String { rawValue }
     }
@@ -39,6 +40,7 @@ public struct JobStoreContract: Sendable {
         case .delete: try await delete()
         case .concurrentWritersKeepOrder: try await concurrentWritersKeepOrder()
         case .hundredThousandLines: try await hundredThousandLines()
+        case .retriedBatchOnce: try await retriedBatchOnce()
         }
     }
 
@@ -185,5 +187,22 @@ public struct JobStoreContract: Sendable {
         #expect(index == total)
         let last = try await store.log(id: record.id, from: total - 1, limit: 1000)
         #expect(last.map(\.text) == ["\(total - 1)"])
+    }
+
+    /// An append retried with the same batch (its answer was lost) adds its lines once; the
+    /// same lines in a new batch are added again.
+    func retriedBatchOnce() async throws {
+        let record = Self.record()
+        try await store.create(record)
+        let first = UUID()
+        try await store.appendLog(id: record.id, lines: [line(1), line(2)], batch: first)
+        try await store.appendLog(id: record.id, lines: [line(1), line(2)], batch: first)
+        try await store.appendLog(id: record.id, lines: [line(1), line(2)], batch: UUID())
+        try await store.appendLog(id: record.id, lines: [line(3)], batch: nil)
+        try await store.appendLog(id: record.id, lines: [line(3)], batch: nil)
+        #expect(
+            try await store.log(id: record.id, from: 0, limit: nil) == [
+                line(1), line(2), line(1), line(2), line(3), line(3),
+            ])
     }
 }

@@ -222,16 +222,16 @@ struct ServerTests: Sendable {
     func deleteRunning(_ store: StoreKind) async throws {
         try await withServer(store) { client, service in
             let body =
-                #"{"steps":[{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"sleep 60"}]}]}"#
+                #"{"steps":[{"source":"dray-test/sh","stopGracePeriod":1,"environment":[{"variable":"SCRIPT","value":"sleep 600"}]}]}"#
             let id = try #require(
                 try json(try await call(client, .post, "/jobs", route: "/jobs", body: body))["id"] as? String)
-            for _ in 0..<100 {
+            for _ in 0..<600 {
                 if try await !service.runtime.jobContainers().filter({ $0.jobID == id }).isEmpty { break }
                 try await Task.sleep(for: .milliseconds(100))
             }
             let started = ContinuousClock.now
             #expect(try await call(client, .delete, "/jobs/\(id)", route: "/jobs/{id}").status == .noContent)
-            #expect(ContinuousClock.now - started < .seconds(30), "the container was stopped, not waited for")
+            #expect(ContinuousClock.now - started < .seconds(300), "the container was stopped, not waited for")
             #expect(try await service.runtime.jobContainers().filter { $0.jobID == id }.isEmpty)
             #expect(try await call(client, .get, "/jobs/\(id)", route: "/jobs/{id}").status == .notFound)
             #expect(try await call(client, .get, "/jobs/\(id)/log", route: "/jobs/{id}/log").status == .notFound)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A job as stored: its description and its state.
 public struct JobRecord: Sendable, Equatable {
     public var id: String
@@ -26,10 +28,21 @@ public protocol JobStore: Sendable {
     /// Replaces a job's state.
     func update(id: String, state: JobState) async throws
     /// Appends lines to a job's log, in order. Concurrent appends to one job each stay whole.
-    func appendLog(id: String, lines: [LogLine]) async throws
+    ///
+    /// `batch` names this append, so that it can be retried safely: when the job's last append
+    /// had the same batch, nothing is added again. (A write can reach the store and its answer
+    /// be lost, as when Redis stops; the retry must not log the lines twice.)
+    func appendLog(id: String, lines: [LogLine], batch: UUID?) async throws
     /// Up to `limit` lines of a job's log from `index` (from 0); an index past the end gives none.
     /// Costs O(lines returned), not O(log).
     func log(id: String, from index: Int, limit: Int?) async throws -> [LogLine]
     /// Deletes a job and its log. Returns false when there was no such job.
     func delete(id: String) async throws -> Bool
+}
+
+extension JobStore {
+    /// Appends lines to a job's log, with no retry protection.
+    public func appendLog(id: String, lines: [LogLine]) async throws {
+        try await appendLog(id: id, lines: lines, batch: nil)
+    }
 }
