@@ -25,7 +25,10 @@ public final class DockerClient: Sendable {
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
             configuration: .init(
                 timeout: .init(connect: .seconds(10)),
-                connectionPool: .init(idleTimeout: .seconds(60))
+                // Every running step holds a connection for its whole life (POST /wait), so the
+                // pool must hold more than the jobs that run at once; the default 8 starved
+                // 100 concurrent jobs.
+                connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
             ),
             backgroundActivityLogger: logger
         )

@@ -14,6 +14,11 @@ final class StoreRecorder: JobObserver, Sendable {
     static let flushInterval = Duration.milliseconds(100)
     /// The most lines one store call appends, so that a fast writer's backlog goes in bounded calls.
     static let batchLimit = 10_000
+    /// How much log may wait for the store, in lines and in bytes of text. Beyond it, a step's
+    /// next lines wait until the store has caught up, and with them the reading of the step's
+    /// output: memory stays bounded however fast a step logs and however slow the store is.
+    static let pendingLineLimit = 20_000
+    static let pendingByteLimit = 8 << 20
 
     private let id: String
     private let store: any JobStore
@@ -28,7 +33,12 @@ final class StoreRecorder: JobObserver, Sendable {
 
     private struct Pending {
         var lines: [LogLine] = []
+        var bytes = 0
         var state: JobState?
+        /// Loggers waiting for room.
+        var waiting: [CheckedContinuation<Void, Never>] = []
+
+        var isFull: Bool { lines.count >= StoreRecorder.pendingLineLimit || bytes >= StoreRecorder.pendingByteLimit }
     }
 
     init(id: String, store: any JobStore, logger: Logger, didWrite: @escaping @Sendable () -> Void = {}) {
@@ -68,8 +78,22 @@ final class StoreRecorder: JobObserver, Sendable {
         wake.yield()
     }
 
-    func jobDidLog(_ lines: [LogLine]) {
-        pending.withLock { $0.lines += lines }
+    func jobDidLog(_ lines: [LogLine]) async {
+        let full = pending.withLock { pending in
+            pending.lines += lines
+            pending.bytes += lines.reduce(0) { $0 + $1.text.utf8.count }
+            return pending.isFull
+        }
+        guard full else { return }
+        wake.yield()
+        await withCheckedContinuation { continuation in
+            let room = pending.withLock { pending in
+                guard pending.isFull else { return true }
+                pending.waiting.append(continuation)
+                return false
+            }
+            if room { continuation.resume() }
+        }
     }
 
     func jobDidPull(step: Int, progress: String) {
@@ -83,10 +107,12 @@ final class StoreRecorder: JobObserver, Sendable {
     }
 
     private func drain() async {
-        let (lines, state) = pending.withLock { pending in
+        let (lines, state, waiting) = pending.withLock { pending in
             defer { pending = Pending() }
-            return (pending.lines, pending.state)
+            return (pending.lines, pending.state, pending.waiting)
         }
+        // What was pending is taken: there is room again.
+        for waiter in waiting { waiter.resume() }
         guard !lines.isEmpty || state != nil else { return }
         for start in stride(from: 0, to: lines.count, by: Self.batchLimit) {
             let batch = Array(lines[start..<min(start + Self.batchLimit, lines.count)])
