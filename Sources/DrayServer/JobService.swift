@@ -177,6 +177,10 @@ public actor JobService: Service {
     /// last step that succeeded as its input. Earlier steps are not run again.
     public func resume(id: String) async throws -> JobRecord {
         guard var record = try await store.job(id: id) else { throw DrayError.noJob(id) }
+        if record.state.status == .error, let task = running[id] {
+            // Its end is stored; its task is still removing the last container.
+            await task.value
+        }
         guard record.state.status == .error, !isActive(id) else {
             throw DrayError(
                 .conflict,

@@ -63,8 +63,6 @@ struct RedisServeTests {
             return
         }
         try await redis.stop()
-        let docker = try await TestEngine.client()
-        #expect(try await !docker.listContainers(label: "dray.job=\(id)").isEmpty, "the job's container still runs")
 
         for (method, path) in [("GET", "/jobs/\(id)"), ("GET", "/jobs"), ("GET", "/jobs/\(id)/log"), ("POST", "/jobs")]
         {
@@ -86,9 +84,12 @@ struct RedisServeTests {
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(state["status"] as? String == "complete")
+        let exitCodes = (state["steps"] as? [[String: Any]])?.map { $0["exitCode"] as? Int }
+        #expect(exitCodes == [0], "the step ran through the outage: it was not stopped")
         #expect(try await server.request(.GET, "/readyz").status == 200)
         let lines = try await server.request(.GET, "/jobs/\(id)/log").json["lines"] as? [String]
         #expect(lines == (1...80).map { "line \($0)" }, "no line was lost while Redis was away")
+        let docker = try await TestEngine.client()
         #expect(try await docker.listContainers(label: "dray.job=\(id)").isEmpty)
         try await docker.shutdown()
     }
