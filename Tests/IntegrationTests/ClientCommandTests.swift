@@ -39,9 +39,10 @@ struct ClientCommandTests {
         try await server.waitUntilUp()
         let environment = ["DRAY_URL": server.url]
         let submitted = try await DrayProcess.run(
-            ["submit", "-"], stdinText: job("echo begun; sleep 3; echo finished"), environment: environment)
+            ["submit", "-"], stdinText: job("echo begun; sleep 15; echo finished"), environment: environment)
         let id = String(decoding: submitted.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        for _ in 0..<200 {
+        // Until the step runs: a bound, not a timing; every test runs at once on two cores.
+        for _ in 0..<1200 {
             if try await server.request(.GET, "/jobs/\(id)/log").json["lines"] as? [String] == ["begun"] { break }
             try await Task.sleep(for: .milliseconds(50))
         }

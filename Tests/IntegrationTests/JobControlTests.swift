@@ -27,7 +27,7 @@ extension ServerTests {
     }
 
     func waitForLog(_ client: any TestClientProtocol, _ id: String, _ line: String) async throws {
-        for _ in 0..<200 {
+        for _ in 0..<1200 {
             let lines = try json(try await call(client, .get, "/jobs/\(id)/log", route: "/jobs/{id}/log"))["lines"]
             if (lines as? [String])?.contains(line) == true { return }
             try await Task.sleep(for: .milliseconds(50))

@@ -18,7 +18,7 @@ struct RestartTests {
         let id = try #require(created.json["id"] as? String)
         let docker = try await TestEngine.client()
         // Wait until the step's container runs and its first line is logged.
-        for _ in 0..<200 {
+        for _ in 0..<1200 {
             let log = try await first.request(.GET, "/jobs/\(id)/log")
             if (log.json["lines"] as? [String]) == ["started"] { break }
             try await Task.sleep(for: .milliseconds(50))
