@@ -145,13 +145,21 @@ public actor JobService: Service {
     /// `stopGracePeriod`, and its container is removed. The job ends in `error`, phase and reason
     /// `canceled`. A job that has ended is a `conflict`.
     public func cancel(id: String) async throws -> JobRecord {
-        if try await stop(id, reason: .canceled) {
+        let record = try await settledRecord(id)
+        if record.state.status == .running, try await stop(id, reason: .canceled) {
             guard let record = try await store.job(id: id) else { throw DrayError.noJob(id) }
             return record
         }
-        guard let record = try await store.job(id: id) else { throw DrayError.noJob(id) }
         throw DrayError(
             .conflict, "job \(id) has ended (\(record.state.status.rawValue)): there is nothing to cancel")
+    }
+
+    /// The job's stored record, once the task of a job that has ended is done too: a job's
+    /// end is stored before its task has removed its last container.
+    private func settledRecord(_ id: String) async throws -> JobRecord {
+        guard let record = try await store.job(id: id) else { throw DrayError.noJob(id) }
+        if record.state.status != .running, let task = running[id] { await task.value }
+        return record
     }
 
     /// Stops the job if it is active, for `reason`; false when it was not.
@@ -176,11 +184,7 @@ public actor JobService: Service {
     /// Runs a job in `error` again from the step that failed, with the spooled output of the
     /// last step that succeeded as its input. Earlier steps are not run again.
     public func resume(id: String) async throws -> JobRecord {
-        guard var record = try await store.job(id: id) else { throw DrayError.noJob(id) }
-        if record.state.status == .error, let task = running[id] {
-            // Its end is stored; its task is still removing the last container.
-            await task.value
-        }
+        var record = try await settledRecord(id)
         guard record.state.status == .error, !isActive(id) else {
             throw DrayError(
                 .conflict,

@@ -4,16 +4,12 @@ import Testing
 /// The client verbs against a real `dray serve`: submit --watch, logs -f, cancel, resume.
 @Suite("dray's client verbs")
 struct ClientCommandTests {
-    func job(_ script: String) -> String {
-        #"{"steps":[{"name":"work","source":"dray-test/sh","stopGracePeriod":1,"environment":[{"variable":"SCRIPT","value":"\#(script)"}]}]}"#
-    }
+    func job(_ script: String) -> String { ServerProcess.shellJob(script, name: "work") }
 
     @Test("submit --watch and logs -f follow the log live and exit with the job's outcome")
     func follow() async throws {
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("dray-cli-\(UUID().uuidString)").path
-        let server = try ServerProcess(dataDirectory: data)
+        let server = try await ServerProcess.started("cli")
         defer { server.stop() }
-        try await server.waitUntilUp()
         let environment = ["DRAY_URL": server.url]
         let watched = try await DrayProcess.run(
             ["submit", "--watch", "-"], stdinText: job("for i in 1 2 3; do echo tick $i; sleep 0.3; done"),
@@ -33,10 +29,8 @@ struct ClientCommandTests {
 
     @Test("cancel stops a running job; again is an error; resume --watch runs it from its step to the end")
     func cancelAndResume() async throws {
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("dray-cli-\(UUID().uuidString)").path
-        let server = try ServerProcess(dataDirectory: data)
+        let server = try await ServerProcess.started("cli")
         defer { server.stop() }
-        try await server.waitUntilUp()
         let environment = ["DRAY_URL": server.url]
         let submitted = try await DrayProcess.run(
             ["submit", "-"], stdinText: job("echo begun; sleep 15; echo finished"), environment: environment)

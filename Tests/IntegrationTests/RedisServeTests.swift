@@ -16,11 +16,9 @@ struct RedisServeTests {
             "HMSET", [.string("jobs:\(id)"), "totalSteps", "\u{2}", "completedSteps", "2", "status", "complete"])
         try await client.send("RPUSH", [.string("jobs:\(id):log"), "hello", "HELLO"])
 
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("dray-link-\(UUID().uuidString)").path
-        let server = try ServerProcess(
-            dataDirectory: data, environment: ["REDIS_PORT": "tcp://127.0.0.1:\(redis.port)"])
+        let server = try await ServerProcess.started(
+            "link", environment: ["REDIS_PORT": "tcp://127.0.0.1:\(redis.port)"])
         defer { server.stop() }
-        try await server.waitUntilUp()
         #expect(server.log.contains("store redis://127.0.0.1:\(redis.port)"))
         let listed =
             try JSONSerialization.jsonObject(with: try await server.request(.GET, "/jobs").body) as? [[String: Any]]
@@ -41,14 +39,9 @@ struct RedisServeTests {
         "Redis stops while a job runs: 503s and /readyz say why; when it returns the job completes with its whole log")
     func outage() async throws {
         let redis = try await RedisServer()
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("dray-outage-\(UUID().uuidString)")
-            .path
-        let server = try ServerProcess(dataDirectory: data, environment: ["DRAY_STORE": redis.url])
+        let server = try await ServerProcess.started("outage", environment: ["DRAY_STORE": redis.url])
         defer { server.stop() }
-        try await server.waitUntilUp()
-        let script = "for i in $(seq 1 80); do echo line $i; sleep 0.1; done"
-        let body =
-            #"{"steps":[{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"\#(script)"}]}]}"#
+        let body = ServerProcess.shellJob("for i in $(seq 1 80); do echo line $i; sleep 0.1; done")
         let id = try #require(try await server.request(.POST, "/jobs", body: body).json["id"] as? String)
         // Until the step runs: a bound, not a timing; every test runs at once on two cores.
         var logged = false

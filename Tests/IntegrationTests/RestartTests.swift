@@ -42,12 +42,9 @@ struct RestartTests {
 
     @Test("SIGTERM: running jobs get --shutdown-grace to finish; the rest stop with reason shutdown, no container left")
     func gracefulShutdown() async throws {
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("dray-term-\(UUID().uuidString)").path
-        let server = try ServerProcess(dataDirectory: data, arguments: ["--shutdown-grace", "15s"])
-        try await server.waitUntilUp()
-        func job(_ script: String) -> String {
-            #"{"steps":[{"source":"dray-test/sh","stopGracePeriod":1,"environment":[{"variable":"SCRIPT","value":"\#(script)"}]}]}"#
-        }
+        let server = try await ServerProcess.started("term", arguments: ["--shutdown-grace", "15s"])
+        let data = server.dataDirectory
+        func job(_ script: String) -> String { ServerProcess.shellJob(script) }
         let quick = try #require(
             try await server.request(.POST, "/jobs", body: job("echo begun; sleep 1; echo finished")).json["id"]
                 as? String)

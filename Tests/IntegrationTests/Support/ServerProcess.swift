@@ -80,3 +80,31 @@ final class ServerProcess {
         return Answer(status: Int(response.status.code), body: Data(buffer: bytes))
     }
 }
+
+extension ServerProcess {
+    /// A `dray serve` on a fresh data folder named after `purpose`, answering.
+    static func started(_ purpose: String, environment: [String: String] = [:], arguments: [String] = [])
+        async throws -> ServerProcess
+    {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("dray-\(purpose)-\(UUID().uuidString)")
+            .path
+        let server = try ServerProcess(dataDirectory: data, environment: environment, arguments: arguments)
+        do {
+            try await server.waitUntilUp()
+        } catch {
+            server.stop()
+            throw error
+        }
+        return server
+    }
+
+    /// A one-step job of the test image running `script`, as JSON.
+    static func shellJob(_ script: String, name: String? = nil, stopGracePeriod: Double = 1) -> String {
+        let step: [String: Any] = [
+            "source": "dray-test/sh", "stopGracePeriod": stopGracePeriod,
+            "environment": [["variable": "SCRIPT", "value": script]],
+        ].merging(name.map { ["name": $0] } ?? [:]) { $1 }
+        let data = try! JSONSerialization.data(withJSONObject: ["steps": [step]], options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+}
