@@ -61,13 +61,13 @@ public final class RedisServer: Sendable {
                 "cannot start \(Self.binary) (\(error)): install Debian's redis-server, as scripts/test does")
         }
         self.pid.withLock { $0 = pid }
-        for _ in 0..<200 {
+        for _ in 0..<1200 {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             if text.contains("Ready to accept connections") { return }
             guard ChildProcess.isRunning(pid) else { throw RedisServerError("redis-server exited: \(text)") }
             try await Task.sleep(for: .milliseconds(25))
         }
-        throw RedisServerError("redis-server did not start within 5 s on port \(port)")
+        throw RedisServerError("redis-server did not start within 30 s on port \(port)")
     }
 
     /// Stops the server with SIGTERM (it writes its data first) and waits for it to exit.

@@ -28,7 +28,14 @@ struct ServerTests: Sendable {
         let docker = try await TestEngine.client()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dray-server-\(UUID().uuidString)")
             .path
-        let (store, closeStore) = try await kind.make(in: folder)
+        let made: (store: any JobStore, close: @Sendable () async throws -> Void)
+        do {
+            made = try await kind.make(in: folder)
+        } catch {
+            try? await docker.shutdown()
+            throw error
+        }
+        let (store, closeStore) = made
         let logger = Logger(label: "dray-test")
         let service = JobService(
             store: store, runtime: DockerRuntime(client: docker), spoolRoot: FilePath(folder + "/spool"),
