@@ -188,12 +188,19 @@ public struct JobRunner: Sendable {
                 }
                 break
             }
-            // Stop the rest (and the timer), and wait until their containers are gone.
+            // Stop the rest (and the timer), and wait until their containers are gone. A stopped
+            // step has no exit code but says when it ended.
             group.cancelAll()
             while true {
                 do {
-                    guard try await group.next() != nil else { break }
-                } catch {}
+                    guard let (index, exitCode) = try await group.next() else { break }
+                    guard index >= 0 else { continue }
+                    state.steps[index].exitCode = exitCode
+                    state.steps[index].finishedAt = Date()
+                } catch {
+                    guard let index = (error as? StepFailure)?.index else { continue }
+                    state.steps[index].finishedAt = Date()
+                }
             }
         }
     }
