@@ -41,29 +41,42 @@ public enum ChildProcess {
     /// How a child ended: its exit status, or 128 + the signal that ended it, as a shell says.
     public struct Exit: Sendable {
         public var status: Int32
-        /// Peak resident set size, in KiB (`ru_maxrss`).
+        /// Peak resident set size of the child's own program, in KiB (its `VmHWM`).
         public var peakRSSKiB: Int
     }
 
-    /// Waits for `pid` to end, on a thread of its own: `wait4` blocks.
+    /// Waits for `pid` to end, on a thread of its own, reading its memory's high-water mark
+    /// every 10 ms until then. `wait4`'s `ru_maxrss` would not do: a child made by
+    /// `posix_spawn` shares this process's memory until it execs, and Linux counts this
+    /// process's peak as the child's.
     public static func wait(_ pid: pid_t) async throws -> Exit {
         try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
                 var status: Int32 = 0
-                var usage = rusage()
-                while wait4(pid, &status, 0, &usage) < 0 {
-                    guard errno == EINTR else {
+                var peak = 0
+                while true {
+                    peak = max(peak, highWaterMarkKiB(of: pid) ?? 0)
+                    let waited = waitpid(pid, &status, WNOHANG)
+                    if waited == pid { break }
+                    if waited < 0 && errno != EINTR {
                         continuation.resume(throwing: POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO))
                         return
                     }
+                    usleep(10_000)
                 }
                 let exited = status & 0x7F == 0
                 continuation.resume(
-                    returning: Exit(
-                        status: exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F), peakRSSKiB: Int(usage.ru_maxrss))
-                )
+                    returning: Exit(status: exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F), peakRSSKiB: peak))
             }
         }
+    }
+
+    /// The `VmHWM` line of `/proc/PID/status`, in KiB; nil once the process has let go of its memory.
+    private static func highWaterMarkKiB(of pid: pid_t) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+        else { return nil }
+        return Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "")
     }
 
     /// True while `pid` has not ended (or ended and was not waited for).

@@ -11,7 +11,7 @@ import Testing
 struct DrayProcess {
     struct Result {
         var status: Int32
-        /// Peak resident set size, in KiB (`ru_maxrss`).
+        /// Peak resident set size, in KiB (`VmHWM`).
         var peakRSSKiB: Int
         var stdoutPath: String
         var stderr: String
