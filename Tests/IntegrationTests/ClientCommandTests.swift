@@ -32,27 +32,43 @@ struct ClientCommandTests {
         let server = try await ServerProcess.started("cli")
         defer { server.stop() }
         let environment = ["DRAY_URL": server.url]
-        let submitted = try await DrayProcess.run(
-            ["submit", "-"], stdinText: job("echo begun; sleep 15; echo finished"), environment: environment)
-        let id = String(decoding: submitted.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        // Until the step runs: a bound, not a timing; every test runs at once on two cores.
-        for _ in 0..<1200 {
-            if try await server.request(.GET, "/jobs/\(id)/log").json["lines"] as? [String] == ["begun"] { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        let canceled = try await DrayProcess.run(["cancel", id], environment: environment)
-        #expect(canceled.status == 0, "\(canceled.stderr)")
-        #expect(String(decoding: canceled.stdout, as: UTF8.self) == "\(id) error canceled\n")
-        let again = try await DrayProcess.run(["cancel", id], environment: environment)
-        #expect(again.status == 1)
-        #expect(again.stderr.contains("nothing to cancel"), "\(again.stderr)")
+        // Step 2's image waits for ever until it is fixed, under the same name, to upper-case
+        // its input: no timing decides whether the cancel finds it running.
+        try await TestEngine.withClient { docker async throws in
+            let image = "dray-test/hang-\(UUID().uuidString.prefix(8).lowercased())"
+            try await docker.tagImage("dray-test/sh", repository: image, tag: "latest")
+            let body = #"""
+                {"steps":[
+                  {"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"echo hello"}]},
+                  {"name":"work","source":"\#(image)","stopGracePeriod":1,
+                   "environment":[{"variable":"SCRIPT","value":"echo begun; sleep 600"}]}
+                ]}
+                """#
+            let submitted = try await DrayProcess.run(["submit", "-"], stdinText: body, environment: environment)
+            let id = String(decoding: submitted.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            // Until step 2 runs: a bound, not a timing; every test runs at once on two cores.
+            var lines: [String] = []
+            for _ in 0..<1200 where lines != ["hello", "begun"] {
+                try await Task.sleep(for: .milliseconds(50))
+                lines = try await server.request(.GET, "/jobs/\(id)/log").json["lines"] as? [String] ?? []
+            }
+            try #require(lines == ["hello", "begun"], "step 2 did not start within 60 s")
+            let canceled = try await DrayProcess.run(["cancel", id], environment: environment)
+            #expect(canceled.status == 0, "\(canceled.stderr)")
+            #expect(String(decoding: canceled.stdout, as: UTF8.self) == "\(id) error canceled\n")
+            let again = try await DrayProcess.run(["cancel", id], environment: environment)
+            #expect(again.status == 1)
+            #expect(again.stderr.contains("nothing to cancel"), "\(again.stderr)")
 
-        let resumed = try await DrayProcess.run(["resume", "--watch", id], environment: environment)
-        #expect(resumed.status == 0, "\(resumed.stderr)")
-        #expect(String(decoding: resumed.stdout, as: UTF8.self) == "\(id) resumes from step 1 of 1\n")
-        #expect(resumed.stderr == "begun\nfinished\n")
-        let complete = try await DrayProcess.run(["resume", id], environment: environment)
-        #expect(complete.status == 1)
-        #expect(complete.stderr.contains("only a job that ended in error can resume"))
+            try await docker.tagImage("dray/upper", repository: image, tag: "latest")
+            let resumed = try await DrayProcess.run(["resume", "--watch", id], environment: environment)
+            #expect(resumed.status == 0, "\(resumed.stderr)")
+            #expect(String(decoding: resumed.stdout, as: UTF8.self) == "\(id) resumes from step 2 of 2\n")
+            #expect(resumed.stderr == "HELLO\n", "only the resumed step's log, on its spooled input")
+            let complete = try await DrayProcess.run(["resume", id], environment: environment)
+            #expect(complete.status == 1)
+            #expect(complete.stderr.contains("only a job that ended in error can resume"))
+            _ = try? await docker.removeImage(image)
+        }
     }
 }

@@ -114,9 +114,7 @@ struct EngineIntegrationTests {
     @Test("a missing image is pulled from its registry")
     func pull() async throws {
         let image = "\(try TestEngine.registry())/dray-test/pulled:latest"
-        let client = try await TestEngine.client()
-        try? await client.removeImage(image)
-        try await client.shutdown()
+        try await TestEngine.withClient { try? await $0.removeImage(image) }
         let outcome = try await TestEngine.run(Job(steps: [Step(source: image)]))
         #expect(outcome.state.status == .complete)
         #expect(outcome.output == Array("v2\n".utf8))
@@ -125,10 +123,10 @@ struct EngineIntegrationTests {
     @Test("refresh pulls the image even when it is present; without it the local one runs")
     func refresh() async throws {
         let image = "\(try TestEngine.registry())/dray-test/refresh"
-        let client = try await TestEngine.client()
         // The engine's copy is v1; the registry's is v2.
-        try await client.tagImage("dray-test/version:v1", repository: image, tag: "latest")
-        try await client.shutdown()
+        try await TestEngine.withClient {
+            try await $0.tagImage("dray-test/version:v1", repository: image, tag: "latest")
+        }
         let local = try await TestEngine.run(Job(steps: [Step(source: image)]))
         #expect(local.output == Array("v1\n".utf8))
         let refreshed = try await TestEngine.run(Job(steps: [Step(source: image, refresh: true)]))

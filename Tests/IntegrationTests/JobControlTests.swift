@@ -52,9 +52,8 @@ extension ServerTests {
             #expect(state["phase"] as? String == "canceled")
             #expect(state["reason"] as? String == "canceled")
             #expect(state["error"] as? String == #"step 1 "s1" was canceled"#)
-            let docker = try await TestEngine.client()
-            #expect(try await docker.listContainers(label: "dray.job=\(id)").isEmpty, "the container was removed")
-            try await docker.shutdown()
+            let left = try await TestEngine.withClient { try await $0.listContainers(label: "dray.job=\(id)") }
+            #expect(left.isEmpty, "the container was removed")
 
             let again = try await call(client, .post, "/jobs/\(id)/cancel", route: "/jobs/{id}/cancel")
             #expect(again.status == .conflict)
@@ -98,10 +97,10 @@ extension ServerTests {
             let jobState = try await waitUntilDone(client, job)
             #expect(jobState["reason"] as? String == "timeout")
             #expect(jobState["error"] as? String == #"the job timed out after 2.5 s in step 1 "s1""#)
-            let docker = try await TestEngine.client()
-            #expect(try await docker.listContainers(label: "dray.job=\(step)").isEmpty)
-            #expect(try await docker.listContainers(label: "dray.job=\(job)").isEmpty)
-            try await docker.shutdown()
+            try await TestEngine.withClient { docker async throws in
+                #expect(try await docker.listContainers(label: "dray.job=\(step)").isEmpty)
+                #expect(try await docker.listContainers(label: "dray.job=\(job)").isEmpty)
+            }
             for body in [
                 #"{"steps":[{"source":"a","timeout":-1}]}"#, #"{"steps":[{"source":"a"}],"timeout":0}"#,
                 #"{"steps":[{"source":"a","retries":-2}]}"#, #"{"steps":[{"source":"a","stopGracePeriod":-1}]}"#,
@@ -141,41 +140,41 @@ extension ServerTests {
     )
     func resume() async throws {
         try await withServer(.sqlite) { client, _ in
-            let docker = try await TestEngine.client()
-            let image = "dray-test/fixme-\(UUID().uuidString.prefix(8).lowercased())"
-            try await docker.tagImage("dray-test/sh", repository: image, tag: "latest")
-            let body = #"""
-                {"steps":[
-                  {"name":"make","source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"echo made >&2; printf 'hello\\000\\377world\\n'"}]},
-                  {"name":"fix","source":"\#(image)","environment":[{"variable":"SCRIPT","value":"exit 3"}]},
-                  {"name":"copy","source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"cat"}]}
-                ]}
-                """#
-            let id = try await submit(client, body)
-            let failed = try await waitUntilDone(client, id)
-            #expect(failed["error"] as? String == #"step 2 "fix" exited with code 3"#)
-            let early = try await call(client, .get, "/jobs/\(id)/output", route: "/jobs/{id}/output")
-            #expect(early.status == .conflict)
+            try await TestEngine.withClient { docker async throws in
+                let image = "dray-test/fixme-\(UUID().uuidString.prefix(8).lowercased())"
+                try await docker.tagImage("dray-test/sh", repository: image, tag: "latest")
+                let body = #"""
+                    {"steps":[
+                      {"name":"make","source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"echo made >&2; printf 'hello\\000\\377world\\n'"}]},
+                      {"name":"fix","source":"\#(image)","environment":[{"variable":"SCRIPT","value":"exit 3"}]},
+                      {"name":"copy","source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"cat"}]}
+                    ]}
+                    """#
+                let id = try await submit(client, body)
+                let failed = try await waitUntilDone(client, id)
+                #expect(failed["error"] as? String == #"step 2 "fix" exited with code 3"#)
+                let early = try await call(client, .get, "/jobs/\(id)/output", route: "/jobs/{id}/output")
+                #expect(early.status == .conflict)
 
-            // The image is fixed under the same name: now it upper-cases its input.
-            try await docker.tagImage("dray/upper", repository: image, tag: "latest")
-            let resumed = try await call(client, .post, "/jobs/\(id)/resume", route: "/jobs/{id}/resume")
-            #expect(resumed.status == .accepted)
-            #expect(try json(resumed)["status"] as? String == "running")
-            let done = try await waitUntilDone(client, id)
-            #expect(done["status"] as? String == "complete", "\(done)")
-            #expect(done["stepsCompleted"] as? Int == 3)
-            let lines = try json(try await call(client, .get, "/jobs/\(id)/log", route: "/jobs/{id}/log"))["lines"]
-            #expect((lines as? [String])?.filter { $0 == "made" }.count == 1, "step 1 did not run again")
+                // The image is fixed under the same name: now it upper-cases its input.
+                try await docker.tagImage("dray/upper", repository: image, tag: "latest")
+                let resumed = try await call(client, .post, "/jobs/\(id)/resume", route: "/jobs/{id}/resume")
+                #expect(resumed.status == .accepted)
+                #expect(try json(resumed)["status"] as? String == "running")
+                let done = try await waitUntilDone(client, id)
+                #expect(done["status"] as? String == "complete", "\(done)")
+                #expect(done["stepsCompleted"] as? Int == 3)
+                let lines = try json(try await call(client, .get, "/jobs/\(id)/log", route: "/jobs/{id}/log"))["lines"]
+                #expect((lines as? [String])?.filter { $0 == "made" }.count == 1, "step 1 did not run again")
 
-            let output = try await client.execute(uri: "/jobs/\(id)/output", method: .get)
-            #expect(output.status == .ok)
-            #expect(output.headers[.contentType] == "application/octet-stream")
-            #expect(Array(output.body.readableBytesView) == Array("HELLO".utf8) + [0, 255] + Array("WORLD\n".utf8))
-            let again = try await call(client, .post, "/jobs/\(id)/resume", route: "/jobs/{id}/resume")
-            #expect(again.status == .conflict)
-            _ = try? await docker.removeImage(image)
-            try await docker.shutdown()
+                let output = try await client.execute(uri: "/jobs/\(id)/output", method: .get)
+                #expect(output.status == .ok)
+                #expect(output.headers[.contentType] == "application/octet-stream")
+                #expect(Array(output.body.readableBytesView) == Array("HELLO".utf8) + [0, 255] + Array("WORLD\n".utf8))
+                let again = try await call(client, .post, "/jobs/\(id)/resume", route: "/jobs/{id}/resume")
+                #expect(again.status == .conflict)
+                _ = try? await docker.removeImage(image)
+            }
         }
     }
 

@@ -82,8 +82,7 @@ struct RedisServeTests {
         #expect(try await server.request(.GET, "/readyz").status == 200)
         let lines = try await server.request(.GET, "/jobs/\(id)/log").json["lines"] as? [String]
         #expect(lines == (1...80).map { "line \($0)" }, "no line was lost while Redis was away")
-        let docker = try await TestEngine.client()
-        #expect(try await docker.listContainers(label: "dray.job=\(id)").isEmpty)
-        try await docker.shutdown()
+        let left = try await TestEngine.withClient { try await $0.listContainers(label: "dray.job=\(id)") }
+        #expect(left.isEmpty)
     }
 }

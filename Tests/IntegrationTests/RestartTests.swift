@@ -16,28 +16,28 @@ struct RestartTests {
         let created = try await first.request(.POST, "/jobs", body: body)
         #expect(created.status == 201)
         let id = try #require(created.json["id"] as? String)
-        let docker = try await TestEngine.client()
-        // Wait until the step's container runs and its first line is logged.
-        for _ in 0..<1200 {
-            let log = try await first.request(.GET, "/jobs/\(id)/log")
-            if (log.json["lines"] as? [String]) == ["started"] { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        #expect(try await !docker.listContainers(label: "dray.job=\(id)").isEmpty)
-        first.kill9()
+        try await TestEngine.withClient { docker async throws in
+            // Wait until the step's container runs and its first line is logged.
+            for _ in 0..<1200 {
+                let log = try await first.request(.GET, "/jobs/\(id)/log")
+                if (log.json["lines"] as? [String]) == ["started"] { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(try await !docker.listContainers(label: "dray.job=\(id)").isEmpty)
+            first.kill9()
 
-        let second = try ServerProcess(dataDirectory: data)
-        defer { second.stop() }
-        try await second.waitUntilUp()
-        let state = try await second.request(.GET, "/jobs/\(id)").json
-        #expect(state["status"] as? String == "error")
-        #expect(state["error"] as? String == "server restarted while the job was running")
-        #expect(try await second.request(.GET, "/jobs/\(id)/log").json["lines"] as? [String] == ["started"])
-        #expect(try await docker.listContainers(label: "dray.job=\(id)").isEmpty, "the job's container was removed")
-        // The restarted server runs new jobs.
-        let next = try await second.request(.POST, "/jobs", body: #"{"steps":[{"source":"dray/randword"}]}"#)
-        #expect(next.status == 201)
-        try await docker.shutdown()
+            let second = try ServerProcess(dataDirectory: data)
+            defer { second.stop() }
+            try await second.waitUntilUp()
+            let state = try await second.request(.GET, "/jobs/\(id)").json
+            #expect(state["status"] as? String == "error")
+            #expect(state["error"] as? String == "server restarted while the job was running")
+            #expect(try await second.request(.GET, "/jobs/\(id)/log").json["lines"] as? [String] == ["started"])
+            #expect(try await docker.listContainers(label: "dray.job=\(id)").isEmpty, "the job's container was removed")
+            // The restarted server runs new jobs.
+            let next = try await second.request(.POST, "/jobs", body: #"{"steps":[{"source":"dray/randword"}]}"#)
+            #expect(next.status == 201)
+        }
     }
 
     @Test("SIGTERM: running jobs get --shutdown-grace to finish; the rest stop with reason shutdown, no container left")
@@ -50,27 +50,27 @@ struct RestartTests {
                 as? String)
         let slow = try #require(
             try await server.request(.POST, "/jobs", body: job("echo started; sleep 120")).json["id"] as? String)
-        let docker = try await TestEngine.client()
-        for _ in 0..<600 {
-            let quickLog = try await server.request(.GET, "/jobs/\(quick)/log").json["lines"] as? [String]
-            let slowLog = try await server.request(.GET, "/jobs/\(slow)/log").json["lines"] as? [String]
-            if quickLog?.first == "begun" && slowLog == ["started"] { break }
-            try await Task.sleep(for: .milliseconds(50))
+        try await TestEngine.withClient { docker async throws in
+            for _ in 0..<600 {
+                let quickLog = try await server.request(.GET, "/jobs/\(quick)/log").json["lines"] as? [String]
+                let slowLog = try await server.request(.GET, "/jobs/\(slow)/log").json["lines"] as? [String]
+                if quickLog?.first == "begun" && slowLog == ["started"] { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            server.stop()
+            #expect(server.log.contains("waiting up to"), "the server said it waits for running jobs")
+            #expect(try await docker.listContainers(label: "dray.job=\(quick)").isEmpty)
+            #expect(try await docker.listContainers(label: "dray.job=\(slow)").isEmpty)
+            let restarted = try ServerProcess(dataDirectory: data)
+            defer { restarted.stop() }
+            try await restarted.waitUntilUp()
+            let finished = try await restarted.request(.GET, "/jobs/\(quick)").json
+            #expect(finished["status"] as? String == "complete", "a job that ends within the grace period completes")
+            let stopped = try await restarted.request(.GET, "/jobs/\(slow)").json
+            #expect(stopped["status"] as? String == "error")
+            #expect(stopped["reason"] as? String == "shutdown")
+            #expect(stopped["error"] as? String == "step 1 was stopped: the server shut down")
         }
-        server.stop()
-        #expect(server.log.contains("waiting up to"), "the server said it waits for running jobs")
-        #expect(try await docker.listContainers(label: "dray.job=\(quick)").isEmpty)
-        #expect(try await docker.listContainers(label: "dray.job=\(slow)").isEmpty)
-        let restarted = try ServerProcess(dataDirectory: data)
-        defer { restarted.stop() }
-        try await restarted.waitUntilUp()
-        let finished = try await restarted.request(.GET, "/jobs/\(quick)").json
-        #expect(finished["status"] as? String == "complete", "a job that ends within the grace period completes")
-        let stopped = try await restarted.request(.GET, "/jobs/\(slow)").json
-        #expect(stopped["status"] as? String == "error")
-        #expect(stopped["reason"] as? String == "shutdown")
-        #expect(stopped["error"] as? String == "step 1 was stopped: the server shut down")
-        try await docker.shutdown()
     }
 
     @Test("LOG_LEVEL takes the original's values; an invalid one warns and uses info")

@@ -25,41 +25,33 @@ struct ServerTests: Sendable {
         jobs: JobService.Configuration = .init(),
         _ body: @Sendable (any TestClientProtocol, JobService) async throws -> Void
     ) async throws {
-        let docker = try await TestEngine.client()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dray-server-\(UUID().uuidString)")
             .path
-        let made: (store: any JobStore, close: @Sendable () async throws -> Void)
-        do {
-            made = try await kind.make(in: folder)
-        } catch {
-            try? await docker.shutdown()
-            throw error
-        }
-        let (store, closeStore) = made
-        let logger = Logger(label: "dray-test")
-        let service = JobService(
-            store: store, runtime: DockerRuntime(client: docker), spoolRoot: FilePath(folder + "/spool"),
-            logger: logger,
-            configuration: jobs
-        )
-        var configuration = DrayServer.Configuration()
-        configuration.maxBodyBytes = maxBodyBytes
-        let app = Application(
-            responder: DrayServer.responder(service: service, configuration: configuration, logger: logger))
-        // What the service's run() does besides waiting for shutdown.
-        let cleaner = Task { await service.cleanUp() }
-        defer { cleaner.cancel() }
-        do {
-            try await app.test(.router) { client in try await body(client, service) }
-        } catch {
+        try await TestEngine.withClient { docker in
+            let (store, closeStore) = try await kind.make(in: folder)
+            let logger = Logger(label: "dray-test")
+            let service = JobService(
+                store: store, runtime: DockerRuntime(client: docker), spoolRoot: FilePath(folder + "/spool"),
+                logger: logger,
+                configuration: jobs
+            )
+            var configuration = DrayServer.Configuration()
+            configuration.maxBodyBytes = maxBodyBytes
+            let app = Application(
+                responder: DrayServer.responder(service: service, configuration: configuration, logger: logger))
+            // What the service's run() does besides waiting for shutdown.
+            let cleaner = Task { await service.cleanUp() }
+            defer { cleaner.cancel() }
+            do {
+                try await app.test(.router) { client in try await body(client, service) }
+            } catch {
+                await service.stopAll()
+                try? await closeStore()
+                throw error
+            }
             await service.stopAll()
-            try? await docker.shutdown()
-            try? await closeStore()
-            throw error
+            try await closeStore()
         }
-        await service.stopAll()
-        try await docker.shutdown()
-        try await closeStore()
     }
 
     /// Sends a request, checks the answer against the OpenAPI description, and returns it.

@@ -18,6 +18,20 @@ enum TestEngine {
         }
     }
 
+    /// Runs `body` with a client of the real engine, and shuts the client down however `body`
+    /// ends (a client left running traps when it is freed, which would end the whole test run).
+    static func withClient<T>(_ body: (DockerClient) async throws -> T) async throws -> T {
+        let client = try await client()
+        do {
+            let result = try await body(client)
+            try await client.shutdown()
+            return result
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
     /// The local registry `scripts/test` started, as `HOST:PORT`.
     static func registry() throws -> String {
         try #require(
@@ -48,8 +62,7 @@ enum TestEngine {
 
     /// Runs `job` in this process on the real engine, then checks that none of its containers is left.
     static func run(_ job: Job, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Outcome {
-        let client = try await client()
-        do {
+        try await withClient { client in
             let outcome = try await FileSystem.shared.withTemporaryDirectory { _, spool in
                 let id = UUID().uuidString
                 let observer = RecordingObserver()
@@ -67,11 +80,7 @@ enum TestEngine {
             }
             let left = try await client.listContainers(label: "dray.job=\(outcome.id)")
             #expect(left.isEmpty, "containers left after the job: \(left.map(\.id))", sourceLocation: sourceLocation)
-            try await client.shutdown()
             return outcome
-        } catch {
-            try? await client.shutdown()
-            throw error
         }
     }
 }
