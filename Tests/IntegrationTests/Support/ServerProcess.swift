@@ -22,7 +22,10 @@ final class ServerProcess {
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: DrayProcess.binary)
         process.arguments = ["serve", "--port", String(port), "--data-dir", dataDirectory] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        // A server that must be aborted prints every thread's backtrace into its log.
+        process.environment = ProcessInfo.processInfo.environment.merging(
+            ["SWIFT_BACKTRACE": "enable=yes,interactive=no,threads=all"]
+        ) { $1 }.merging(environment) { $1 }
         process.standardOutput = FileHandle(forWritingAtPath: logPath)
         process.standardError = FileHandle(forWritingAtPath: logPath)
         try process.run()
@@ -52,15 +55,17 @@ final class ServerProcess {
         process.waitUntilExit()
     }
 
-    /// Stops the server with SIGTERM and waits for it, 30 s at most; then SIGKILL, and a failure.
+    /// Stops the server with SIGTERM and waits for it, 60 s at most. A server still running
+    /// then is a failure: it is aborted, so that its log shows where each thread was, and killed.
     func stop() {
         guard process.isRunning else { return }
         process.terminate()
+        for _ in 0..<600 where process.isRunning { usleep(100_000) }
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGABRT)
         for _ in 0..<300 where process.isRunning { usleep(100_000) }
-        if process.isRunning {
-            Issue.record("dray serve did not stop within 30 s of SIGTERM: \(log)")
-            kill9()
-        }
+        Issue.record("dray serve did not stop within 60 s of SIGTERM: \(log)")
+        kill9()
     }
 
     struct Answer {
