@@ -46,7 +46,7 @@ public struct LineSplitter: Sendable {
 
     private mutating func takeLine() -> String {
         if dropped == 0, pending.last == UInt8(ascii: "\r") { pending.removeLast() }
-        var line = String(decoding: pending, as: UTF8.self)
+        var line = pending.withUnsafeBytes { String(repairingUTF8: $0) }
         if dropped > 0 { line += " … [line cut: \(pending.count + dropped) bytes]" }
         pending.removeAll(keepingCapacity: pending.count <= 4096)
         dropped = 0
