@@ -17,8 +17,8 @@ final class StoreRecorder: JobObserver, Sendable {
     /// How much log may wait for the store, in lines and in bytes of text. Beyond it, a step's
     /// next lines wait until the store has caught up, and with them the reading of the step's
     /// output: memory stays bounded however fast a step logs and however slow the store is.
-    static let pendingLineLimit = 20_000
-    static let pendingByteLimit = 8 << 20
+    static let pendingLineLimit = 5_000
+    static let pendingByteLimit = 1 << 20
 
     private let id: String
     private let store: any JobStore
