@@ -38,20 +38,31 @@ struct APIClient {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(data: body))
         }
-        let response: HTTPClientResponse
-        let data: ByteBuffer
+        let response = try await execute(request, timeout: .seconds(60))
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
-            data = try await response.body.collect(upTo: 256 << 20)
+            return Data(buffer: try await response.body.collect(upTo: 256 << 20))
+        } catch {
+            throw Failure(message: "cannot reach the Dray server at \(baseURL): \(error)")
+        }
+    }
+
+    /// Sends `request` and returns the answer, whose body is still to read; throws a
+    /// ``Failure`` when the server cannot be reached, or with its `error` message for any
+    /// status of 400 or more.
+    func execute(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> HTTPClientResponse {
+        let response: HTTPClientResponse
+        do {
+            response = try await HTTPClient.shared.execute(request, timeout: timeout)
         } catch {
             throw Failure(message: "cannot reach the Dray server at \(baseURL): \(error)")
         }
         guard response.status.code < 400 else {
-            let message = (try? JSONDecoder().decode([String: String].self, from: data))?["error"]
+            let data = try? await response.body.collect(upTo: 1 << 20)
+            let message = data.flatMap { try? JSONDecoder().decode([String: String].self, from: $0) }?["error"]
             throw Failure(
                 status: Int(response.status.code), message: message ?? "the server answered \(response.status)")
         }
-        return Data(buffer: data)
+        return response
     }
 
     func json<T: Decodable>(_ type: T.Type, _ method: HTTPMethod, _ path: String, body: Data? = nil) async throws -> T {

@@ -38,18 +38,7 @@ extension APIClient {
     func events(_ path: String, onData: (String) -> Void) async throws {
         var request = HTTPClientRequest(url: baseURL + path)
         request.headers.add(name: "Accept", value: "text/event-stream")
-        let response: HTTPClientResponse
-        do {
-            response = try await HTTPClient.shared.execute(request, timeout: .hours(24 * 365))
-        } catch {
-            throw Failure(message: "cannot reach the Dray server at \(baseURL): \(error)")
-        }
-        guard response.status.code < 400 else {
-            let data = try await response.body.collect(upTo: 1 << 20)
-            let message = (try? JSONDecoder().decode([String: String].self, from: data))?["error"]
-            throw Failure(
-                status: Int(response.status.code), message: message ?? "the server answered \(response.status)")
-        }
+        let response = try await execute(request, timeout: .hours(24 * 365))
         var pending = ByteBuffer()
         var event = "message"
         var data: [String] = []

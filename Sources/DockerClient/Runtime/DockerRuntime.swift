@@ -86,24 +86,26 @@ public struct DockerRuntime: ContainerRuntime {
     /// Stops a container as `docker stop` does (SIGTERM, then SIGKILL after `grace` seconds),
     /// even when the calling task was canceled.
     private func stop(_ id: String, grace: Double) async {
-        let client = self.client
-        await Task {
-            do {
-                try await client.stopContainer(id, timeout: Int(grace.rounded(.up)))
-            } catch let error as DockerClientError where !error.isNotFound {
-                client.logger.debug("cannot stop container \(id): \(error.message)")
-            } catch {}
-        }.value
+        await shielded("stop", id, level: .debug) { try await $0.stopContainer(id, timeout: Int(grace.rounded(.up))) }
     }
 
     /// Removes a container, even when the calling task was canceled.
     private func remove(_ id: String) async {
+        await shielded("remove", id, level: .warning) { try await $0.removeContainer(id) }
+    }
+
+    /// Makes an engine call about container `id` that the calling task's cancellation cannot
+    /// cut short. A container already gone is no error; another failure is logged at `level`.
+    private func shielded(
+        _ verb: String, _ id: String, level: Logger.Level,
+        _ call: @escaping @Sendable (DockerClient) async throws -> Void
+    ) async {
         let client = self.client
         await Task {
             do {
-                try await client.removeContainer(id)
+                try await call(client)
             } catch let error as DockerClientError where !error.isNotFound {
-                client.logger.warning("cannot remove container \(id): \(error.message)")
+                client.logger.log(level: level, "cannot \(verb) container \(id): \(error.message)")
             } catch {}
         }.value
     }

@@ -133,14 +133,9 @@ struct JobRoutes: Sendable {
         let path = try await service.output(id: id)
         let size = try await FileSystem.shared.info(forFileAt: path).map { Int($0.size) }
         let body = ResponseBody(contentLength: size) { writer in
-            let handle = try await FileSystem.shared.openFile(forReadingAt: path)
-            do {
+            try await FileSystem.shared.withFileHandle(forReadingAt: path) { handle in
                 for try await chunk in handle.readChunks(chunkLength: .kibibytes(256)) { try await writer.write(chunk) }
-            } catch {
-                try? await handle.close()
-                throw error
             }
-            try await handle.close()
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: body)
