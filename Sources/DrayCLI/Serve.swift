@@ -15,8 +15,12 @@ struct Serve: AsyncParsableCommand {
         discussion: """
             Environment: PORT (the default port), DRAY_STORE (the default store), REDIS_PORT (the \
             original's Docker link variable, tcp://HOST:PORT: Redis there when no store is given), \
-            DRAY_DATA_DIR (the default data folder), LOG_LEVEL (panic, fatal, error, warn, info or debug; \
-            default info), DOCKER_HOST (the engine).
+            DRAY_DATA_DIR (the default data folder), DRAY_TOKEN (the token), DRAY_TLS_CERT and DRAY_TLS_KEY \
+            (HTTPS), LOG_LEVEL (panic, fatal, error, warn, info or debug; default info), DOCKER_HOST (the engine).
+
+            Listening beyond loopback with no token, dray serve makes one, keeps it in DATA_DIR/token \
+            (mode 0600) and logs it: every route but /healthz and /readyz then needs \
+            Authorization: Bearer <token>. It never runs open there unless --no-auth is given.
             """
     )
 
@@ -62,7 +66,31 @@ struct Serve: AsyncParsableCommand {
             valueName: "duration"))
     var shutdownGrace = DurationOption(argument: "10s")!
 
+    @Option(
+        help: ArgumentHelp(
+            "A file holding the token every route but /healthz and /readyz asks for. (default: $DRAY_TOKEN)",
+            valueName: "path"))
+    var tokenFile: String?
+
+    @Flag(help: "Answer without a token even beyond loopback (warned at every start).")
+    var noAuth = false
+
+    @Option(
+        help: ArgumentHelp("Serve HTTPS with this PEM certificate chain. (default: $DRAY_TLS_CERT)", valueName: "path"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("The PEM private key of --tls-cert. (default: $DRAY_TLS_KEY)", valueName: "path"))
+    var tlsKey: String?
+
+    private var accessOptions: ServeAccess.Options {
+        func variable(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        return ServeAccess.Options(
+            host: host, dataDir: resolvedDataDir, tokenFile: tokenFile, tokenVariable: variable("DRAY_TOKEN"),
+            noAuth: noAuth, tlsCert: tlsCert ?? variable("DRAY_TLS_CERT"), tlsKey: tlsKey ?? variable("DRAY_TLS_KEY"))
+    }
+
     func validate() throws {
+        try ServeAccess.validate(accessOptions)
         if let port = try resolvedPort(), !(1...65535).contains(port) {
             throw ValidationError("--port must be from 1 to 65535, not \(port)")
         }
@@ -111,6 +139,8 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "dray")
         if let warning = level.warning { logger.warning("\(warning)") }
 
+        let access = try ServeAccess.resolve(accessOptions)
+        for message in access.messages { logger.log(level: message.level, "\(message.text)") }
         let storeURL = try StoreURL(resolvedStore())
         let jobStore: any JobStore
         switch storeURL {
@@ -133,10 +163,12 @@ struct Serve: AsyncParsableCommand {
             configuration.host = host
             configuration.port = try resolvedPort() ?? 3000
             configuration.maxBodyBytes = maxBodyBytes
+            configuration.token = access.token
+            configuration.tls = access.tls
             logger.info(
-                "dray serving on http://\(host):\(configuration.port), store \(storeURL), engine \(client.endpoint)"
+                "dray serving on \(access.tls == nil ? "http" : "https")://\(host):\(configuration.port), store \(storeURL), engine \(client.endpoint)"
             )
-            let app = DrayServer.application(service: service, configuration: configuration, logger: logger)
+            let app = try DrayServer.application(service: service, configuration: configuration, logger: logger)
             try await app.runService()
         } catch {
             try? await client.shutdown()

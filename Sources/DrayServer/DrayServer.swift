@@ -1,6 +1,7 @@
 import DrayEngine
 import Foundation
 import Hummingbird
+import HummingbirdTLS
 import Logging
 import NIOCore
 
@@ -12,17 +13,17 @@ public enum DrayServer {
         public var port = 3000
         /// The largest job description accepted; larger gets 413.
         public var maxBodyBytes = 1 << 20
+        /// The token every route but `/healthz` and `/readyz` asks for; nil answers everyone.
+        public var token: BearerToken?
+        /// HTTPS with this certificate and key; nil serves plain HTTP.
+        public var tls: TLSConfiguration?
 
         public init() {}
     }
 
-    /// The OpenAPI description of the API, as served at `/openapi.yaml`.
-    public static let openAPI: ByteBuffer = {
-        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml"),
-            let data = try? Data(contentsOf: url)
-        else { return ByteBuffer(string: "openapi: 3.0.3\n") }
-        return ByteBuffer(bytes: data)
-    }()
+    /// The OpenAPI description of the API, as served at `/openapi.yaml`. It is compiled into
+    /// the binary, so that the binary alone (as in Dray's image) serves it.
+    public static let openAPI = ByteBuffer(bytes: PackageResources.openapi_yaml)
 
     /// The responder for the API: the seed's routes, also under any `/v{version}` prefix.
     public static func responder(
@@ -30,6 +31,7 @@ public enum DrayServer {
     ) -> some HTTPResponder<BasicRequestContext> {
         let router = Router()
         router.add(middleware: ErrorMiddleware(logger: logger))
+        if let token = configuration.token { router.add(middleware: TokenMiddleware(token: token)) }
         JobRoutes(service: service, maxBodyBytes: configuration.maxBodyBytes, openAPI: openAPI).add(to: router)
         return VersionPrefixResponder(wrapped: router.buildResponder())
     }
@@ -38,9 +40,10 @@ public enum DrayServer {
     /// on SIGTERM or SIGINT.
     public static func application(
         service: JobService, configuration: Configuration, logger: Logger
-    ) -> some ApplicationProtocol {
-        Application(
+    ) throws -> some ApplicationProtocol {
+        try Application(
             responder: responder(service: service, configuration: configuration, logger: logger),
+            server: configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "dray"),
             services: [service],
             logger: logger)
