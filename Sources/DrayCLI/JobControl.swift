@@ -12,7 +12,7 @@ struct JobCancel: AsyncParsableCommand {
     @Argument(help: "The jobs' ids.") var ids: [String]
 
     func run() async throws {
-        let api = APIClient(baseURL: client.baseURL)
+        let api = try client.api
         for id in ids {
             let job = try await reporting { try await api.json(JobView.self, .POST, "/jobs/\(id)/cancel") }
             print("\(id) \(job.status.rawValue) \(job.phase.rawValue)")
@@ -32,7 +32,7 @@ struct JobResume: AsyncParsableCommand {
     @Flag(help: "Follow the job's log until it ends.") var watch = false
 
     func run() async throws {
-        let api = APIClient(baseURL: client.baseURL)
+        let api = try client.api
         // The log so far, so that --watch shows only the new attempt's lines.
         let earlier = watch ? try await reporting { try await api.json(LogPage.self, .GET, "/jobs/\(id)/log") } : nil
         let job = try await reporting { try await api.json(JobView.self, .POST, "/jobs/\(id)/resume") }

@@ -10,7 +10,7 @@ struct JobGet: AsyncParsableCommand {
     @Argument(help: "The job's id.") var id: String
 
     func run() async throws {
-        let api = APIClient(baseURL: client.baseURL)
+        let api = try client.api
         let data = try await reporting { try await api.send(.GET, "/jobs/\(id)") }
         let object = try JSONSerialization.jsonObject(with: data)
         let pretty = try JSONSerialization.data(

@@ -10,7 +10,7 @@ struct JobList: AsyncParsableCommand {
     @OptionGroup var client: ClientOptions
 
     func run() async throws {
-        let api = APIClient(baseURL: client.baseURL)
+        let api = try client.api
         let jobs = try await reporting { try await api.json([JobSummary].self, .GET, "/jobs") }
         print("ID                                    STATUS    CREATED               NAME")
         for job in jobs {

@@ -18,7 +18,7 @@ struct JobLogs: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let api = APIClient(baseURL: client.baseURL)
+        let api = try client.api
         if follow {
             try await JobWatch.follow(id, api: api, command: self, from: index, to: FileHandle.standardOutput)
             return

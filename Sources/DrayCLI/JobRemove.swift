@@ -11,7 +11,7 @@ struct JobRemove: AsyncParsableCommand {
     @Argument(help: "The job's id.") var ids: [String]
 
     func run() async throws {
-        let api = APIClient(baseURL: client.baseURL)
+        let api = try client.api
         for id in ids {
             _ = try await reporting { try await api.send(.DELETE, "/jobs/\(id)") }
             print(id)

@@ -38,7 +38,7 @@ struct JobSubmit: AsyncParsableCommand {
             FileHandle.standardError.write(Data("dray: cannot read \(file): \(error.localizedDescription)\n".utf8))
             throw ExitCode(2)
         }
-        let api = APIClient(baseURL: client.baseURL)
+        let api = try client.api
         let created = try await reporting {
             try await api.json(Created.self, .POST, "/jobs", body: try JSONEncoder().encode(job))
         }

@@ -36,7 +36,7 @@ extension APIClient {
     /// Reads a server-sent event stream to its end, calling `onData` with each `data:` event's
     /// text; an `end` event is not passed on.
     func events(_ path: String, onData: (String) -> Void) async throws {
-        var request = HTTPClientRequest(url: baseURL + path)
+        var request = request(path)
         request.headers.add(name: "Accept", value: "text/event-stream")
         let response = try await execute(request, timeout: .hours(24 * 365))
         var pending = ByteBuffer()
