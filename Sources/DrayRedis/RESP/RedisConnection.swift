@@ -25,7 +25,6 @@ final class RedisConnection: Sendable {
         do {
             channel = try await ClientBootstrap(group: group)
                 .connectTimeout(.duration(configuration.connectTimeout))
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder()))
@@ -36,6 +35,9 @@ final class RedisConnection: Sendable {
         } catch {
             throw RedisError.connection("cannot connect to Redis at \(address): \(error)")
         }
+        // Small commands go out at once. Set after connecting, and only where allowed: some
+        // sandboxes refuse the option (EPERM) inside a container, and Redis works without it.
+        try? await channel.setOption(.socketOption(.tcp_nodelay), value: 1).get()
         let connection = RedisConnection(
             channel: channel, address: address, timeout: configuration.commandTimeout)
         var setup: [RedisCommand] = []
