@@ -32,6 +32,8 @@ engine_answers() { timeout 10 docker version >/dev/null 2>&1; }
 
 # ensure_engine: uses the engine DOCKER_HOST names (or the default socket) when it answers;
 # otherwise installs Debian's docker.io and starts a private dockerd, exporting DOCKER_HOST.
+# The private engine publishes containers' ports on 127.0.0.1 only (`--ip`), so `-p 3000:3000`
+# stays on loopback.
 ensure_engine() {
   command -v docker >/dev/null || need_packages docker.io
   if engine_answers; then
@@ -47,7 +49,7 @@ ensure_engine() {
   say "starting a private Docker engine at $DOCKER_HOST"
   mkdir -p "$DRAY_ENGINE_DIR"
   as_root dockerd --host "$DOCKER_HOST" --data-root "$DRAY_ENGINE_DATA" --exec-root "$DRAY_ENGINE_DIR/exec" \
-    --pidfile "$DRAY_ENGINE_DIR/dockerd.pid" >"$DRAY_ENGINE_DIR/dockerd.log" 2>&1 &
+    --pidfile "$DRAY_ENGINE_DIR/dockerd.pid" --ip 127.0.0.1 >"$DRAY_ENGINE_DIR/dockerd.log" 2>&1 &
   DRAY_STARTED_ENGINE=$!
   local i
   for i in $(seq 1 120); do
@@ -89,4 +91,80 @@ build_example_images() {
   build_image dray/busybox "$DRAY_ROOT/examples/images/busybox"
   local name
   for name in randword upper reverse; do build_image "dray/$name" "$DRAY_ROOT/examples/images/$name"; done
+}
+
+# make_rootfs DEST SRC:PATH...: a root file system for a `FROM scratch` image: each program
+# SRC at PATH (stripped), the shared libraries ldd says it loads at their own paths, /tmp
+# (1777), /var/lib/dray, and an nsswitch.conf that resolves names from /etc/hosts, then DNS.
+make_rootfs() {
+  local dest=$1 pair src path lib
+  shift
+  mkdir -p "$dest/tmp" "$dest/etc" "$dest/var/lib/dray"
+  chmod 1777 "$dest/tmp"
+  printf 'hosts: files dns\n' >"$dest/etc/nsswitch.conf"
+  for pair in "$@"; do
+    src=${pair%%:*} path=${pair#*:}
+    install -D -m 0755 "$src" "$dest$path"
+    strip --strip-unneeded "$dest$path" 2>/dev/null || true
+    for lib in $(ldd "$src" | awk '/=> \//{print $3} /^[ \t]*\//{print $1}'); do
+      [ -e "$dest$lib" ] || install -D -m 0755 "$(readlink -f "$lib")" "$dest$lib"
+    done
+  done
+}
+
+# image_from_rootfs TAG ROOTFS DOCKERFILE_TEXT: builds TAG offline from ROOTFS and a
+# Dockerfile that starts `FROM scratch` and copies `rootfs/`.
+image_from_rootfs() {
+  local tag=$1 rootfs=$2 text=$3 context
+  context=$(mktemp -d)
+  mv "$rootfs" "$context/rootfs"
+  printf '%s\n' "$text" >"$context/Dockerfile"
+  docker build -q -t "$tag" "$context" >"$context.log" 2>&1 || { cat "$context.log" >&2; rm -rf "$context"*; die "cannot build $tag"; }
+  rm -rf "$context" "$context.log"
+}
+
+# build_redis_image: `redis`, from Debian's redis-server and the libraries it loads, since no
+# registry can be reached; like the official image it listens on every interface of its
+# container with protected mode off, and keeps its data in /data.
+build_redis_image() {
+  need_packages redis-server
+  say "building the redis image from Debian's redis-server"
+  local rootfs
+  rootfs=$(mktemp -d)
+  make_rootfs "$rootfs" "$(command -v redis-server):/usr/local/bin/redis-server" \
+    "$(command -v redis-cli):/usr/local/bin/redis-cli"
+  mkdir -p "$rootfs/data"
+  image_from_rootfs redis:latest "$rootfs" 'FROM scratch
+COPY rootfs/ /
+ENV PATH=/usr/local/bin
+WORKDIR /data
+VOLUME /data
+EXPOSE 6379
+CMD ["redis-server", "--protected-mode", "no"]'
+}
+
+# build_release_binary: .build/release/dray, as the image ships it: the Swift runtime linked in,
+# and Foundation's ICU data cut to what does not depend on a locale, plus root and English
+# (scripts/icu-data.py says why): 34 MB less.
+build_release_binary() {
+  local toolchain icu flags=() arg args
+  need_packages libsqlite3-dev binutils python3
+  toolchain=$(dirname "$(readlink -f "$(command -v swift)")")/../lib/swift_static/linux
+  icu=$(mktemp -d)
+  args=$(python3 "$DRAY_ROOT/scripts/icu-data.py" "$toolchain/lib_FoundationICU.a" "$icu") || die "cannot cut the ICU data"
+  for arg in $args; do flags+=(-Xlinker "$arg"); done
+  say "building the release binary (static Swift runtime)"
+  swift build -c release --static-swift-stdlib --product dray "${flags[@]}" 2>&1 | grep -v "use of \`mktemp' is dangerous" | tail -1
+  rm -rf "$icu"
+}
+
+# build_dray_image [TAG]: Dray's image (default dray:latest) offline: the release binary on the
+# runtime stage of the Dockerfile, unchanged.
+build_dray_image() {
+  local tag=${1:-dray:latest} rootfs
+  build_release_binary
+  rootfs=$(mktemp -d)
+  make_rootfs "$rootfs" "$DRAY_ROOT/.build/release/dray:/usr/local/bin/dray"
+  say "building the image $tag"
+  image_from_rootfs "$tag" "$rootfs" "$(sed -n '/^FROM scratch/,$p' "$DRAY_ROOT/Dockerfile" | sed 's|^COPY --from=build /rootfs/ /|COPY rootfs/ /|')"
 }
