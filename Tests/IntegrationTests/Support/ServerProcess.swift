@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOSSL
 import Testing
 
 /// A `dray serve` process on a free loopback port, as an operator runs it.
@@ -13,10 +14,19 @@ final class ServerProcess {
     private let process = Process()
     private let logPath: String
 
-    var url: String { "http://127.0.0.1:\(port)" }
+    /// `https` when the server was started with `--tls-cert`.
+    var scheme = "http"
+    var url: String { "\(scheme)://127.0.0.1:\(port)" }
 
-    init(dataDirectory: String, environment: [String: String] = [:], arguments: [String] = []) throws {
+    init(
+        dataDirectory: String, environment: [String: String] = [:], arguments: [String] = [],
+        tls: TLSConfiguration? = nil
+    ) throws {
         self.dataDirectory = dataDirectory
+        if let tls {
+            self.tls = tls
+            scheme = "https"
+        }
         port = try LoopbackPort.free()
         logPath = dataDirectory + "-server-\(UUID().uuidString).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -71,29 +81,48 @@ final class ServerProcess {
     struct Answer {
         var status: Int
         var body: Data
+        /// Header values by lower-case name (the last of a repeated one).
+        var headers: [String: String] = [:]
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body) as? [String: Any]) ?? [:] }
     }
 
-    func request(_ method: HTTPMethod, _ path: String, body: String? = nil, timeout: TimeAmount = .seconds(30))
-        async throws -> Answer
-    {
-        var request = HTTPClientRequest(url: url + path)
+    func request(
+        _ method: HTTPMethod, _ path: String, body: String? = nil, headers: [String: String] = [:],
+        timeout: TimeAmount = .seconds(30)
+    ) async throws -> Answer {
+        try await Self.request(method, url + path, body: body, headers: headers, tls: tls, timeout: timeout)
+    }
+
+    /// How to trust the server's certificate, for a server started with `--tls-cert`.
+    var tls: TLSConfiguration?
+
+    /// Sends a request to any URL, as a user's HTTP client would.
+    static func request(
+        _ method: HTTPMethod, _ url: String, body: String? = nil, headers: [String: String] = [:],
+        tls: TLSConfiguration? = nil, timeout: TimeAmount = .seconds(30)
+    ) async throws -> Answer {
+        var request = HTTPClientRequest(url: url)
         request.method = method
+        request.tlsConfiguration = tls
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
         let response = try await HTTPClient.shared.execute(request, timeout: timeout)
         let bytes = try await response.body.collect(upTo: 64 << 20)
-        return Answer(status: Int(response.status.code), body: Data(buffer: bytes))
+        return Answer(
+            status: Int(response.status.code), body: Data(buffer: bytes),
+            headers: Dictionary(response.headers.map { ($0.name.lowercased(), $0.value) }) { $1 })
     }
 }
 
 extension ServerProcess {
     /// A `dray serve` on a fresh data folder named after `purpose`, answering.
-    static func started(_ purpose: String, environment: [String: String] = [:], arguments: [String] = [])
-        async throws -> ServerProcess
-    {
+    static func started(
+        _ purpose: String, environment: [String: String] = [:], arguments: [String] = [],
+        tls: TLSConfiguration? = nil
+    ) async throws -> ServerProcess {
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("dray-\(purpose)-\(UUID().uuidString)")
             .path
-        let server = try ServerProcess(dataDirectory: data, environment: environment, arguments: arguments)
+        let server = try ServerProcess(dataDirectory: data, environment: environment, arguments: arguments, tls: tls)
         do {
             try await server.waitUntilUp()
         } catch {
