@@ -54,15 +54,32 @@ public struct EnvironmentVariable: Codable, Sendable, Equatable {
         self.variable = variable
         self.value = value
     }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case variable, value
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try UnknownFields.check(
+            decoder, known: CodingKeys.allCases.map(\.rawValue), object: "an environment variable")
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        variable = try container.decode(String.self, forKey: .variable)
+        value = try container.decode(String.self, forKey: .value)
+    }
 }
 
 extension Job {
-    private enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case id, name, environment, steps, timeout, streaming
     }
 
+    /// Fields of the seed's answers that a client may send back; ignored without a warning.
+    static let echoedFields: Set<String> = ["status", "stepsCompleted"]
+
     /// Reads a job; an `id` that is not a string is ignored, as every client-sent id is on submission.
     public init(from decoder: any Decoder) throws {
+        try UnknownFields.check(
+            decoder, known: CodingKeys.allCases.map(\.rawValue), ignored: Self.echoedFields, object: "a job")
         let container = try decoder.container(keyedBy: CodingKeys.self)
         id = try? container.decodeIfPresent(String.self, forKey: .id)
         name = try container.decodeIfPresent(String.self, forKey: .name)

@@ -7,26 +7,69 @@ import Yams
 /// Field paths count steps from 0, as JSON does; messages about a running job count from 1.
 public enum JobDocument {
     /// Decodes and validates a job. JSON is recognised by its leading `{`; anything else is read as YAML.
+    /// Unknown fields are left out quietly; ``read(_:strict:)`` reports them.
     public static func decode(_ data: Data) throws(DrayError) -> Job {
+        try read(data).job
+    }
+
+    /// A job read from a description, and the warnings about it.
+    public struct Reading: Sendable {
+        public var job: Job
+        /// One message per field no part of Dray reads, naming its path and, when one is near,
+        /// the field that was probably meant: `steps[0].ouput is not a field of a step; did you mean "output"?`
+        public var warnings: [String]
+    }
+
+    /// Decodes and validates a job, and reports every field that is not Dray's. With `strict`,
+    /// such a field is a problem like any other, and the job is refused.
+    public static func read(_ data: Data, strict: Bool = false) throws(DrayError) -> Reading {
+        let inspection = inspect(data)
+        let problems = inspection.problems + (strict ? inspection.warnings : [])
+        guard problems.isEmpty, let job = inspection.job else {
+            throw DrayError(.invalidJob, problems.joined(separator: "; "), problems: problems)
+        }
+        return Reading(job: job, warnings: inspection.warnings)
+    }
+
+    /// What is wrong with a job description, and what is only doubtful, without throwing.
+    public struct Inspection: Sendable {
+        /// The job, when it could be decoded (it may still have problems).
+        public var job: Job?
+        /// What makes the job invalid; empty when it is valid.
+        public var problems: [String]
+        /// Fields Dray does not know.
+        public var warnings: [String]
+
+        public init(job: Job? = nil, problems: [String], warnings: [String]) {
+            self.job = job
+            self.problems = problems
+            self.warnings = warnings
+        }
+    }
+
+    /// Decodes a job and lists its problems and warnings. JSON is recognised by its leading
+    /// `{`; anything else is read as YAML.
+    public static func inspect(_ data: Data) -> Inspection {
+        let unknown = UnknownFields()
+        let userInfo: [CodingUserInfoKey: any Sendable] = [UnknownFields.userInfoKey: unknown]
         let job: Job
         do {
             if data.first(where: { !$0.isWhitespace }) == UInt8(ascii: "{") {
-                job = try JSONDecoder().decode(Job.self, from: data)
+                let decoder = JSONDecoder()
+                decoder.userInfo = userInfo
+                job = try decoder.decode(Job.self, from: data)
             } else {
                 guard let text = String(data: data, encoding: .utf8) else {
-                    throw DrayError(.invalidJob, "the job description is not UTF-8 text")
+                    return Inspection(problems: ["the job description is not UTF-8 text"], warnings: [])
                 }
-                job = try YAMLDecoder().decode(Job.self, from: text)
+                job = try YAMLDecoder().decode(Job.self, from: text, userInfo: userInfo)
             }
-        } catch let error as DrayError {
-            throw error
         } catch let error as DecodingError {
-            throw DrayError(.invalidJob, message(for: error), cause: error)
+            return Inspection(problems: [message(for: error)], warnings: unknown.warnings)
         } catch {
-            throw DrayError(.invalidJob, "the job description cannot be read: \(error)", cause: error)
+            return Inspection(problems: ["the job description cannot be read: \(error)"], warnings: unknown.warnings)
         }
-        try validate(job)
-        return job
+        return Inspection(job: job, problems: problems(in: job), warnings: unknown.warnings)
     }
 
     /// Checks what decoding cannot: throws one ``DrayError`` listing every problem.

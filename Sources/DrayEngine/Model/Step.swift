@@ -62,7 +62,7 @@ public struct Step: Codable, Sendable, Equatable {
 }
 
 extension Step {
-    private enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case name, source, environment, output, refresh, beginDelimiter, endDelimiter
         case timeout, retries, retryDelay, stopGracePeriod
     }
@@ -70,6 +70,7 @@ extension Step {
     /// Reads a step; a missing source reads as empty, so that validation reports it with
     /// every other problem of the job rather than alone.
     public init(from decoder: any Decoder) throws {
+        try UnknownFields.check(decoder, known: CodingKeys.allCases.map(\.rawValue), object: "a step")
         let container = try decoder.container(keyedBy: CodingKeys.self)
         name = try container.decodeIfPresent(String.self, forKey: .name)
         source = try container.decodeIfPresent(String.self, forKey: .source) ?? ""
@@ -79,7 +80,16 @@ extension Step {
         beginDelimiter = try container.decodeIfPresent(String.self, forKey: .beginDelimiter)
         endDelimiter = try container.decodeIfPresent(String.self, forKey: .endDelimiter)
         timeout = try container.decodeIfPresent(Double.self, forKey: .timeout)
-        retries = try container.decodeIfPresent(Int.self, forKey: .retries)
+        // Read as a number, so that 1.5 is refused here, naming the field, rather than by the
+        // JSON decoder as "not valid JSON".
+        if let count = try container.decodeIfPresent(Double.self, forKey: .retries) {
+            guard let whole = Int(exactly: count) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .retries, in: container,
+                    debugDescription: "must be a whole number from 0 to 100, not \(count)")
+            }
+            retries = whole
+        }
         retryDelay = try container.decodeIfPresent(Double.self, forKey: .retryDelay)
         stopGracePeriod = try container.decodeIfPresent(Double.self, forKey: .stopGracePeriod)
     }
