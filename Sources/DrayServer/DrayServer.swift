@@ -25,6 +25,9 @@ public enum DrayServer {
     /// the binary, so that the binary alone (as in Dray's image) serves it.
     public static let openAPI = ByteBuffer(bytes: PackageResources.openapi_yaml)
 
+    /// The JSON Schema of a job description, as served at `/schema/job.json`, for editors.
+    public static let jobSchema = ByteBuffer(bytes: PackageResources.job_json)
+
     /// The responder for the API: the seed's routes, also under any `/v{version}` prefix.
     public static func responder(
         service: JobService, configuration: Configuration, logger: Logger

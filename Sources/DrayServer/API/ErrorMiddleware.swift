@@ -52,6 +52,7 @@ enum Routes {
         switch parts.count {
         case 1 where parts[0] == "jobs": return ["GET", "POST"]
         case 1 where parts[0] == "healthz" || parts[0] == "readyz" || parts[0] == "openapi.yaml": return ["GET"]
+        case 2 where parts[0] == "schema" && parts[1] == "job.json": return ["GET"]
         case 2 where parts[0] == "jobs": return ["GET", "DELETE"]
         case 3 where parts[0] == "jobs" && (parts[2] == "log" || parts[2] == "output"): return ["GET"]
         case 3 where parts[0] == "jobs" && (parts[2] == "cancel" || parts[2] == "resume"): return ["POST"]

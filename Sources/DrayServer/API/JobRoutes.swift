@@ -29,6 +29,11 @@ struct JobRoutes: Sendable {
         router.get("/openapi.yaml") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: openAPI))
         }
+        router.get("/schema/job.json") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/schema+json"],
+                body: .init(byteBuffer: DrayServer.jobSchema))
+        }
     }
 
     /// `POST /jobs`: 201 with the job echoed and its new id; the job runs in the background.
@@ -45,9 +50,14 @@ struct JobRoutes: Sendable {
         guard body.readableBytes > 0 else {
             throw APIError(.badRequest, "the request body is empty: send a job as JSON")
         }
-        let job = try JobDocument.decode(Data(body.readableBytesView))
-        let record = try await service.submit(job)
-        return JSONResponse.make(record.job, status: .created)
+        let strict = try Self.flag(request.uri.queryParameters["strict"].map(String.init), name: "strict")
+        let reading = try JobDocument.read(Data(body.readableBytesView), strict: strict)
+        let record = try await service.submit(reading.job)
+        var response = JSONResponse.make(
+            SubmittedJob(job: record.job, warnings: reading.warnings.isEmpty ? nil : reading.warnings),
+            status: .created)
+        response.headers.append(contentsOf: WarningHeader.fields(for: reading.warnings))
+        return response
     }
 
     private func tooLarge() -> APIError {
@@ -70,11 +80,7 @@ struct JobRoutes: Sendable {
         let query = request.uri.queryParameters
         let index = try Self.number(query["index"].map(String.init), name: "index", minimum: 0) ?? 0
         let limit = try Self.number(query["limit"].map(String.init), name: "limit", minimum: 1)
-        switch query["follow"].map(String.init) {
-        case nil, "false", "0": break
-        case "true", "1": return try await follow(id, from: index)
-        case let other?: throw APIError(.badRequest, "follow must be true or false, not \"\(other)\"")
-        }
+        if try Self.flag(query["follow"].map(String.init), name: "follow") { return try await follow(id, from: index) }
         let lines = try await service.store.log(id: id, from: index, limit: limit)
         return JSONResponse.make(LogPage(lines: lines.map(\.text)))
     }
@@ -157,6 +163,15 @@ struct JobRoutes: Sendable {
         if problems.isEmpty { return JSONResponse.make(["status": "ready"]) }
         return JSONResponse.make(
             ["status": "unready", "error": problems.joined(separator: "; ")], status: .serviceUnavailable)
+    }
+
+    /// A true-or-false query parameter, false when absent; a 400 naming it when it is neither.
+    static func flag(_ text: String?, name: String) throws -> Bool {
+        switch text {
+        case nil, "false", "0": return false
+        case "true", "1", "": return true
+        case let other?: throw APIError(.badRequest, "\(name) must be true or false, not \"\(other)\"")
+        }
     }
 
     /// A whole-number query parameter, nil when absent; a 400 naming it when it is not one.

@@ -83,3 +83,18 @@ public struct JobSummary: Codable, Sendable {
 public struct LogPage: Codable, Sendable {
     public var lines: [String]
 }
+
+/// `POST /jobs`'s answer: the job echoed with its id, as the seed answers, and `warnings` when
+/// the description had fields Dray does not know.
+struct SubmittedJob: Encodable {
+    var job: Job
+    var warnings: [String]?
+
+    private enum CodingKeys: String, CodingKey { case warnings }
+
+    func encode(to encoder: any Encoder) throws {
+        try job.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(warnings, forKey: .warnings)
+    }
+}
