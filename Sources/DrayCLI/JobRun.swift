@@ -16,7 +16,8 @@ struct JobRun: AsyncParsableCommand {
             for byte, so `dray run job.yaml > out` works like a shell pipe.
 
             Exit status: 0 when the job completes; the failing step's exit code when a step \
-            fails; 1 when Dray cannot run the job; 2 when the job file is invalid.
+            fails; 1 when Dray cannot run the job; 2 when the job file is invalid. A field Dray \
+            does not know is a warning on stderr (with --strict, an error).
             """
     )
 
@@ -31,6 +32,9 @@ struct JobRun: AsyncParsableCommand {
     @Flag(name: .shortAndLong, help: "Print no log lines, only an error.")
     var quiet = false
 
+    @Flag(help: "Refuse a job file with a field Dray does not know (exit 2), rather than warn.")
+    var strict = false
+
     func validate() throws {
         for pair in env {
             guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
@@ -43,11 +47,13 @@ struct JobRun: AsyncParsableCommand {
         let console = Console(quiet: quiet)
         let job: Job
         do {
-            var decoded = try JobDocument.decode(try readJobFile())
+            let reading = try JobFile.read(file, strict: strict)
+            JobFile.warn(reading.warnings, file: file)
+            var decoded = reading.job
             decoded.environment = Self.merge(decoded.environment ?? [], env.map(Self.variable))
             job = decoded
-        } catch let error as DrayError {
-            await console.fail("\(file == "-" ? "stdin" : file): \(error.message)")
+        } catch {
+            await console.fail("\(JobFile.name(file)): \(error.message)")
             throw ExitCode(2)
         }
 
@@ -87,15 +93,6 @@ struct JobRun: AsyncParsableCommand {
             await console.fail(state.error ?? "the job failed")
             throw ExitCode(
                 ExitStatus.forFailedJob(exitCodes: state.steps.map(\.exitCode), canceled: state.phase == .canceled))
-        }
-    }
-
-    private func readJobFile() throws -> Data {
-        do {
-            if file == "-" { return FileHandle.standardInput.readDataToEndOfFile() }
-            return try Data(contentsOf: URL(fileURLWithPath: file))
-        } catch {
-            throw DrayError(.invalidJob, "cannot read the job file: \((error as NSError).localizedDescription)")
         }
     }
 

@@ -18,24 +18,22 @@ struct JobSubmit: AsyncParsableCommand {
     @Flag(help: "Follow the job's log until it ends; exit 0 when it completes, else the failing step's code.")
     var watch = false
 
+    @Flag(help: "Refuse a job file with a field Dray does not know (exit 2), rather than warn.")
+    var strict = false
+
     /// The answer to `POST /jobs`: the job echoed, with its id.
     struct Created: Decodable {
         var id: String
     }
 
     func run() async throws {
-        let data: Data
         let job: Job
         do {
-            data =
-                file == "-"
-                ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: file))
-            job = try JobDocument.decode(data)
-        } catch let error as DrayError {
-            FileHandle.standardError.write(Data("dray: \(file == "-" ? "stdin" : file): \(error.message)\n".utf8))
-            throw ExitCode(2)
+            let reading = try JobFile.read(file, strict: strict)
+            JobFile.warn(reading.warnings, file: file)
+            job = reading.job
         } catch {
-            FileHandle.standardError.write(Data("dray: cannot read \(file): \(error.localizedDescription)\n".utf8))
+            FileHandle.standardError.write(Data("dray: \(JobFile.name(file)): \(error.message)\n".utf8))
             throw ExitCode(2)
         }
         let api = try client.api
