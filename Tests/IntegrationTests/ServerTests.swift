@@ -142,6 +142,43 @@ struct ServerTests: Sendable {
         }
     }
 
+    @Test(
+        "an unknown field is accepted with a Warning header and a warnings array; strict=true refuses it",
+        arguments: [StoreKind.sqlite])
+    func unknownFields(_ store: StoreKind) async throws {
+        try await withServer(store) { client, _ in
+            let body = #"{"steps":[{"source":"dray/randword","ouput":"stderr"}],"nmae":"typo"}"#
+            let created = try await call(client, .post, "/jobs", route: "/jobs", body: body)
+            #expect(created.status == .created)
+            let expected = [
+                #"nmae is not a field of a job; did you mean "name"?"#,
+                #"steps[0].ouput is not a field of a step; did you mean "output"?"#,
+            ]
+            #expect(try json(created)["warnings"] as? [String] == expected)
+            #expect(
+                created.headers[values: .init("Warning")!]
+                    == expected.map {
+                        "299 - \"\($0.replacingOccurrences(of: "\"", with: "\\\""))\""
+                    })
+            let quiet = try await call(client, .post, "/jobs", route: "/jobs", body: wordJob)
+            #expect(try json(quiet)["warnings"] == nil)
+            #expect(quiet.headers[values: .init("Warning")!].isEmpty)
+
+            let strict = try await call(client, .post, "/jobs?strict=true", route: "/jobs", body: body)
+            #expect(strict.status == .badRequest)
+            #expect(try json(strict)["error"] as? String == expected.joined(separator: "; "))
+            let badFlag = try await call(client, .post, "/jobs?strict=maybe", route: "/jobs", body: body)
+            #expect(badFlag.status == .badRequest)
+            #expect(try json(badFlag)["error"] as? String == #"strict must be true or false, not "maybe""#)
+
+            let schema = try await client.execute(uri: "/schema/job.json", method: .get)
+            #expect(schema.status == .ok)
+            #expect(schema.headers[.contentType] == "application/schema+json")
+            let parsed = try JSONSerialization.jsonObject(with: Data(schema.body.readableBytesView)) as? [String: Any]
+            #expect(parsed?["$schema"] as? String == "https://json-schema.org/draft/2020-12/schema")
+        }
+    }
+
     @Test("every route answers under a /v{version} prefix too", arguments: StoreKind.allCases)
     func versionPrefix(_ store: StoreKind) async throws {
         try await withServer(store) { client, _ in
