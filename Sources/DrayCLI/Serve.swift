@@ -76,6 +76,12 @@ struct Serve: AsyncParsableCommand {
     var noAuth = false
 
     @Option(
+        help: ArgumentHelp(
+            "A name besides loopback's that a server on loopback answers to in Host (repeatable); others get 403.",
+            valueName: "name"))
+    var publicName: [String] = []
+
+    @Option(
         help: ArgumentHelp("Serve HTTPS with this PEM certificate chain. (default: $DRAY_TLS_CERT)", valueName: "path"))
     var tlsCert: String?
 
@@ -165,6 +171,7 @@ struct Serve: AsyncParsableCommand {
             configuration.maxBodyBytes = maxBodyBytes
             configuration.token = access.token
             configuration.tls = access.tls
+            configuration.publicNames = publicName
             logger.info(
                 "dray serving on \(access.tls == nil ? "http" : "https")://\(host):\(configuration.port), store \(storeURL), engine \(client.endpoint)"
             )

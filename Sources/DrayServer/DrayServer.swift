@@ -17,6 +17,8 @@ public enum DrayServer {
         public var token: BearerToken?
         /// HTTPS with this certificate and key; nil serves plain HTTP.
         public var tls: TLSConfiguration?
+        /// Names besides loopback's that a loopback server answers to in `Host`.
+        public var publicNames: [String] = []
 
         public init() {}
     }
@@ -34,6 +36,11 @@ public enum DrayServer {
     ) -> some HTTPResponder<BasicRequestContext> {
         let router = Router()
         router.add(middleware: ErrorMiddleware(logger: logger))
+        // DNS rebinding reaches only a server on loopback: one beyond it asks for a token.
+        let loopback = BrowserGuardMiddleware<BasicRequestContext>.isLoopbackName(configuration.host.lowercased())
+        router.add(
+            middleware: BrowserGuardMiddleware(
+                allowedHosts: loopback ? Set(configuration.publicNames.map { $0.lowercased() }) : nil))
         if let token = configuration.token { router.add(middleware: TokenMiddleware(token: token)) }
         JobRoutes(service: service, maxBodyBytes: configuration.maxBodyBytes, openAPI: openAPI).add(to: router)
         return VersionPrefixResponder(wrapped: router.buildResponder())
