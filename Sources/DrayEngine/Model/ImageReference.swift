@@ -45,6 +45,10 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
 
     private static func problem(withRepository repository: Substring) -> String? {
         guard !repository.isEmpty else { return "the repository name is empty" }
+        // The registry's limit (the distribution spec's), checked here rather than at pull time.
+        guard repository.utf8.count <= 255 else {
+            return "the repository name is \(repository.utf8.count) characters long; at most 255 are allowed"
+        }
         var components = repository.split(separator: "/", omittingEmptySubsequences: false)
         if components.count > 1, let first = components.first,
             first.contains(".") || first.contains(":") || first == "localhost"

@@ -22,8 +22,10 @@ public enum JobDocument {
 
     /// Decodes and validates a job, and reports every field that is not Dray's. With `strict`,
     /// such a field is a problem like any other, and the job is refused.
-    public static func read(_ data: Data, strict: Bool = false) throws(DrayError) -> Reading {
-        let inspection = inspect(data)
+    public static func read(_ data: Data, strict: Bool = false, maxBytes: Int = defaultMaxBytes) throws(DrayError)
+        -> Reading
+    {
+        let inspection = inspect(data, maxBytes: maxBytes)
         let problems = inspection.problems + (strict ? inspection.warnings : [])
         guard problems.isEmpty, let job = inspection.job else {
             throw DrayError(.invalidJob, problems.joined(separator: "; "), problems: problems)
@@ -47,14 +49,22 @@ public enum JobDocument {
         }
     }
 
+    /// How large a description may grow once its YAML aliases are expanded, when the caller
+    /// sets no bound (the server passes its body limit).
+    public static let defaultMaxBytes = 16 << 20
+
     /// Decodes a job and lists its problems and warnings. JSON is recognised by its leading
-    /// `{`; anything else is read as YAML.
-    public static func inspect(_ data: Data) -> Inspection {
+    /// `{`; anything else is read as YAML, whose aliases may repeat a part many times: what
+    /// they expand to counts against `maxBytes`, checked before the job is built.
+    public static func inspect(_ data: Data, maxBytes: Int = defaultMaxBytes) -> Inspection {
         let unknown = UnknownFields()
         let userInfo: [CodingUserInfoKey: any Sendable] = [UnknownFields.userInfoKey: unknown]
         let job: Job
         do {
             if data.first(where: { !$0.isWhitespace }) == UInt8(ascii: "{") {
+                if let path = DuplicateKeys.first(in: data) {
+                    return Inspection(problems: ["\(path) appears twice: give each field once"], warnings: [])
+                }
                 let decoder = JSONDecoder()
                 decoder.userInfo = userInfo
                 job = try decoder.decode(Job.self, from: data)
@@ -62,7 +72,24 @@ public enum JobDocument {
                 guard let text = String(data: data, encoding: .utf8) else {
                     return Inspection(problems: ["the job description is not UTF-8 text"], warnings: [])
                 }
-                job = try YAMLDecoder().decode(Job.self, from: text, userInfo: userInfo)
+                let parser: Parser
+                let root: Node
+                do {
+                    parser = try Parser(yaml: text, resolver: Resolver.basic.appending(.merge))
+                    root = try parser.singleRoot() ?? ""
+                } catch {
+                    throw DecodingError.dataCorrupted(
+                        .init(codingPath: [], debugDescription: "not valid YAML", underlyingError: error))
+                }
+                if expandedSize(of: root, budget: maxBytes) > maxBytes {
+                    return Inspection(
+                        problems: [
+                            "the job description expands to more than \(maxBytes) bytes: a YAML alias counts as often as it is used"
+                        ], warnings: [])
+                }
+                job = try withExtendedLifetime(parser) {
+                    try YAMLDecoder().decode(Job.self, from: root, userInfo: userInfo)
+                }
             }
         } catch let error as DecodingError {
             return Inspection(problems: [message(for: error)], warnings: unknown.warnings)
@@ -70,6 +97,29 @@ public enum JobDocument {
             return Inspection(problems: ["the job description cannot be read: \(error)"], warnings: unknown.warnings)
         }
         return Inspection(job: job, problems: problems(in: job), warnings: unknown.warnings)
+    }
+
+    /// About how many bytes `node` stands for with every alias expanded, counting no further
+    /// than just past `budget`, so that the count costs no more than the budget allows.
+    static func expandedSize(of node: Node, budget: Int) -> Int {
+        var total = 0
+        var pending = [node]
+        while let next = pending.popLast(), total <= budget {
+            switch next {
+            case .scalar(let scalar): total += scalar.string.utf8.count + 2
+            case .mapping(let mapping):
+                total += 2
+                for (key, value) in mapping {
+                    pending.append(key)
+                    pending.append(value)
+                }
+            case .sequence(let sequence):
+                total += 2
+                pending.append(contentsOf: sequence)
+            case .alias: total += 2
+            }
+        }
+        return total
     }
 
     /// Checks what decoding cannot: throws one ``DrayError`` listing every problem.
@@ -85,7 +135,12 @@ public enum JobDocument {
         var problems: [String] = []
         problems += environmentProblems(job.environment, path: "environment")
         problems += secondsProblems(job.timeout, path: "timeout")
+        problems += lengthProblems(job.name, path: "name", limit: Limits.name)
         if job.steps.isEmpty { problems.append("steps must contain at least one step") }
+        if job.steps.count > Limits.steps {
+            problems.append("steps must hold at most \(Limits.steps) steps, not \(job.steps.count)")
+            return problems
+        }
         for (index, step) in job.steps.enumerated() {
             let path = "steps[\(index)]"
             if step.source.trimmingCharacters(in: .whitespaces).isEmpty {
@@ -98,6 +153,9 @@ public enum JobDocument {
                 }
             }
             problems += environmentProblems(step.environment, path: "\(path).environment")
+            problems += lengthProblems(step.name, path: "\(path).name", limit: Limits.name)
+            problems += lengthProblems(step.beginDelimiter, path: "\(path).beginDelimiter", limit: Limits.name)
+            problems += lengthProblems(step.endDelimiter, path: "\(path).endDelimiter", limit: Limits.name)
             problems += secondsProblems(step.timeout, path: "\(path).timeout")
             problems += secondsProblems(step.retryDelay, path: "\(path).retryDelay", allowZero: true)
             problems += secondsProblems(step.stopGracePeriod, path: "\(path).stopGracePeriod", allowZero: true)
@@ -130,10 +188,37 @@ public enum JobDocument {
         return valid ? [] : ["\(path) must be a number of seconds \(allowZero ? "from 0" : "above 0") to 31536000"]
     }
 
+    /// How large the parts of a job may be: a job is data to keep and show, not a file store.
+    public enum Limits {
+        public static let steps = 1000
+        /// Names, delimiters and environment variable names, in bytes.
+        public static let name = 1024
+        /// An environment variable's value, in bytes.
+        public static let value = 128 << 10
+    }
+
+    private static func lengthProblems(_ text: String?, path: String, limit: Int) -> [String] {
+        guard let text, text.utf8.count > limit else { return [] }
+        return ["\(path) is \(text.utf8.count) bytes long; at most \(limit) are allowed"]
+    }
+
     private static func environmentProblems(_ environment: [EnvironmentVariable]?, path: String) -> [String] {
         (environment ?? []).enumerated().compactMap { index, variable in
             if variable.variable.isEmpty { return "\(path)[\(index)].variable must not be empty" }
             if variable.variable.contains("=") { return "\(path)[\(index)].variable must not contain \"=\"" }
+            if variable.variable.unicodeScalars.contains(where: {
+                $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F
+            }) {
+                return "\(path)[\(index)].variable must not contain white space or control characters"
+            }
+            if variable.variable.utf8.count > Limits.name {
+                return
+                    "\(path)[\(index)].variable is \(variable.variable.utf8.count) bytes long; at most \(Limits.name) are allowed"
+            }
+            if variable.value.utf8.count > Limits.value {
+                return
+                    "\(path)[\(index)].value is \(variable.value.utf8.count) bytes long; at most \(Limits.value) are allowed"
+            }
             if variable.variable.utf8.contains(0) || variable.value.utf8.contains(0) {
                 return "\(path)[\(index)] must not contain a NUL character"
             }
