@@ -119,7 +119,8 @@ public final class SQLiteJobStore: JobStore {
                     sql: "INSERT INTO log_lines (job_id, seq, step, stream, text) VALUES (?, ?, ?, ?, ?)")
                 for (offset, line) in lines.enumerated() {
                     try insert.execute(arguments: [
-                        id, count + offset, line.step, line.stream == .stdout ? 1 : 2, line.text,
+                        // As UTF-8 bytes: SQLite's text functions stop at a NUL.
+                        id, count + offset, line.step, line.stream == .stdout ? 1 : 2, Data(line.text.utf8),
                     ])
                 }
                 try db.execute(
@@ -141,7 +142,8 @@ public final class SQLiteJobStore: JobStore {
                     arguments: [id, max(0, index), limit ?? -1])
                 return rows.map { row in
                     LogLine(
-                        step: row["step"], stream: (row["stream"] as Int) == 2 ? .stderr : .stdout, text: row["text"])
+                        step: row["step"], stream: (row["stream"] as Int) == 2 ? .stderr : .stdout,
+                        text: String(decoding: row["text"] as Data, as: UTF8.self))
                 }
             }
         }

@@ -21,6 +21,7 @@ public struct JobStoreContract: Sendable {
         case concurrentWritersKeepOrder
         case hundredThousandLines
         case retriedBatchOnce
+        case lineTextKeptWhole
 
         public var testDescription: String { rawValue }
     }
@@ -41,6 +42,7 @@ public struct JobStoreContract: Sendable {
         case .concurrentWritersKeepOrder: try await concurrentWritersKeepOrder()
         case .hundredThousandLines: try await hundredThousandLines()
         case .retriedBatchOnce: try await retriedBatchOnce()
+        case .lineTextKeptWhole: try await lineTextKeptWhole()
         }
     }
 
@@ -204,5 +206,15 @@ public struct JobStoreContract: Sendable {
             try await store.log(id: record.id, from: 0, limit: nil) == [
                 line(1), line(2), line(1), line(2), line(3), line(3),
             ])
+    }
+
+    /// A line keeps every character it was given: a NUL, a bare CR, U+FFFD and emoji.
+    func lineTextKeptWhole() async throws {
+        let record = Self.record()
+        try await store.create(record)
+        let texts = ["before\u{0}after", "x\revent: end\r", "\u{FFFD}\u{1F600}", ""]
+        let lines = texts.map { LogLine(step: 0, stream: .stdout, text: $0) }
+        try await store.appendLog(id: record.id, lines: lines, batch: UUID())
+        #expect(try await store.log(id: record.id, from: 0, limit: nil).map(\.text) == texts)
     }
 }
