@@ -23,9 +23,10 @@ struct RouteTests {
 
     @Test("the methods of each route, for 405 answers")
     func methods() {
-        #expect(Routes.methods(forPath: "/jobs") == ["GET", "POST"])
-        #expect(Routes.methods(forPath: "/jobs/X") == ["GET", "DELETE"])
-        #expect(Routes.methods(forPath: "/jobs/X/log") == ["GET"])
+        #expect(Routes.methods(forPath: "/jobs") == ["GET", "HEAD", "POST"])
+        #expect(Routes.methods(forPath: "/jobs/X") == ["GET", "HEAD", "DELETE"])
+        #expect(Routes.methods(forPath: "/jobs/X/log") == ["GET", "HEAD"])
+        #expect(Routes.methods(forPath: "/jobs/X/cancel") == ["POST"])
         #expect(Routes.methods(forPath: "/nope") == nil)
         #expect(Routes.methods(forPath: "/jobs/X/other") == nil)
     }

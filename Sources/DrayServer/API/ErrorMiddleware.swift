@@ -48,6 +48,12 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 /// The API's paths and their methods, for 405 answers.
 enum Routes {
     static func methods(forPath path: String) -> [String]? {
+        guard let methods = routeMethods(forPath: path) else { return nil }
+        // HEAD is served wherever GET is.
+        return methods.flatMap { $0 == "GET" ? ["GET", "HEAD"] : [$0] }
+    }
+
+    private static func routeMethods(forPath path: String) -> [String]? {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
         switch parts.count {
         case 1 where parts[0] == "jobs": return ["GET", "POST"]

@@ -46,12 +46,14 @@ struct JobRoutes: Sendable {
             body = try await request.body.collect(upTo: maxBodyBytes)
         } catch is NIOTooManyBytesError {
             throw tooLarge()
+        } catch {
+            throw APIError(.badRequest, "the request body ended before its length: send the whole job")
         }
         guard body.readableBytes > 0 else {
             throw APIError(.badRequest, "the request body is empty: send a job as JSON")
         }
         let strict = try Self.flag(request.uri.queryParameters["strict"].map(String.init), name: "strict")
-        let reading = try JobDocument.read(Data(body.readableBytesView), strict: strict)
+        let reading = try JobDocument.read(Data(body.readableBytesView), strict: strict, maxBytes: maxBodyBytes)
         let record = try await service.submit(reading.job)
         var response = JSONResponse.make(
             SubmittedJob(job: record.job, warnings: reading.warnings.isEmpty ? nil : reading.warnings),
@@ -95,6 +97,7 @@ struct JobRoutes: Sendable {
         let body = ResponseBody { writer in
             var index = start
             var ended: JobRecord?
+            var lastWrite = ContinuousClock.now
             while true {
                 let lines: [LogLine]
                 do {
@@ -107,6 +110,12 @@ struct JobRoutes: Sendable {
                         if record.state.status != .running { ended = record }
                         // Woken by the next write; the timeout covers a job another server runs.
                         if ended == nil { await changes.wait(for: id, after: seen, timeout: .seconds(1)) }
+                        // A comment now and then, even while the job prints nothing: writing to
+                        // a follower that went away fails, and ends this stream and its socket.
+                        if ended == nil, ContinuousClock.now - lastWrite >= LiveLog.heartbeat {
+                            try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                            lastWrite = .now
+                        }
                         continue
                     }
                 } catch let error as DrayError where error.code == .notFound {
@@ -118,15 +127,16 @@ struct JobRoutes: Sendable {
                 if lines.isEmpty { break }
                 var events = ByteBuffer()
                 for line in lines {
-                    events.writeString("id: \(index)\ndata: \(line.text)\n\n")
+                    LiveLog.write(id: index, data: line.text, to: &events)
                     index += 1
                 }
                 try await writer.write(events)
+                lastWrite = .now
             }
             if let ended {
-                let status =
-                    "{\"status\":\"\(ended.state.status.rawValue)\",\"stepsCompleted\":\(ended.state.stepsCompleted)}"
-                try await writer.write(ByteBuffer(string: "event: end\ndata: \(status)\n\n"))
+                var events = ByteBuffer()
+                LiveLog.write(event: "end", data: LiveLog.end(ended), to: &events)
+                try await writer.write(events)
             }
             try await writer.finish(nil)
         }

@@ -1,18 +1,24 @@
 import Hummingbird
 
 /// Serves every route under any `/v{version}` prefix too (`/v1.2/jobs`), as the original
-/// routes `/v[0-9.]+/...`, by stripping the prefix before routing.
+/// routes `/v[0-9.]+/...`, by stripping the prefix before routing; and `HEAD` wherever `GET`
+/// is served, as `GET`'s headers without its body.
 struct VersionPrefixResponder<Wrapped: HTTPResponder>: HTTPResponder {
     typealias Context = Wrapped.Context
     let wrapped: Wrapped
 
     func respond(to request: Request, context: Context) async throws -> Response {
-        guard let path = request.head.path, let stripped = VersionPrefix.strip(path) else {
-            return try await wrapped.respond(to: request, context: context)
-        }
         var head = request.head
-        head.path = stripped
-        return try await wrapped.respond(to: Request(head: head, body: request.body), context: context)
+        if let path = head.path, let stripped = VersionPrefix.strip(path) { head.path = stripped }
+        let isHead = head.method == .head
+        if isHead { head.method = .get }
+        let response = try await wrapped.respond(to: Request(head: head, body: request.body), context: context)
+        guard isHead else { return response }
+        var headers = response.headers
+        if headers[.contentLength] == nil, let length = response.body.contentLength {
+            headers[.contentLength] = String(length)
+        }
+        return Response(status: response.status, headers: headers, body: ResponseBody())
     }
 }
 

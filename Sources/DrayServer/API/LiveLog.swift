@@ -1,0 +1,46 @@
+import DrayEngine
+import Foundation
+import NIOCore
+
+/// The live log's server-sent events, written so that a step's output can never forge one.
+enum LiveLog {
+    /// How long a follower may go without a byte: a comment is sent then, so that a follower
+    /// that went away is noticed (its socket closed) within two of these.
+    static let heartbeat: Duration = .seconds(10)
+
+    /// The `end` event's data: `{"status": …, "stepsCompleted": …}`.
+    struct End: Encodable {
+        var status: JobStatus
+        var stepsCompleted: Int
+    }
+
+    /// Keys in a fixed order, as the seed's clients read `{"status", "stepsCompleted"}`.
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
+    static func end(_ record: JobRecord) -> String {
+        let data =
+            (try? encoder.encode(
+                End(status: record.state.status, stepsCompleted: record.state.stepsCompleted))) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// One event. A line of the log may hold a bare CR (a step's progress bar), and an event
+    /// stream ends a field at CR as at LF: so `data` is split at each, one `data:` field a
+    /// piece, which the client joins back with LF. Nothing in it can start a field of its own.
+    static func write(id: Int? = nil, event: String? = nil, data: String, to buffer: inout ByteBuffer) {
+        if let id { buffer.writeString("id: \(id)\n") }
+        if let event { buffer.writeString("event: \(event)\n") }
+        for piece in data.unicodeScalars.split(
+            omittingEmptySubsequences: false, whereSeparator: { $0 == "\r" || $0 == "\n" })
+        {
+            buffer.writeString("data: ")
+            buffer.writeString(String(String.UnicodeScalarView(piece)))
+            buffer.writeString("\n")
+        }
+        buffer.writeString("\n")
+    }
+}
