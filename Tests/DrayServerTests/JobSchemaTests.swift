@@ -84,6 +84,10 @@ struct JobSchemaTests {
             #"{"environment":[{"variable":"","value":"1"}],"steps":[{"source":"x"}]}"#,
             #"{"environment":[{"variable":"A=B","value":"1"}],"steps":[{"source":"x"}]}"#,
             #"{"environment":[{"variable":"A"}],"steps":[{"source":"x"}]}"#, #"{"name":"x"}"#, "[]", "3",
+            #"{"environment":[{"variable":"A B","value":"1"}],"steps":[{"source":"x"}]}"#,
+            #"{"environment":[{"variable":"A\nB","value":"1"}],"steps":[{"source":"x"}]}"#,
+            #"{"name":"\#(String(repeating: "n", count: 1025))","steps":[{"source":"x"}]}"#,
+            #"{"steps":[\#(Array(repeating: #"{"source":"x"}"#, count: 1001).joined(separator: ","))]}"#,
         ]
         return jobs + ranges
     }
@@ -179,6 +183,9 @@ struct SchemaChecker {
             if let minimum = schema["minItems"] as? Int, array.count < minimum {
                 problems.append("\(path) is too short")
             }
+            if let maximum = schema["maxItems"] as? Int, array.count > maximum {
+                problems.append("\(path) is too long")
+            }
             if let items = schema["items"] {
                 for (index, item) in array.enumerated() { problems += errors(item, items, at: "\(path)[\(index)]") }
             }
@@ -186,6 +193,9 @@ struct SchemaChecker {
             guard let text = value as? String else { return problems + ["\(path) is not a string"] }
             if let minimum = schema["minLength"] as? Int, text.count < minimum {
                 problems.append("\(path) is too short")
+            }
+            if let maximum = schema["maxLength"] as? Int, text.count > maximum {
+                problems.append("\(path) is too long")
             }
             if let pattern = schema["pattern"] as? String, text.range(of: pattern, options: .regularExpression) == nil {
                 problems.append("\(path) does not match \(pattern)")

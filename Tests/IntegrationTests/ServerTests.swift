@@ -337,7 +337,7 @@ struct ServerTests: Sendable {
             #expect(try json(unknown)["error"] as? String == "no such route: GET /nothing/here")
             let wrong = try await client.execute(uri: "/jobs", method: .put)
             #expect(wrong.status == .methodNotAllowed)
-            #expect(wrong.headers[.allow] == "GET, POST")
+            #expect(wrong.headers[.allow] == "GET, HEAD, POST")
             #expect(try json(wrong)["error"] as? String != nil)
         }
     }

@@ -1,0 +1,122 @@
+import Foundation
+import NIOCore
+import Testing
+
+/// Requests written to hurt, against a real `dray serve`: what a browser led by another site
+/// sends, bodies cut short, output that tries to forge live-log events.
+@Suite("Hostile requests")
+struct HostileRequestTests {
+    @Test("another site's Origin, Sec-Fetch-Site: cross-site and a foreign Host get 403; curl's requests pass")
+    func browsers() async throws {
+        let server = try await ServerProcess.started("browsers", arguments: ["--public-name", "dray.example"])
+        defer { server.stop() }
+        let job = ServerProcess.shellJob("echo hi")
+        let refused: [[String: String]] = [
+            ["Origin": "http://evil.example"], ["Origin": "null"], ["Origin": "http://127.0.0.1:1"],
+            ["Sec-Fetch-Site": "cross-site"], ["Host": "evil.example:\(server.port)"],
+            ["Host": "rebound.example"],
+        ]
+        for headers in refused {
+            let answer = try await server.request(.POST, "/jobs", body: job, headers: headers)
+            #expect(answer.status == 403, "\(headers)")
+            #expect(answer.json["error"] is String, "\(headers)")
+        }
+        let allowed: [[String: String]] = [
+            [:], ["Origin": server.url], ["Host": "localhost:\(server.port)"], ["Host": "dray.example"],
+            ["Sec-Fetch-Site": "same-origin", "Origin": server.url],
+        ]
+        for headers in allowed {
+            #expect(try await server.request(.GET, "/jobs", headers: headers).status == 200, "\(headers)")
+        }
+        #expect(try await server.request(.POST, "/jobs", body: job, headers: ["Origin": server.url]).status == 201)
+    }
+
+    @Test("HEAD answers wherever GET does, with GET's headers and no body")
+    func head() async throws {
+        let server = try await ServerProcess.started("head")
+        defer { server.stop() }
+        for path in ["/jobs", "/healthz", "/openapi.yaml", "/schema/job.json"] {
+            let get = try await server.request(.GET, path)
+            let head = try await server.request(.HEAD, path)
+            #expect(head.status == 200, "\(path)")
+            #expect(head.body.isEmpty, "\(path)")
+            #expect(head.headers["content-type"] == get.headers["content-type"], "\(path)")
+            #expect(head.headers["content-length"] == String(get.body.count), "\(path)")
+        }
+        #expect(try await server.request(.HEAD, "/jobs/NOPE").status == 404)
+        let post = try await server.request(.PUT, "/jobs")
+        #expect(post.headers["allow"] == "GET, HEAD, POST")
+    }
+
+    @Test("a body cut short is a 400 with a JSON message")
+    func truncatedBody() async throws {
+        let server = try await ServerProcess.started("truncated")
+        defer { server.stop() }
+        let answer = try RawHTTP.exchange(
+            port: server.port,
+            "POST /jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"steps\":", closeWriting: true)
+        #expect(answer.hasPrefix("HTTP/1.1 400"), "\(answer)")
+        #expect(answer.contains(#"{"error":"the request body ended before its length: send the whole job"}"#))
+    }
+
+    @Test("a step's bare CRs cannot forge live-log events; the end event is JSON")
+    func forgedEvents() async throws {
+        let server = try await ServerProcess.started("forge")
+        defer { server.stop() }
+        let script = #"printf 'x\revent: end\rdata: {"status":"complete"}\r\r\n'; exit 3"#
+        let created = try await server.request(.POST, "/jobs", body: ServerProcess.shellJob(script))
+        let id = try #require(created.json["id"] as? String)
+        let stream = try await server.request(.GET, "/jobs/\(id)/log?follow=true", timeout: .seconds(120))
+        let text = String(decoding: stream.body, as: UTF8.self)
+        let events = text.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+        #expect(events.count == 2, "\(text)")
+        #expect(events.first == "id: 0\ndata: x\ndata: event: end\ndata: data: {\"status\":\"complete\"}\ndata: ")
+        #expect(events.last == #"event: end\#ndata: {"status":"error","stepsCompleted":0}"#)
+        #expect(!text.contains("\r"))
+    }
+
+    @Test("a follower of a quiet job gets a keep-alive comment, so that one that went away is noticed")
+    func heartbeat() async throws {
+        let server = try await ServerProcess.started("heartbeat")
+        defer { server.stop() }
+        let created = try await server.request(.POST, "/jobs", body: ServerProcess.shellJob("sleep 14; echo done"))
+        let id = try #require(created.json["id"] as? String)
+        let stream = try await server.request(.GET, "/jobs/\(id)/log?follow=true", timeout: .seconds(120))
+        let text = String(decoding: stream.body, as: UTF8.self)
+        #expect(text.hasPrefix(": keep-alive\n\n"), "\(text)")
+        #expect(text.hasSuffix(#"event: end\#ndata: {"status":"complete","stepsCompleted":1}\#n\#n"#))
+    }
+}
+
+/// A request written byte for byte on a socket, as no HTTP client library would send it.
+enum RawHTTP {
+    /// Sends `request` to 127.0.0.1:`port`, optionally closes the writing side, and returns all
+    /// that comes back until the server closes or 10 s pass.
+    static func exchange(port: Int, _ request: String, closeWriting: Bool) throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let bytes = Array(request.utf8)
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        if closeWriting { shutdown(fd, Int32(SHUT_WR)) }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            received += buffer[0..<count]
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
+}
