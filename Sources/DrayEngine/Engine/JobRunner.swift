@@ -295,7 +295,7 @@ public struct JobRunner: Sendable {
             stopGracePeriod: step.stopGracePeriod ?? Step.defaultStopGracePeriod
         )
         spec.stdinPipe = input
-        var logger = StepLogger(step: index, observer: observer)
+        var logger = StepLogger(step: index, observer: observer, mask: SecretMask(job.secretValues))
         var filter = step.beginDelimiter.flatMap { begin in
             step.endDelimiter.map { DelimiterFilter(begin: begin, end: $0) }
         }
@@ -391,29 +391,32 @@ public struct JobRunner: Sendable {
     }
 }
 
-/// Turns a step's output chunks into log lines, one splitter per stream.
+/// Turns a step's output chunks into log lines, one splitter per stream, with the job's
+/// secrets masked before any observer sees a line.
 private struct StepLogger<Observer: JobObserver> {
     let step: Int
     let observer: Observer
+    let mask: SecretMask
     private var stdout = LineSplitter()
     private var stderr = LineSplitter()
 
-    init(step: Int, observer: Observer) {
+    init(step: Int, observer: Observer, mask: SecretMask) {
         self.step = step
         self.observer = observer
+        self.mask = mask
     }
 
     mutating func log(_ chunk: OutputChunk) async {
         let lines = chunk.stream == .stdout ? stdout.feed(chunk.bytes) : stderr.feed(chunk.bytes)
         if !lines.isEmpty {
-            await observer.jobDidLog(lines.map { LogLine(step: step, stream: chunk.stream, text: $0) })
+            await observer.jobDidLog(lines.map { LogLine(step: step, stream: chunk.stream, text: mask.apply($0)) })
         }
     }
 
     mutating func finish() async {
         var lines: [LogLine] = []
-        if let last = stdout.finish() { lines.append(LogLine(step: step, stream: .stdout, text: last)) }
-        if let last = stderr.finish() { lines.append(LogLine(step: step, stream: .stderr, text: last)) }
+        if let last = stdout.finish() { lines.append(LogLine(step: step, stream: .stdout, text: mask.apply(last))) }
+        if let last = stderr.finish() { lines.append(LogLine(step: step, stream: .stderr, text: mask.apply(last))) }
         if !lines.isEmpty { await observer.jobDidLog(lines) }
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A job: an ordered list of steps, each a container image run in turn, with the
 /// output of one step fed to the standard input of the next.
 ///
@@ -45,18 +47,30 @@ public struct Job: Codable, Sendable, Equatable {
     }
 }
 
-/// One variable of a job's or a step's environment: `{variable, value}`.
+/// One variable of a job's or a step's environment: `{variable, value}`, and `secret: true`
+/// for a password or a token.
+///
+/// A secret's value goes to the container and nowhere else: it is encoded only by an encoder
+/// that says `keepSecrets` (the stores, and a client sending the job), so an API answer holds
+/// `{"variable", "secret": true}` and no value; log lines show it as `***`.
 public struct EnvironmentVariable: Codable, Sendable, Equatable {
     public var variable: String
     public var value: String
+    public var secret: Bool?
 
-    public init(variable: String, value: String) {
+    public init(variable: String, value: String, secret: Bool? = nil) {
         self.variable = variable
         self.value = value
+        self.secret = secret
     }
 
+    public var isSecret: Bool { secret == true }
+
+    /// Set to `true` in an encoder's `userInfo` to encode secrets' values.
+    public static let keepSecrets = CodingUserInfoKey(rawValue: "dray.keepSecrets")!
+
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case variable, value
+        case variable, value, secret
     }
 
     public init(from decoder: any Decoder) throws {
@@ -65,6 +79,43 @@ public struct EnvironmentVariable: Codable, Sendable, Equatable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         variable = try container.decode(String.self, forKey: .variable)
         value = try container.decode(String.self, forKey: .value)
+        secret = try container.decodeIfPresent(Bool.self, forKey: .secret)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(variable, forKey: .variable)
+        if !isSecret || encoder.userInfo[Self.keepSecrets] as? Bool == true {
+            try container.encode(value, forKey: .value)
+        }
+        try container.encodeIfPresent(secret, forKey: .secret)
+    }
+}
+
+extension JSONEncoder {
+    /// An encoder that writes secrets' values: for stores, and for a client that sends a job.
+    public static func keepingSecrets() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.userInfo[EnvironmentVariable.keepSecrets] = true
+        return encoder
+    }
+}
+
+extension Job {
+    /// Every secret value of the job and its steps, for masking log lines.
+    public var secretValues: [String] {
+        ((environment ?? []) + steps.flatMap { $0.environment ?? [] }).filter(\.isSecret).map(\.value)
+    }
+
+    /// The job with every secret's value erased, for when it can no longer run or be resumed.
+    public func erasingSecrets() -> Job {
+        func erase(_ variables: [EnvironmentVariable]?) -> [EnvironmentVariable]? {
+            variables?.map { $0.isSecret ? EnvironmentVariable(variable: $0.variable, value: "", secret: true) : $0 }
+        }
+        var job = self
+        job.environment = erase(job.environment)
+        for index in job.steps.indices { job.steps[index].environment = erase(job.steps[index].environment) }
+        return job
     }
 }
 

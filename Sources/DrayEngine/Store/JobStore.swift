@@ -27,6 +27,8 @@ public protocol JobStore: Sendable {
     func jobs() async throws -> [JobRecord]
     /// Replaces a job's state.
     func update(id: String, state: JobState) async throws
+    /// Replaces a job's description: to erase its secrets once it can no longer run.
+    func update(id: String, job: Job) async throws
     /// Appends lines to a job's log, in order. Concurrent appends to one job each stay whole.
     ///
     /// `batch` names this append, so that it can be retried safely: when the job's last append

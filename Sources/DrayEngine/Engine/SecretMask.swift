@@ -1,0 +1,22 @@
+import Foundation
+
+/// Shows each secret value in a log line as `***`, as CI systems mask secrets.
+struct SecretMask: Sendable {
+    /// The values, longest first, so that a secret that contains another is masked whole; a
+    /// value of several lines is masked line by line too, as the log is split at LF.
+    private let values: [String]
+
+    init(_ secrets: [String]) {
+        let pieces = secrets.flatMap { [$0] + $0.split(separator: "\n").map(String.init) }
+        values = Set(pieces.filter { !$0.isEmpty }).sorted { $0.utf8.count > $1.utf8.count }
+    }
+
+    var isEmpty: Bool { values.isEmpty }
+
+    func apply(_ text: String) -> String {
+        guard !values.isEmpty else { return text }
+        var text = text
+        for value in values where text.contains(value) { text = text.replacingOccurrences(of: value, with: "***") }
+        return text
+    }
+}
