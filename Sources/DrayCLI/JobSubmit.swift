@@ -38,7 +38,7 @@ struct JobSubmit: AsyncParsableCommand {
         }
         let api = try client.api
         let created = try await reporting {
-            try await api.json(Created.self, .POST, "/jobs", body: try JSONEncoder().encode(job))
+            try await api.json(Created.self, .POST, "/jobs", body: try JSONEncoder.keepingSecrets().encode(job))
         }
         print(created.id)
         guard watch else { return }

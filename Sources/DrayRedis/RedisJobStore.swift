@@ -29,7 +29,7 @@ public final class RedisJobStore: JobStore {
     static func logKey(_ id: String) -> String { "jobs:\(id):log" }
     static func metaKey(_ id: String) -> String { "jobs:\(id):log:meta" }
 
-    private static let encoder = JSONEncoder()
+    private static let encoder = JSONEncoder.keepingSecrets()
     private static let decoder = JSONDecoder()
 
     public func ping() async throws {
@@ -76,6 +76,15 @@ public final class RedisJobStore: JobStore {
             }
             return records
         }
+    }
+
+    public func update(id: String, job: Job) async throws {
+        let encoded = try Self.encoder.encode(job)
+        let updated = try await access {
+            try await self.script(
+                Scripts.replaceJob, keys: [Self.jobKey(id)], arguments: [.bytes(ByteBuffer(data: encoded))])
+        }
+        guard updated.int == 1 else { throw DrayError.noJob(id) }
     }
 
     public func update(id: String, state: JobState) async throws {
@@ -201,6 +210,13 @@ public final class RedisJobStore: JobStore {
             redis.call('DEL', KEYS[3], KEYS[4])
             redis.call('HSET', KEYS[1], 'status', ARGV[2], 'completedSteps', ARGV[3], 'totalSteps', ARGV[4], 'job', ARGV[5], 'state', ARGV[6])
             redis.call('RPUSH', KEYS[2], ARGV[1])
+            return 1
+            """
+
+        /// KEYS: job. ARGV: job. 1, or 0 when there is no job.
+        static let replaceJob = """
+            if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+            redis.call('HSET', KEYS[1], 'job', ARGV[1])
             return 1
             """
 

@@ -53,7 +53,7 @@ public final class SQLiteJobStore: JobStore {
         return migrator
     }
 
-    private static let encoder = JSONEncoder()
+    private static let encoder = JSONEncoder.keepingSecrets()
     private static let decoder = JSONDecoder()
 
     public func ping() async throws {
@@ -87,6 +87,17 @@ public final class SQLiteJobStore: JobStore {
                 try Row.fetchAll(db, sql: "SELECT id, job, state FROM jobs ORDER BY seq").map(Self.record)
             }
         }
+    }
+
+    public func update(id: String, job: Job) async throws {
+        let encoded = try Self.encoder.encode(job)
+        let changed = try await access {
+            try await self.pool.write { db in
+                try db.execute(sql: "UPDATE jobs SET job = ? WHERE id = ?", arguments: [encoded, id])
+                return db.changesCount
+            }
+        }
+        guard changed > 0 else { throw DrayError.noJob(id) }
     }
 
     public func update(id: String, state: JobState) async throws {

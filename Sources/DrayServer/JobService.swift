@@ -131,9 +131,21 @@ public actor JobService: Service {
         }
         running[id] = nil
         stopReasons[id] = nil
+        // A complete job cannot run again: its secrets are no longer needed anywhere.
+        if state.status == .complete { await eraseSecrets(of: record) }
         changes.remove(id)
         logger.info("job \(id) ended: \(state.status.rawValue)\(state.error.map { ", \($0)" } ?? "")")
         startQueued()
+    }
+
+    /// Erases the values of a job's secrets from the store, once it can no longer run or be resumed.
+    private func eraseSecrets(of record: JobRecord) async {
+        guard record.job.secretValues.contains(where: { !$0.isEmpty }) else { return }
+        do {
+            try await store.update(id: record.id, job: record.job.erasingSecrets())
+        } catch {
+            logger.warning("cannot erase the secrets of job \(record.id) from the store: \(error)")
+        }
     }
 
     /// Where a job's step outputs are spooled.
@@ -265,6 +277,8 @@ public actor JobService: Service {
             } else if let keep = configuration.keepOutputs, age > keep, !freed.contains(record.id) {
                 _ = try? await FileSystem.shared.removeItem(at: spoolDirectory(of: record.id), recursively: true)
                 freed.insert(record.id)
+                // Without its outputs the job cannot be resumed: its secrets go too.
+                await eraseSecrets(of: record)
                 logger.debug("freed the step outputs of job \(record.id)")
             }
         }

@@ -22,6 +22,7 @@ public struct JobStoreContract: Sendable {
         case hundredThousandLines
         case retriedBatchOnce
         case lineTextKeptWhole
+        case secretsKeptThenErased
 
         public var testDescription: String { rawValue }
     }
@@ -43,6 +44,7 @@ public struct JobStoreContract: Sendable {
         case .hundredThousandLines: try await hundredThousandLines()
         case .retriedBatchOnce: try await retriedBatchOnce()
         case .lineTextKeptWhole: try await lineTextKeptWhole()
+        case .secretsKeptThenErased: try await secretsKeptThenErased()
         }
     }
 
@@ -216,5 +218,22 @@ public struct JobStoreContract: Sendable {
         let lines = texts.map { LogLine(step: 0, stream: .stdout, text: $0) }
         try await store.appendLog(id: record.id, lines: lines, batch: UUID())
         #expect(try await store.log(id: record.id, from: 0, limit: nil).map(\.text) == texts)
+    }
+
+    /// A secret's value is kept (a job needs it to run), until the job's description is
+    /// replaced by one with its secrets erased; another job is untouched.
+    func secretsKeptThenErased() async throws {
+        var record = Self.record()
+        record.job.environment = [EnvironmentVariable(variable: "TOKEN", value: "s3cret", secret: true)]
+        let other = Self.record()
+        try await store.create(record)
+        try await store.create(other)
+        #expect(try await store.job(id: record.id)?.job.secretValues == ["s3cret"])
+        try await store.update(id: record.id, job: record.job.erasingSecrets())
+        let erased = try #require(try await store.job(id: record.id))
+        #expect(erased.job.secretValues == [""])
+        #expect(erased.job.environment?.first?.isSecret == true)
+        #expect(try await store.job(id: other.id)?.job == other.job)
+        await #expect(throws: DrayError.self) { try await store.update(id: "NOPE", job: record.job) }
     }
 }
