@@ -68,6 +68,12 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "How long a client may take to send a request's headers, from connecting or from the last answer's end; then it is disconnected.",
+            valueName: "duration"))
+    var headerTimeout = DurationOption(argument: "30s")!
+
+    @Option(
+        help: ArgumentHelp(
             "A file holding the token every route but /healthz and /readyz asks for. (default: $DRAY_TOKEN)",
             valueName: "path"))
     var tokenFile: String?
@@ -103,6 +109,9 @@ struct Serve: AsyncParsableCommand {
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
         guard maxConcurrentJobs > 0 else { throw ValidationError("--max-concurrent-jobs must be at least 1") }
         guard shutdownGrace.duration != nil else { throw ValidationError("--shutdown-grace needs a duration, not off") }
+        guard let header = headerTimeout.duration, header > .zero else {
+            throw ValidationError("--header-timeout needs a duration above 0, not off")
+        }
         _ = try StoreURL(resolvedStore())
     }
 
@@ -172,6 +181,7 @@ struct Serve: AsyncParsableCommand {
             configuration.token = access.token
             configuration.tls = access.tls
             configuration.publicNames = publicName
+            configuration.headerTimeout = headerTimeout.duration ?? .seconds(30)
             logger.info(
                 "dray serving on \(access.tls == nil ? "http" : "https")://\(host):\(configuration.port), store \(storeURL), engine \(client.endpoint)"
             )

@@ -1,6 +1,7 @@
 import DrayEngine
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
@@ -19,6 +20,9 @@ public enum DrayServer {
         public var tls: TLSConfiguration?
         /// Names besides loopback's that a loopback server answers to in `Host`.
         public var publicNames: [String] = []
+        /// How long a client may take to send a request's headers, from connecting or from the
+        /// end of the last answer; then it is disconnected.
+        public var headerTimeout: Duration = .seconds(30)
 
         public init() {}
     }
@@ -46,14 +50,23 @@ public enum DrayServer {
         return VersionPrefixResponder(wrapped: router.buildResponder())
     }
 
+    /// HTTP/1.1, with every connection watched by a ``ConnectionGuard``, over TLS when configured.
+    static func server(_ configuration: Configuration) throws -> HTTPServerBuilder {
+        let timeout = TimeAmount.nanoseconds(Int64(configuration.headerTimeout / .nanoseconds(1)))
+        let http1 = HTTPServerBuilder.http1(
+            configuration: .init(additionalChannelHandlers: [ConnectionGuard(headerTimeout: timeout)]))
+        guard let tls = configuration.tls else { return http1 }
+        return try .tls(http1, tlsConfiguration: tls)
+    }
+
     /// The application: the HTTP server and the job service, shut down gracefully together
     /// on SIGTERM or SIGINT.
     public static func application(
         service: JobService, configuration: Configuration, logger: Logger
     ) throws -> some ApplicationProtocol {
-        try Application(
+        Application(
             responder: responder(service: service, configuration: configuration, logger: logger),
-            server: configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
+            server: try server(configuration),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "dray"),
             services: [service],
             logger: logger)

@@ -56,7 +56,39 @@ struct HostileRequestTests {
             port: server.port,
             "POST /jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"steps\":", closeWriting: true)
         #expect(answer.hasPrefix("HTTP/1.1 400"), "\(answer)")
-        #expect(answer.contains(#"{"error":"the request body ended before its length: send the whole job"}"#))
+        #expect(
+            answer.contains(
+                #"{"error":"the request is not valid HTTP: it ended before its body did: send the whole body"}"#),
+            "\(answer)")
+    }
+
+    @Test("a client slower than --header-timeout to send its headers is disconnected; a request kept alive is not")
+    func slowHeaders() async throws {
+        let server = try await ServerProcess.started("slow", arguments: ["--header-timeout", "2s"])
+        defer { server.stop() }
+        let started = ContinuousClock.now
+        let answer = try RawHTTP.trickle(
+            port: server.port, "GET /jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n", every: .milliseconds(300))
+        #expect(answer.isEmpty, "\(answer)")
+        let took = ContinuousClock.now - started
+        #expect(took < .seconds(8), "disconnected after \(took)")
+        // Two requests a second apart on one connection are both answered.
+        let twice = try RawHTTP.exchange(
+            port: server.port,
+            "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+            closeWriting: false)
+        #expect(twice.components(separatedBy: "HTTP/1.1 200 OK").count == 3, "\(twice)")
+    }
+
+    @Test("a request the HTTP parser refuses gets a 400 with a JSON message")
+    func badHTTP() async throws {
+        let server = try await ServerProcess.started("badhttp")
+        defer { server.stop() }
+        let answer = try RawHTTP.exchange(
+            port: server.port, "GET /jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header\r\n\r\n", closeWriting: false)
+        #expect(answer.hasPrefix("HTTP/1.1 400"), "\(answer)")
+        #expect(answer.contains("Content-Type: application/json"), "\(answer)")
+        #expect(answer.contains(#"{"error":"the request is not valid HTTP: "#), "\(answer)")
     }
 
     @Test("a step's bare CRs cannot forge live-log events; the end event is JSON")
@@ -90,11 +122,35 @@ struct HostileRequestTests {
 
 /// A request written byte for byte on a socket, as no HTTP client library would send it.
 enum RawHTTP {
+    /// Sends `request` one byte every `interval` until the server closes the connection;
+    /// returns what it answered.
+    static func trickle(port: Int, _ request: String, every interval: Duration) throws -> String {
+        let fd = try connected(port)
+        defer { close(fd) }
+        signal(SIGPIPE, SIG_IGN)
+        for byte in Array(request.utf8) + Array(repeating: UInt8(ascii: "x"), count: 100) {
+            var one = byte
+            if send(fd, &one, 1, Int32(MSG_NOSIGNAL)) <= 0 { break }
+            var waiting = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&waiting, 1, Int32(interval / .milliseconds(1))) > 0 { break }
+        }
+        return read(fd)
+    }
+
     /// Sends `request` to 127.0.0.1:`port`, optionally closes the writing side, and returns all
     /// that comes back until the server closes or 10 s pass.
     static func exchange(port: Int, _ request: String, closeWriting: Bool) throws -> String {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = try connected(port)
         defer { close(fd) }
+        let bytes = Array(request.utf8)
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        if closeWriting { shutdown(fd, Int32(SHUT_WR)) }
+        return read(fd)
+    }
+
+    /// A socket connected to 127.0.0.1:`port`, that gives up reading after 10 s of silence.
+    private static func connected(_ port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -104,12 +160,17 @@ enum RawHTTP {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        guard connected == 0 else {
+            close(fd)
+            throw POSIXError(.ECONNREFUSED)
+        }
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let bytes = Array(request.utf8)
-        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-        if closeWriting { shutdown(fd, Int32(SHUT_WR)) }
+        return fd
+    }
+
+    /// Everything the server sends until it closes, or 10 s of silence.
+    private static func read(_ fd: Int32) -> String {
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
