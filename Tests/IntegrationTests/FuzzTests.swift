@@ -13,7 +13,8 @@ struct FuzzTests {
         defer { server.stop() }
         let result = try await Shell.run([
             "schemathesis", "run", server.url + "/openapi.yaml",
-            "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
             "--max-examples", "30", "--seed", "20261127", "--no-color",
         ])
         #expect(result.status == 0, "schemathesis exited \(result.status):\n\(result.stdout)\n\(result.stderr)")

@@ -107,6 +107,29 @@ struct HostileRequestTests {
         #expect(!text.contains("\r"))
     }
 
+    @Test("followers that went away while the job prints nothing have their sockets closed within 30 s")
+    func followersGone() async throws {
+        let server = try await ServerProcess.started("gone")
+        defer { server.stop() }
+        let created = try await server.request(.POST, "/jobs", body: ServerProcess.shellJob("echo hi; sleep 120"))
+        let id = try #require(created.json["id"] as? String)
+        for _ in 0..<5 {
+            let answer = try RawHTTP.exchange(
+                port: server.port, "GET /jobs/\(id)/log?follow=true HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                closeWriting: false, readFor: .seconds(2))
+            #expect(answer.contains("data: hi"), "\(answer)")
+        }
+        var waiting = RawHTTP.closeWaitCount(port: server.port)
+        #expect(waiting > 0, "the followers' sockets should wait for the server to close them")
+        let deadline = ContinuousClock.now + .seconds(30)
+        while waiting > 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .seconds(1))
+            waiting = RawHTTP.closeWaitCount(port: server.port)
+        }
+        #expect(waiting == 0, "\(waiting) sockets still in CLOSE_WAIT after 30 s")
+        _ = try await server.request(.POST, "/jobs/\(id)/cancel")
+    }
+
     @Test("a follower of a quiet job gets a keep-alive comment, so that one that went away is noticed")
     func heartbeat() async throws {
         let server = try await ServerProcess.started("heartbeat")
@@ -139,8 +162,10 @@ enum RawHTTP {
 
     /// Sends `request` to 127.0.0.1:`port`, optionally closes the writing side, and returns all
     /// that comes back until the server closes or 10 s pass.
-    static func exchange(port: Int, _ request: String, closeWriting: Bool) throws -> String {
-        let fd = try connected(port)
+    static func exchange(port: Int, _ request: String, closeWriting: Bool, readFor: Duration = .seconds(10)) throws
+        -> String
+    {
+        let fd = try connected(port, readTimeout: readFor)
         defer { close(fd) }
         let bytes = Array(request.utf8)
         _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -148,8 +173,19 @@ enum RawHTTP {
         return read(fd)
     }
 
-    /// A socket connected to 127.0.0.1:`port`, that gives up reading after 10 s of silence.
-    private static func connected(_ port: Int) throws -> Int32 {
+    /// How many of the server's sockets on `port` the peer has closed and the server has not:
+    /// TCP state CLOSE_WAIT (08) in /proc/net/tcp.
+    static func closeWaitCount(port: Int) -> Int {
+        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return 0 }
+        let local = String(format: ":%04X", port)
+        return table.split(separator: "\n").dropFirst().filter { row in
+            let fields = row.split(separator: " ")
+            return fields.count > 3 && fields[1].hasSuffix(local) && fields[3] == "08"
+        }.count
+    }
+
+    /// A socket connected to 127.0.0.1:`port`, that gives up reading after `readTimeout` of silence.
+    private static func connected(_ port: Int, readTimeout: Duration = .seconds(10)) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -164,7 +200,7 @@ enum RawHTTP {
             close(fd)
             throw POSIXError(.ECONNREFUSED)
         }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        var timeout = timeval(tv_sec: Int(readTimeout.components.seconds), tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         return fd
     }
