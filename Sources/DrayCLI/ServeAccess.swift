@@ -30,12 +30,6 @@ struct ServeAccess {
     /// The file a made token is kept in.
     static func tokenPath(dataDir: String) -> String { dataDir + "/token" }
 
-    /// True for an address only this machine can reach.
-    static func isLoopback(_ host: String) -> Bool {
-        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-        return bare == "localhost" || bare == "::1" || bare.hasPrefix("127.")
-    }
-
     /// Checks the flags; throws a `ValidationError` naming the one that is wrong.
     static func validate(_ options: Options) throws {
         if options.noAuth && (options.tokenFile != nil || !(options.tokenVariable ?? "").isEmpty) {
@@ -79,7 +73,7 @@ struct ServeAccess {
             access.token = token
             access.messages.append((.notice, "requests need the token in DRAY_TOKEN (Authorization: Bearer)"))
         } else if options.noAuth {
-            if !isLoopback(options.host) {
+            if !DrayServer.isLoopback(options.host) {
                 access.messages.append(
                     (
                         .warning,
@@ -88,7 +82,7 @@ struct ServeAccess {
                             + "checks every caller."
                     ))
             }
-        } else if !isLoopback(options.host) {
+        } else if !DrayServer.isLoopback(options.host) {
             access.token = try storedToken(dataDir: options.dataDir, scheme: scheme, messages: &access.messages)
         }
         return access

@@ -41,13 +41,21 @@ public enum DrayServer {
         let router = Router()
         router.add(middleware: ErrorMiddleware(logger: logger))
         // DNS rebinding reaches only a server on loopback: one beyond it asks for a token.
-        let loopback = BrowserGuardMiddleware<BasicRequestContext>.isLoopbackName(configuration.host.lowercased())
+        let loopback = isLoopback(configuration.host)
         router.add(
             middleware: BrowserGuardMiddleware(
                 allowedHosts: loopback ? Set(configuration.publicNames.map { $0.lowercased() }) : nil))
         if let token = configuration.token { router.add(middleware: TokenMiddleware(token: token)) }
         JobRoutes(service: service, maxBodyBytes: configuration.maxBodyBytes, openAPI: openAPI).add(to: router)
         return VersionPrefixResponder(wrapped: router.buildResponder())
+    }
+
+    /// True for a host name or address only this machine can reach: `localhost`, `::1` (with
+    /// or without brackets) and 127.0.0.0/8.
+    public static func isLoopback(_ host: String) -> Bool {
+        let lower = host.lowercased()
+        let bare = lower.hasPrefix("[") && lower.hasSuffix("]") ? String(lower.dropFirst().dropLast()) : lower
+        return bare == "localhost" || bare == "::1" || (bare.hasPrefix("127.") && bare.split(separator: ".").count == 4)
     }
 
     /// HTTP/1.1, with every connection watched by a ``ConnectionGuard``, over TLS when configured.

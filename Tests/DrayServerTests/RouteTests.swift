@@ -1,3 +1,4 @@
+import Hummingbird
 import Testing
 
 @testable import DrayServer
@@ -29,5 +30,28 @@ struct RouteTests {
         #expect(Routes.methods(forPath: "/jobs/X/cancel") == ["POST"])
         #expect(Routes.methods(forPath: "/nope") == nil)
         #expect(Routes.methods(forPath: "/jobs/X/other") == nil)
+    }
+
+    @Test("loopback names and addresses, and the rest")
+    func loopback() {
+        for host in ["127.0.0.1", "127.1.2.3", "localhost", "LOCALHOST", "::1", "[::1]"] {
+            #expect(DrayServer.isLoopback(host), "\(host)")
+        }
+        for host in ["0.0.0.0", "::", "10.0.0.1", "127.example.com", "localhost.example", "dray.example"] {
+            #expect(!DrayServer.isLoopback(host), "\(host)")
+        }
+    }
+
+    @Test("an Origin is the server's own when its host and port are Host's")
+    func sameOrigin() {
+        typealias Guard = BrowserGuardMiddleware<BasicRequestContext>
+        #expect(Guard.origin("http://127.0.0.1:3000", isSameAs: "127.0.0.1:3000"))
+        #expect(Guard.origin("http://LOCALHOST", isSameAs: "localhost:80"))
+        #expect(Guard.origin("https://[::1]:8443", isSameAs: "[::1]:8443"))
+        #expect(!Guard.origin("http://127.0.0.1:3001", isSameAs: "127.0.0.1:3000"))
+        #expect(!Guard.origin("http://evil.example:3000", isSameAs: "127.0.0.1:3000"))
+        #expect(!Guard.origin("null", isSameAs: "127.0.0.1:3000"))
+        #expect(!Guard.origin("file://", isSameAs: "127.0.0.1:3000"))
+        #expect(Guard.parse("[::1]:3000").host == "::1")
     }
 }

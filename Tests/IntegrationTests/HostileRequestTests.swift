@@ -116,11 +116,11 @@ struct HostileRequestTests {
         for _ in 0..<5 {
             let answer = try RawHTTP.exchange(
                 port: server.port, "GET /jobs/\(id)/log?follow=true HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
-                closeWriting: false, readFor: .seconds(2))
+                closeWriting: false, readFor: .seconds(1))
             #expect(answer.contains("data: hi"), "\(answer)")
         }
+        // Without the heartbeat they would stay in CLOSE_WAIT until the job ends, in 120 s.
         var waiting = RawHTTP.closeWaitCount(port: server.port)
-        #expect(waiting > 0, "the followers' sockets should wait for the server to close them")
         let deadline = ContinuousClock.now + .seconds(30)
         while waiting > 0, ContinuousClock.now < deadline {
             try await Task.sleep(for: .seconds(1))

@@ -17,7 +17,7 @@ struct BrowserGuardMiddleware<Context: RequestContext>: RouterMiddleware {
         async throws -> Response
     {
         let host = request.head.authority
-        if let allowedHosts, let host, !Self.isLoopbackName(Self.hostName(host)),
+        if let allowedHosts, let host, !DrayServer.isLoopback(Self.hostName(host)),
             !allowedHosts.contains(Self.hostName(host))
         {
             throw APIError(
@@ -35,35 +35,31 @@ struct BrowserGuardMiddleware<Context: RequestContext>: RouterMiddleware {
         return try await next(request, context)
     }
 
-    /// `Host`'s name without its port, lower-case: `[::1]:3000` → `::1`.
-    static func hostName(_ authority: String) -> String {
+    /// An authority's host, lower-case and without brackets, and its port when it names one:
+    /// `[::1]:3000` → (`::1`, 3000).
+    static func parse(_ authority: String) -> (host: String, port: Int?) {
         let lower = authority.lowercased()
         if lower.hasPrefix("["), let close = lower.firstIndex(of: "]") {
-            return String(lower[lower.index(after: lower.startIndex)..<close])
+            let rest = lower[lower.index(after: close)...]
+            return (
+                String(lower[lower.index(after: lower.startIndex)..<close]),
+                rest.hasPrefix(":") ? Int(rest.dropFirst()) : nil
+            )
         }
-        if let colon = lower.lastIndex(of: ":") { return String(lower[..<colon]) }
-        return lower
+        guard let colon = lower.lastIndex(of: ":") else { return (lower, nil) }
+        return (String(lower[..<colon]), Int(lower[lower.index(after: colon)...]))
     }
 
-    static func isLoopbackName(_ name: String) -> Bool {
-        name == "localhost" || name == "::1" || (name.hasPrefix("127.") && name.split(separator: ".").count == 4)
-    }
+    static func hostName(_ authority: String) -> String { parse(authority).host }
 
-    /// True when `origin` (`http://host:port`) names the same host and port as `authority`.
+    /// True when `origin` (`scheme://host[:port]`) names the same host and port as `authority`
+    /// (a missing port being the scheme's).
     static func origin(_ origin: String, isSameAs authority: String) -> Bool {
-        guard let url = URL(string: origin), let scheme = url.scheme?.lowercased(),
-            scheme == "http" || scheme == "https",
-            let originHost = url.host?.lowercased()
-        else { return false }
+        let parts = origin.lowercased().components(separatedBy: "://")
+        guard parts.count == 2, let scheme = parts.first, scheme == "http" || scheme == "https" else { return false }
         let defaultPort = scheme == "https" ? 443 : 80
-        let originPort = url.port ?? defaultPort
-        let name = hostName(authority)
-        let portText =
-            authority.hasPrefix("[")
-            ? authority.split(separator: "]").last.map { $0.dropFirst() }
-            : authority.split(separator: ":").dropFirst().last
-        let port = portText.flatMap { Int($0) } ?? defaultPort
-        let bareOriginHost = originHost.hasPrefix("[") ? String(originHost.dropFirst().dropLast()) : originHost
-        return bareOriginHost == name && originPort == port
+        let theirs = parse(parts[1])
+        let ours = parse(authority)
+        return theirs.host == ours.host && (theirs.port ?? defaultPort) == (ours.port ?? defaultPort)
     }
 }
