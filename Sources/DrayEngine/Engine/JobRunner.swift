@@ -10,8 +10,27 @@ import NIOFileSystem
 public struct JobRunner: Sendable {
     public let runtime: any ContainerRuntime
 
-    public init(runtime: any ContainerRuntime) {
+    /// What a step gets when it does not ask: the server's `--step-memory`, `--step-cpus` and
+    /// `--step-pids`.
+    let defaults: StepLimits
+
+    public init(runtime: any ContainerRuntime, defaults: StepLimits = StepLimits()) {
         self.runtime = runtime
+        self.defaults = defaults
+    }
+
+    /// The `docker run` options of a step, with the defaults where it sets none.
+    func options(of step: Step) -> ContainerSpec.Options {
+        var options = ContainerSpec.Options()
+        options.command = step.command
+        options.entrypoint = step.entrypoint
+        options.workingDir = step.workingDir
+        options.user = step.user
+        options.memoryBytes = (step.memory ?? defaults.memory)?.bytes
+        options.cpus = step.cpus ?? defaults.cpus
+        options.pidsLimit = step.pidsLimit ?? defaults.pids
+        options.network = step.network
+        return options
     }
 
     /// Where the output of step `index` (from 0) is spooled.
@@ -295,6 +314,7 @@ public struct JobRunner: Sendable {
             stopGracePeriod: step.stopGracePeriod ?? Step.defaultStopGracePeriod
         )
         spec.stdinPipe = input
+        spec.options = options(of: step)
         var logger = StepLogger(step: index, observer: observer, mask: SecretMask(job.secretValues))
         var filter = step.beginDelimiter.flatMap { begin in
             step.endDelimiter.map { DelimiterFilter(begin: begin, end: $0) }

@@ -21,6 +21,22 @@ public struct Step: Codable, Sendable, Equatable {
     public var retryDelay: Double?
     /// Seconds between SIGTERM and SIGKILL when the step is stopped. Default 10.
     public var stopGracePeriod: Double?
+    /// The command, as `docker run IMAGE COMMAND…` gives it; the image's when nil.
+    public var command: [String]?
+    /// The entrypoint, as `docker run --entrypoint`; the image's when nil.
+    public var entrypoint: [String]?
+    /// The folder the step starts in, an absolute path (`--workdir`).
+    public var workingDir: String?
+    /// The user, `name|uid[:group|gid]` (`--user`).
+    public var user: String?
+    /// The most memory the step may use (`--memory`); the server's `--step-memory` when nil.
+    public var memory: MemorySize?
+    /// How many CPUs the step may use, a decimal (`--cpus`); the server's `--step-cpus` when nil.
+    public var cpus: Double?
+    /// How many processes the step may have (`--pids-limit`); the server's `--step-pids` when nil.
+    public var pidsLimit: Int?
+    /// `none`, `bridge` (the default) or a network's name (`--network`); never the host's.
+    public var network: String?
 
     /// The default of ``stopGracePeriod``.
     public static let defaultStopGracePeriod = 10.0
@@ -65,6 +81,7 @@ extension Step {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, source, environment, output, refresh, beginDelimiter, endDelimiter
         case timeout, retries, retryDelay, stopGracePeriod
+        case command, entrypoint, workingDir, user, memory, cpus, pidsLimit, network
     }
 
     /// Reads a step; a missing source reads as empty, so that validation reports it with
@@ -80,17 +97,29 @@ extension Step {
         beginDelimiter = try container.decodeIfPresent(String.self, forKey: .beginDelimiter)
         endDelimiter = try container.decodeIfPresent(String.self, forKey: .endDelimiter)
         timeout = try container.decodeIfPresent(Double.self, forKey: .timeout)
-        // Read as a number, so that 1.5 is refused here, naming the field, rather than by the
-        // JSON decoder as "not valid JSON".
-        if let count = try container.decodeIfPresent(Double.self, forKey: .retries) {
-            guard let whole = Int(exactly: count) else {
-                throw DecodingError.dataCorruptedError(
-                    forKey: .retries, in: container,
-                    debugDescription: "must be a whole number from 0 to 100, not \(count)")
-            }
-            retries = whole
-        }
+        retries = try container.decodeWholeIfPresent(forKey: .retries, as: "a whole number from 0 to 100")
         retryDelay = try container.decodeIfPresent(Double.self, forKey: .retryDelay)
         stopGracePeriod = try container.decodeIfPresent(Double.self, forKey: .stopGracePeriod)
+        command = try container.decodeIfPresent([String].self, forKey: .command)
+        entrypoint = try container.decodeIfPresent([String].self, forKey: .entrypoint)
+        workingDir = try container.decodeIfPresent(String.self, forKey: .workingDir)
+        user = try container.decodeIfPresent(String.self, forKey: .user)
+        memory = try container.decodeIfPresent(MemorySize.self, forKey: .memory)
+        cpus = try container.decodeIfPresent(Double.self, forKey: .cpus)
+        pidsLimit = try container.decodeWholeIfPresent(forKey: .pidsLimit, as: "a whole number")
+        network = try container.decodeIfPresent(String.self, forKey: .network)
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// A whole number, read as any number so that `1.5` is refused naming its field ("must be
+    /// `what`, not 1.5") rather than by the JSON decoder as "not valid JSON".
+    func decodeWholeIfPresent(forKey key: Key, as what: String) throws -> Int? {
+        guard let number = try decodeIfPresent(Double.self, forKey: key) else { return nil }
+        guard let whole = Int(exactly: number) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: self, debugDescription: "must be \(what), not \(number)")
+        }
+        return whole
     }
 }
