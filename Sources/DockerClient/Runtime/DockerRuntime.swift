@@ -29,14 +29,27 @@ public struct DockerRuntime: ContainerRuntime {
         }
     }
 
+    /// The create call for a step: its image, environment, labels and `docker run` options.
+    static func createRequest(_ spec: ContainerSpec) -> ContainerCreateRequest {
+        var request = ContainerCreateRequest(image: spec.image.description, env: spec.environment, labels: spec.labels)
+        let options = spec.options
+        request.cmd = options.command
+        request.entrypoint = options.entrypoint
+        request.workingDir = options.workingDir
+        request.user = options.user
+        request.hostConfig.memory = options.memoryBytes
+        request.hostConfig.nanoCpus = options.cpus.map { Int64(($0 * 1e9).rounded()) }
+        request.hostConfig.pidsLimit = options.pidsLimit.map(Int64.init)
+        request.hostConfig.networkMode = options.network
+        return request
+    }
+
     public func run(_ spec: ContainerSpec, output: (OutputChunk) async throws -> Void) async throws -> Int32 {
         // The create call is not canceled half-way: the engine might create a container whose id
         // we would never learn, and could not remove.
         let client = self.client
-        let created = await Task {
-            try await client.createContainer(
-                .init(image: spec.image.description, env: spec.environment, labels: spec.labels))
-        }.result
+        let request = Self.createRequest(spec)
+        let created = await Task { try await client.createContainer(request) }.result
         let id: String
         switch created {
         case .success(let created): id = created

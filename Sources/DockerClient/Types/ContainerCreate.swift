@@ -9,6 +9,10 @@ public struct ContainerCreateRequest: Encodable, Sendable {
     public var attachStdout = true
     public var attachStderr = true
     public var tty = false
+    public var cmd: [String]?
+    public var entrypoint: [String]?
+    public var workingDir: String?
+    public var user: String?
     public var hostConfig = HostConfig()
 
     /// `HostConfig`: what Dray sets of it.
@@ -18,13 +22,26 @@ public struct ContainerCreateRequest: Encodable, Sendable {
         /// driver: the engine no longer encodes and writes a second copy (for 100 MB of
         /// output, seconds of the engine's CPU and three times the bytes on its disk).
         public var logConfig = LogConfig(type: "none")
+        /// Bytes; nil is the engine's default, no limit.
+        public var memory: Int64?
+        /// CPUs in billionths (`--cpus 1.5` is 1,500,000,000).
+        public var nanoCpus: Int64?
+        public var pidsLimit: Int64?
+        /// `none`, `bridge` or a network's name; nil is the engine's default, `bridge`.
+        public var networkMode: String?
 
         public struct LogConfig: Encodable, Sendable {
             public var type: String
             enum CodingKeys: String, CodingKey { case type = "Type" }
         }
 
-        enum CodingKeys: String, CodingKey { case logConfig = "LogConfig" }
+        enum CodingKeys: String, CodingKey {
+            case logConfig = "LogConfig"
+            case memory = "Memory"
+            case nanoCpus = "NanoCpus"
+            case pidsLimit = "PidsLimit"
+            case networkMode = "NetworkMode"
+        }
     }
 
     public init(image: String, env: [String], labels: [String: String]) {
@@ -43,6 +60,10 @@ public struct ContainerCreateRequest: Encodable, Sendable {
         case attachStdout = "AttachStdout"
         case attachStderr = "AttachStderr"
         case tty = "Tty"
+        case cmd = "Cmd"
+        case entrypoint = "Entrypoint"
+        case workingDir = "WorkingDir"
+        case user = "User"
         case hostConfig = "HostConfig"
     }
 }
