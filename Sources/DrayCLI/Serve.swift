@@ -68,6 +68,21 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "The most memory a step may ask for, and what one that does not ask gets (bytes, or 512m, 2g).",
+            valueName: "size"))
+    var stepMemory: String?
+
+    @Option(
+        help: ArgumentHelp("The most CPUs a step may ask for, and what one that does not ask gets.", valueName: "cpus"))
+    var stepCpus: Double?
+
+    @Option(
+        help: ArgumentHelp(
+            "The most processes a step may ask for, and what one that does not ask gets.", valueName: "count"))
+    var stepPids: Int?
+
+    @Option(
+        help: ArgumentHelp(
             "How long a client may take to send a request's headers, from connecting or from the last answer's end; then it is disconnected.",
             valueName: "duration"))
     var headerTimeout = DurationOption(argument: "30s")!
@@ -109,6 +124,7 @@ struct Serve: AsyncParsableCommand {
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
         guard maxConcurrentJobs > 0 else { throw ValidationError("--max-concurrent-jobs must be at least 1") }
         guard shutdownGrace.duration != nil else { throw ValidationError("--shutdown-grace needs a duration, not off") }
+        _ = try stepLimits
         guard let header = headerTimeout.duration, header > .zero else {
             throw ValidationError("--header-timeout needs a duration above 0, not off")
         }
@@ -116,6 +132,26 @@ struct Serve: AsyncParsableCommand {
     }
 
     private var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    /// `--step-memory`, `--step-cpus` and `--step-pids`, checked as a step's own values are.
+    private var stepLimits: StepLimits {
+        get throws {
+            var limits = StepLimits(cpus: stepCpus, pids: stepPids)
+            if let stepMemory {
+                guard let size = MemorySize(stepMemory), size.bytes >= 6 << 20 else {
+                    throw ValidationError("--step-memory must be a size of at least 6m (6 MiB), not \"\(stepMemory)\"")
+                }
+                limits.memory = size
+            }
+            if let cpus = stepCpus, !(cpus.isFinite && cpus > 0 && cpus <= 1024) {
+                throw ValidationError("--step-cpus must be a number above 0, at most 1024")
+            }
+            if let pids = stepPids, !(1...4_194_304).contains(pids) {
+                throw ValidationError("--step-pids must be a whole number from 1 to 4194304")
+            }
+            return limits
+        }
+    }
 
     private func resolvedPort() throws -> Int? {
         if let port { return port }
@@ -169,6 +205,7 @@ struct Serve: AsyncParsableCommand {
             jobs.keepOutputs = keepOutputs.duration
             jobs.jobTTL = jobTTL.duration
             jobs.shutdownGrace = shutdownGrace.duration ?? .seconds(10)
+            jobs.stepLimits = try stepLimits
             let service = JobService(
                 store: jobStore, runtime: DockerRuntime(client: client),
                 spoolRoot: FilePath(resolvedDataDir).appending("spool"), logger: logger, configuration: jobs)

@@ -18,6 +18,8 @@ public actor JobService: Service {
         public var jobTTL: Duration?
         /// On shutdown, how long running jobs may take to finish before they are stopped.
         public var shutdownGrace: Duration = .seconds(10)
+        /// What a step may ask for at most, and gets when it does not ask.
+        public var stepLimits = StepLimits()
 
         public init() {}
 
@@ -52,7 +54,7 @@ public actor JobService: Service {
     ) {
         self.store = store
         self.runtime = runtime
-        self.runner = JobRunner(runtime: runtime)
+        self.runner = JobRunner(runtime: runtime, defaults: configuration.stepLimits)
         self.spoolRoot = spoolRoot
         self.logger = logger
         self.configuration = configuration
@@ -86,6 +88,10 @@ public actor JobService: Service {
     /// Stores `job` under a new id and queues it. Returns at once; the job runs in the background.
     public func submit(_ job: Job) async throws -> JobRecord {
         guard accepting else { throw DrayError(.storage, "the server is shutting down: submit the job again later") }
+        let problems = configuration.stepLimits.problems(in: job)
+        guard problems.isEmpty else {
+            throw DrayError(.invalidJob, problems.joined(separator: "; "), problems: problems)
+        }
         var job = job
         let id = UUID().uuidString
         job.id = id

@@ -22,19 +22,44 @@ public struct JobView: Codable, Sendable {
     public var environment: [EnvironmentVariable]?
     public var steps: [StepView]
 
+    /// A step as submitted (its output channel always named), then how it ran.
     public struct StepView: Codable, Sendable {
-        public var name: String?
-        public var source: String
-        public var output: OutputChannel
-        public var timeout: Double?
-        public var retries: Int?
-        public var retryDelay: Double?
-        public var stopGracePeriod: Double?
+        public var step: Step
         public var exitCode: Int32?
         /// Each attempt's exit code (null for one that timed out), for a step with `retries`.
         public var attempts: [Int32?]?
         public var startedAt: Date?
         public var finishedAt: Date?
+
+        private enum CodingKeys: String, CodingKey { case exitCode, attempts, startedAt, finishedAt }
+
+        public init(step: Step, state: StepState) {
+            self.step = step
+            self.step.output = step.outputChannel
+            exitCode = state.exitCode
+            attempts = state.attempts
+            startedAt = state.startedAt
+            finishedAt = state.finishedAt
+        }
+
+        /// The step's fields and the state's, side by side in one object.
+        public func encode(to encoder: any Encoder) throws {
+            try step.encode(to: encoder)
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encodeIfPresent(exitCode, forKey: .exitCode)
+            try container.encodeIfPresent(attempts, forKey: .attempts)
+            try container.encodeIfPresent(startedAt, forKey: .startedAt)
+            try container.encodeIfPresent(finishedAt, forKey: .finishedAt)
+        }
+
+        public init(from decoder: any Decoder) throws {
+            step = try Step(from: decoder)
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            exitCode = try container.decodeIfPresent(Int32.self, forKey: .exitCode)
+            attempts = try container.decodeIfPresent([Int32?].self, forKey: .attempts)
+            startedAt = try container.decodeIfPresent(Date.self, forKey: .startedAt)
+            finishedAt = try container.decodeIfPresent(Date.self, forKey: .finishedAt)
+        }
     }
 
     public init(_ record: JobRecord) {
@@ -54,12 +79,7 @@ public struct JobView: Codable, Sendable {
         finishedAt = state.finishedAt
         environment = record.job.environment
         steps = record.job.steps.enumerated().map { index, step in
-            let stepState = state.steps.indices.contains(index) ? state.steps[index] : StepState()
-            return StepView(
-                name: step.name, source: step.source, output: step.outputChannel, timeout: step.timeout,
-                retries: step.retries, retryDelay: step.retryDelay, stopGracePeriod: step.stopGracePeriod,
-                exitCode: stepState.exitCode, attempts: stepState.attempts, startedAt: stepState.startedAt,
-                finishedAt: stepState.finishedAt)
+            StepView(step: step, state: state.steps.indices.contains(index) ? state.steps[index] : StepState())
         }
     }
 }
