@@ -31,7 +31,8 @@ struct JobSchemaTests {
                 #"{"name":"aws=fleet","environment":[{"variable":"AWS_ACCESS_KEY_ID","value":"xxxxxx"}],"steps":[{"name":"Step 1","source":"centurylink/cluster-deploy:aws.fleet"},{"name":"Step 2","source":"centurylink/cluster-deploy:agent"},{"name":"Step 3","source":"centurylink/remote-agent-install:latest"}]}"#,
                 #"{"steps":[{"source":"jdoe/foo","output":"stderr"},{"source":"jdoe/bar"}]}"#,
                 #"{"steps":[{"source":"jdoe/foo","output":"/output.txt"},{"source":"jdoe/bar"}]}"#,
-                #"{"id":"X","status":"running","stepsCompleted":0,"name":"all","timeout":60,"streaming":false,"environment":[{"variable":"A","value":""}],"steps":[{"name":"s","source":"registry:5000/x@sha256:0000000000000000000000000000000000000000000000000000000000000000","environment":[{"variable":"B","value":"b"}],"output":"/out/a..b/file","refresh":true,"beginDelimiter":"BEGIN","endDelimiter":"END","timeout":0.5,"retries":100,"retryDelay":0,"stopGracePeriod":0}]}"#,
+                #"{"id":"X","status":"running","stepsCompleted":0,"name":"all","timeout":60,"streaming":false,"environment":[{"variable":"A","value":""}],"steps":[{"name":"s","source":"registry:5000/x@sha256:0000000000000000000000000000000000000000000000000000000000000000","environment":[{"variable":"B","value":"b"}],"output":"/out/a..b/file","refresh":true,"beginDelimiter":"BEGIN","endDelimiter":"END","timeout":0.5,"retries":100,"retryDelay":0,"stopGracePeriod":0,"command":["-c","echo hi"],"entrypoint":["/bin/sh"],"workingDir":"/tmp","user":"1000:1000","memory":"512m","cpus":1.5,"pidsLimit":64,"network":"none"}]}"#,
+                #"{"steps":[{"source":"x","memory":67108864,"user":"nobody","network":"my-net.1"}]}"#,
                 "steps:\n  - source: dray/upper\n    retries: 0\n    timeout: 31536000\n",
             ]
     }
@@ -50,7 +51,8 @@ struct JobSchemaTests {
         let stepFields = [
             "name": "string", "source": "string", "environment": "array", "output": "string", "refresh": "boolean",
             "beginDelimiter": "string", "endDelimiter": "string", "timeout": "number", "retries": "integer",
-            "retryDelay": "number", "stopGracePeriod": "number",
+            "retryDelay": "number", "stopGracePeriod": "number", "command": "array", "entrypoint": "array",
+            "workingDir": "string", "user": "string", "cpus": "number", "pidsLimit": "integer", "network": "string",
         ]
         var jobs: [String] = []
         for (field, type) in jobFields {
@@ -77,6 +79,12 @@ struct JobSchemaTests {
             #"{"steps":[{"source":"x","retries":-1}]}"#, #"{"steps":[{"source":"x","retries":101}]}"#,
             #"{"steps":[{"source":"x","retryDelay":-0.5}]}"#, #"{"steps":[{"source":"x","stopGracePeriod":-1}]}"#,
             #"{"steps":[{"source":"x","stopGracePeriod":31536001}]}"#,
+            #"{"steps":[{"source":"x","workingDir":"rel"}]}"#, #"{"steps":[{"source":"x","user":"a b"}]}"#,
+            #"{"steps":[{"source":"x","memory":1000}]}"#, #"{"steps":[{"source":"x","memory":"12q"}]}"#,
+            #"{"steps":[{"source":"x","memory":true}]}"#, #"{"steps":[{"source":"x","memory":[]}]}"#,
+            #"{"steps":[{"source":"x","cpus":0}]}"#, #"{"steps":[{"source":"x","cpus":2000}]}"#,
+            #"{"steps":[{"source":"x","pidsLimit":0}]}"#, #"{"steps":[{"source":"x","network":"host"}]}"#,
+            #"{"steps":[{"source":"x","network":"container:abc"}]}"#, #"{"steps":[{"source":"x","command":[1]}]}"#,
             #"{"steps":[{"source":"x","output":"out.txt"}]}"#, #"{"steps":[{"source":"x","output":"/"}]}"#,
             #"{"steps":[{"source":"x","output":"/a/"}]}"#, #"{"steps":[{"source":"x","output":"/a/../b"}]}"#,
             #"{"steps":[{"source":"x","output":"/.."}]}"#,
