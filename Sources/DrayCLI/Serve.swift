@@ -73,6 +73,12 @@ struct Serve: AsyncParsableCommand {
     var stepMemory: String?
 
     @Option(
+        help: ArgumentHelp(
+            "A registry, host[:port], that steps' images may come from (repeatable); any other is refused. Without it, only loopback, link-local and private addresses are.",
+            valueName: "host[:port]"))
+    var allowRegistry: [String] = []
+
+    @Option(
         help: ArgumentHelp("The most CPUs a step may ask for, and what one that does not ask gets.", valueName: "cpus"))
     var stepCpus: Double?
 
@@ -125,6 +131,9 @@ struct Serve: AsyncParsableCommand {
         guard maxConcurrentJobs > 0 else { throw ValidationError("--max-concurrent-jobs must be at least 1") }
         guard shutdownGrace.duration != nil else { throw ValidationError("--shutdown-grace needs a duration, not off") }
         _ = try stepLimits
+        for registry in allowRegistry where !ImageReference.isRegistryHost(Substring(registry)) {
+            throw ValidationError("--allow-registry takes host[:port], not \"\(registry)\"")
+        }
         guard let header = headerTimeout.duration, header > .zero else {
             throw ValidationError("--header-timeout needs a duration above 0, not off")
         }
@@ -206,6 +215,7 @@ struct Serve: AsyncParsableCommand {
             jobs.jobTTL = jobTTL.duration
             jobs.shutdownGrace = shutdownGrace.duration ?? .seconds(10)
             jobs.stepLimits = try stepLimits
+            jobs.registries = RegistryPolicy(allowed: allowRegistry)
             let service = JobService(
                 store: jobStore, runtime: DockerRuntime(client: client),
                 spoolRoot: FilePath(resolvedDataDir).appending("spool"), logger: logger, configuration: jobs)

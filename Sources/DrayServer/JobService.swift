@@ -20,6 +20,8 @@ public actor JobService: Service {
         public var shutdownGrace: Duration = .seconds(10)
         /// What a step may ask for at most, and gets when it does not ask.
         public var stepLimits = StepLimits()
+        /// Which registries steps' images may come from.
+        public var registries = RegistryPolicy()
 
         public init() {}
 
@@ -88,7 +90,7 @@ public actor JobService: Service {
     /// Stores `job` under a new id and queues it. Returns at once; the job runs in the background.
     public func submit(_ job: Job) async throws -> JobRecord {
         guard accepting else { throw DrayError(.storage, "the server is shutting down: submit the job again later") }
-        let problems = configuration.stepLimits.problems(in: job)
+        let problems = configuration.stepLimits.problems(in: job) + configuration.registries.problems(in: job)
         guard problems.isEmpty else {
             throw DrayError(.invalidJob, problems.joined(separator: "; "), problems: problems)
         }

@@ -68,4 +68,26 @@ struct StepOptionTests {
         let strict = try await server.request(.POST, "/jobs?strict=true", body: job(["privileged": true]))
         #expect(strict.status == 400)
     }
+
+    @Test("a server refuses a registry on loopback at submission, unless --allow-registry names it")
+    func registries() async throws {
+        let open = try await ServerProcess.started("registries")
+        defer { open.stop() }
+        let probe = #"{"steps":[{"source":"127.0.0.1:\#(open.port)/x"}]}"#
+        let refused = try await open.request(.POST, "/jobs", body: probe)
+        #expect(refused.status == 400)
+        #expect((refused.json["error"] as? String)?.contains("a loopback, link-local or private address") == true)
+
+        let listed = try await ServerProcess.started(
+            "registries-listed", arguments: ["--allow-registry", "127.0.0.1:\(open.port)"])
+        defer { listed.stop() }
+        #expect(try await listed.request(.POST, "/jobs", body: probe).status == 201)
+        let hub = try await listed.request(.POST, "/jobs", body: #"{"steps":[{"source":"dray/upper"}]}"#)
+        #expect(hub.status == 400)
+        #expect((hub.json["error"] as? String)?.hasSuffix("it allows 127.0.0.1:\(open.port)") == true)
+
+        let bad = try await DrayProcess.run(["serve", "--allow-registry", "not a host"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("--allow-registry takes host[:port]"), "\(bad.stderr)")
+    }
 }

@@ -50,10 +50,8 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
             return "the repository name is \(repository.utf8.count) characters long; at most 255 are allowed"
         }
         var components = repository.split(separator: "/", omittingEmptySubsequences: false)
-        if components.count > 1, let first = components.first,
-            first.contains(".") || first.contains(":") || first == "localhost"
-        {
-            guard isRegistryHost(first) else { return "\"\(first)\" is not a valid registry host" }
+        if let host = registryComponent(of: repository) {
+            guard isRegistryHost(host) else { return "\"\(host)\" is not a valid registry host" }
             components.removeFirst()
         }
         for component in components {
@@ -67,7 +65,26 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
         return nil
     }
 
-    private static func isRegistryHost(_ host: Substring) -> Bool {
+    /// The registry the image is pulled from, `host[:port]` in lower case; Docker Hub's
+    /// `docker.io` when the reference names none.
+    public var registry: String {
+        guard let host = Self.registryComponent(of: Substring(repository)) else { return "docker.io" }
+        let lower = host.lowercased()
+        return ["index.docker.io", "registry-1.docker.io"].contains(lower) ? "docker.io" : lower
+    }
+
+    /// The first path component when it names a registry, as the docker CLI decides: it has a
+    /// dot or a colon, or is `localhost`.
+    private static func registryComponent(of repository: Substring) -> Substring? {
+        let components = repository.split(separator: "/", omittingEmptySubsequences: false)
+        guard components.count > 1, let first = components.first,
+            first.contains(".") || first.contains(":") || first == "localhost"
+        else { return nil }
+        return first
+    }
+
+    /// True for `host[:port]` with a valid host name or IPv4 address and port.
+    public static func isRegistryHost(_ host: Substring) -> Bool {
         let parts = host.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count <= 2, let name = parts.first, !name.isEmpty,
             name.allSatisfy({ $0.isASCII && ($0.isLetterOrDigit || $0 == "." || $0 == "-") })

@@ -1,0 +1,49 @@
+/// Which registries a server pulls steps' images from.
+///
+/// A job's `source` makes the engine connect to the registry it names, and the engine's error
+/// comes back in the job: a source such as `127.0.0.1:3000/x` would let a job reach the
+/// host's own services. So a server refuses, at submission, a registry that is a loopback,
+/// link-local or private address; with `--allow-registry`, it pulls from those named only.
+/// `dray run`, a local user's own tool, has no policy.
+public struct RegistryPolicy: Sendable, Equatable {
+    /// `--allow-registry`: when not empty, the only registries (`host[:port]`, lower case) allowed.
+    public var allowed: Set<String>
+
+    public init(allowed: [String] = []) {
+        self.allowed = Set(allowed.map { $0.lowercased() })
+    }
+
+    /// Each step whose image comes from a registry this server does not pull from.
+    public func problems(in job: Job) -> [String] {
+        job.steps.enumerated().compactMap { index, step in
+            guard let image = try? ImageReference(parsing: step.source) else { return nil }
+            let registry = image.registry
+            let path = "steps[\(index)].source"
+            if !allowed.isEmpty {
+                guard allowed.contains(registry) else {
+                    return "\(path) names the registry \(registry), which this server does not pull from; "
+                        + "it allows \(allowed.sorted().joined(separator: ", "))"
+                }
+                return nil
+            }
+            guard Self.isInternal(registry) else { return nil }
+            return "\(path) names the registry \(registry), a loopback, link-local or private address, "
+                + "which this server pulls from only when --allow-registry names it"
+        }
+    }
+
+    /// True for a registry on this host or a private network, named by its address:
+    /// `localhost`, 127/8, 10/8, 172.16/12, 192.168/16, 169.254/16, 100.64/10 and 0/8.
+    /// (A name that resolves to such an address is not looked up.)
+    static func isInternal(_ registry: String) -> Bool {
+        let host = registry.split(separator: ":").first.map(String.init) ?? registry
+        if host == "localhost" || host.hasSuffix(".localhost") { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false).compactMap { UInt8($0) }
+        guard octets.count == 4, host.split(separator: ".").count == 4 else { return false }
+        switch (octets[0], octets[1]) {
+        case (127, _), (10, _), (0, _): return true
+        case (172, 16...31), (192, 168), (169, 254), (100, 64...127): return true
+        default: return false
+        }
+    }
+}
