@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
@@ -60,7 +61,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         deadline?.cancel()
-        let body = ByteBuffer(string: #"{"error":"the request is not valid HTTP: \#(Self.describe(parserError))"}"#)
+        let message = ["error": "the request is not valid HTTP: \(Self.describe(parserError))"]
+        let body = ByteBuffer(bytes: (try? JSONResponse.encoder.encode(message)) ?? Data())
         let head = HTTPResponse(
             status: .badRequest,
             headerFields: [
@@ -79,9 +81,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         deadline = context.eventLoop.scheduleTask(in: headerTimeout) { channel.close(promise: nil) }
     }
 
-    /// The parser's complaint in words, without quotes that would break the JSON.
+    /// The parser's complaint in words.
     private static func describe(_ error: HTTPParserError) -> String {
         if case .invalidEOFState = error { return "it ended before its body did: send the whole body" }
-        return String(describing: error).filter { $0 != "\"" && $0 != "\\" }
+        return String(describing: error)
     }
 }

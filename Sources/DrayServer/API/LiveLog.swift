@@ -34,6 +34,11 @@ enum LiveLog {
     static func write(id: Int? = nil, event: String? = nil, data: String, to buffer: inout ByteBuffer) {
         if let id { buffer.writeString("id: \(id)\n") }
         if let event { buffer.writeString("event: \(event)\n") }
+        // Most lines hold neither: write them as they are, without splitting.
+        if !data.utf8.contains(where: { $0 == 13 || $0 == 10 }) {
+            buffer.writeString("data: \(data)\n\n")
+            return
+        }
         for piece in data.unicodeScalars.split(
             omittingEmptySubsequences: false, whereSeparator: { $0 == "\r" || $0 == "\n" })
         {
