@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// A hijacked attach connection: raw bytes to the container's stdin, multiplexed frames back
 /// (see ``FrameDecoder``). Finishing its outbound writer closes the container's stdin.
@@ -18,8 +19,12 @@ extension DockerClient {
             uri: versioned("/containers/\(id)/attach") + "?stream=1&stdin=1&stdout=1&stderr=1",
             headers: ["Host": "docker", "Content-Length": "0"]
         )
+        let tls = self.tls
         let initializer: @Sendable (any Channel) -> EventLoopFuture<EventLoopFuture<AttachUpgrade>> = { channel in
             channel.eventLoop.makeCompletedFuture {
+                // TLS sits below HTTP and stays when the upgrade removes the HTTP handlers;
+                // closing the stream's output then sends TLS's close_notify, the engine's stdin EOF.
+                if let tls { try channel.pipeline.syncOperations.addHandler(try tls.handler()) }
                 let configuration = NIOTypedHTTPClientUpgradeConfiguration<AttachUpgrade>(
                     upgradeRequestHead: head,
                     upgraders: [RawStreamUpgrader()],
@@ -38,7 +43,7 @@ extension DockerClient {
             switch endpoint {
             case .unix(let path):
                 upgrade = try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer).get()
-            case .tcp(let host, let port):
+            case .tcp(let host, let port), .tls(let host, let port, _):
                 upgrade = try await bootstrap.connect(host: host, port: port, channelInitializer: initializer).get()
             }
         } catch {

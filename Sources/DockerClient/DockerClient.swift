@@ -14,39 +14,63 @@ public final class DockerClient: Sendable {
     public let endpoint: DockerEndpoint
     /// The API version every call uses, as the engine's `/version` gave it.
     public let apiVersion: String
+    /// The engine is Podman's Docker-compatible service.
+    public let isPodman: Bool
     let http: HTTPClient
     let logger: Logger
+    /// Set when the endpoint is ``DockerEndpoint/tls(host:port:certificates:)``.
+    let tls: DockerTLS?
 
     /// Connects to the engine at `endpoint` and reads the API version it speaks.
     public static func connect(to endpoint: DockerEndpoint, logger: Logger = Logger(label: "dray.docker")) async throws
         -> DockerClient
     {
-        let http = HTTPClient(
-            eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
-            configuration: .init(
+        var tls: DockerTLS?
+        if case .tls(let host, _, let certificates) = endpoint {
+            tls = try DockerTLS(host: host, certificates: certificates)
+        }
+        func makeHTTP(retrying: Bool) -> HTTPClient {
+            var configuration = HTTPClient.Configuration(
+                tlsConfiguration: tls?.configuration,
                 timeout: .init(connect: .seconds(10)),
                 // Every running step holds a connection for its whole life (POST /wait), so the
                 // pool must hold more than the jobs that run at once; the default 8 starved
                 // 100 concurrent jobs.
                 connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
-            ),
-            backgroundActivityLogger: logger
-        )
+            )
+            configuration.connectionPool.retryConnectionEstablishment = retrying
+            return HTTPClient(
+                eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration,
+                backgroundActivityLogger: logger)
+        }
+        // The first call does not retry: an engine that refuses the connection or the TLS
+        // handshake is told at once, not after the 10 s connect timeout. Calls after it retry
+        // (a busy engine's socket can refuse a connection for a moment).
+        let probe = makeHTTP(retrying: false)
+        let version: SystemVersion
         do {
-            let bootstrap = DockerClient(endpoint: endpoint, apiVersion: "", http: http, logger: logger)
-            let version = try await bootstrap.version()
-            return DockerClient(endpoint: endpoint, apiVersion: version.apiVersion, http: http, logger: logger)
+            version = try await DockerClient(
+                endpoint: endpoint, apiVersion: "", isPodman: false, http: probe, logger: logger, tls: tls
+            ).version()
+            try await probe.shutdown()
         } catch {
-            try? await http.shutdown()
+            try? await probe.shutdown()
             throw error
         }
+        return DockerClient(
+            endpoint: endpoint, apiVersion: version.apiVersion, isPodman: version.isPodman,
+            http: makeHTTP(retrying: true), logger: logger, tls: tls)
     }
 
-    private init(endpoint: DockerEndpoint, apiVersion: String, http: HTTPClient, logger: Logger) {
+    private init(
+        endpoint: DockerEndpoint, apiVersion: String, isPodman: Bool, http: HTTPClient, logger: Logger, tls: DockerTLS?
+    ) {
         self.endpoint = endpoint
         self.apiVersion = apiVersion
+        self.isPodman = isPodman
         self.http = http
         self.logger = logger
+        self.tls = tls
     }
 
     /// Closes the client's connections.
@@ -72,7 +96,9 @@ public final class DockerClient: Sendable {
             let host = socketPath.addingPercentEncoding(withAllowedCharacters: .urlHostAllowed) ?? socketPath
             return "http+unix://\(host)\(uri)"
         case .tcp(let host, let port):
-            return host.contains(":") ? "http://[\(host)]:\(port)\(uri)" : "http://\(host):\(port)\(uri)"
+            return "http://\(DockerEndpoint.authority(host: host, port: port))\(uri)"
+        case .tls(let host, let port, _):
+            return "https://\(DockerEndpoint.authority(host: host, port: port))\(uri)"
         }
     }
 
@@ -164,6 +190,7 @@ public final class DockerClient: Sendable {
 
     func transportError(_ error: any Error) -> DockerClientError {
         if let error = error as? DockerClientError { return error }
+        if let message = DockerTLS.explain(error, endpoint: endpoint) { return .transport(message, cause: error) }
         return .transport("cannot reach the Docker engine at \(endpoint): \(error)", cause: error)
     }
 }

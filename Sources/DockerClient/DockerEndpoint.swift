@@ -4,22 +4,49 @@ public enum DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
     case unix(path: String)
     /// Plain TCP: `tcp://HOST:PORT`.
     case tcp(host: String, port: Int)
+    /// TCP with TLS, verifying the engine's certificate and name: `tcp://HOST:PORT` with
+    /// `DOCKER_TLS_VERIFY`. `certificates` is the folder of `ca.pem`, `cert.pem` and `key.pem`.
+    case tls(host: String, port: Int, certificates: String)
 
     public static let defaultSocketPath = "/var/run/docker.sock"
 
-    /// Reads `DOCKER_HOST` (and refuses `DOCKER_TLS_VERIFY`, which this client does not speak yet,
-    /// rather than talk in clear to an engine that expects TLS).
+    /// Reads `DOCKER_HOST`, `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH` as the docker CLI does:
+    /// any non-empty `DOCKER_TLS_VERIFY` means TLS, with the certificates in `DOCKER_CERT_PATH`
+    /// (default `~/.docker`). TLS that does not verify the engine (`DOCKER_TLS` alone) is refused,
+    /// and so is TLS over a unix socket: there is never a quiet fall back to clear text.
     public init(environment: [String: String]) throws(DockerClientError) {
-        if let verify = environment["DOCKER_TLS_VERIFY"], !verify.isEmpty, verify != "0" {
-            throw .configuration(
-                "DOCKER_TLS_VERIFY is set, but Dray does not speak TLS to the Docker engine yet; "
-                    + "unset it, or reach the engine through its unix socket")
+        let dockerHost = environment["DOCKER_HOST"] ?? ""
+        let verify = !(environment["DOCKER_TLS_VERIFY"] ?? "").isEmpty
+        guard verify else {
+            if !(environment["DOCKER_TLS"] ?? "").isEmpty {
+                throw .configuration(
+                    "DOCKER_TLS is set without DOCKER_TLS_VERIFY, which would not check the engine's certificate; "
+                        + "Dray always checks it: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH")
+            }
+            try self.init(dockerHost: dockerHost)
+            return
         }
-        try self.init(dockerHost: environment["DOCKER_HOST"] ?? "")
+        guard case .tcp(let host, let port) = try Self(dockerHost: dockerHost, defaultPort: 2376) else {
+            throw .configuration(
+                "DOCKER_TLS_VERIFY is set, but DOCKER_HOST \"\(dockerHost)\" is not tcp://HOST:PORT; "
+                    + "TLS to the engine needs a TCP address")
+        }
+        var certificates = environment["DOCKER_CERT_PATH"] ?? ""
+        if certificates.isEmpty {
+            guard let home = environment["HOME"], !home.isEmpty else {
+                throw .configuration("DOCKER_TLS_VERIFY is set, but neither DOCKER_CERT_PATH nor HOME is")
+            }
+            certificates = home + "/.docker"
+        }
+        self = .tls(host: host, port: port, certificates: certificates)
     }
 
     /// Parses a `DOCKER_HOST` value; empty means the default socket.
     public init(dockerHost: String) throws(DockerClientError) {
+        try self.init(dockerHost: dockerHost, defaultPort: 2375)
+    }
+
+    private init(dockerHost: String, defaultPort: Int) throws(DockerClientError) {
         if dockerHost.isEmpty {
             self = .unix(path: Self.defaultSocketPath)
         } else if dockerHost.hasPrefix("unix://") {
@@ -45,7 +72,7 @@ public enum DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
                 host = rest
                 portText = nil
             }
-            let port = portText.map { Int($0) } ?? 2375
+            let port = portText.map { Int($0) } ?? defaultPort
             guard !host.isEmpty, let port, (1...65535).contains(port) else {
                 throw .configuration("DOCKER_HOST \"\(dockerHost)\" is not tcp://HOST:PORT")
             }
@@ -58,7 +85,12 @@ public enum DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unix(let path): "unix://\(path)"
-        case .tcp(let host, let port): host.contains(":") ? "tcp://[\(host)]:\(port)" : "tcp://\(host):\(port)"
+        case .tcp(let host, let port), .tls(let host, let port, _): "tcp://\(Self.authority(host: host, port: port))"
         }
+    }
+
+    /// `host:port`, with an IPv6 host in brackets.
+    static func authority(host: String, port: Int) -> String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 }

@@ -22,11 +22,26 @@ struct DockerEndpointTests {
         #expect(throws: DockerClientError.self) { try DockerEndpoint(dockerHost: value) }
     }
 
-    @Test("TLS is refused rather than spoken in clear")
+    @Test("DOCKER_TLS_VERIFY means TLS to a TCP engine, with the certificates of DOCKER_CERT_PATH or ~/.docker")
     func tls() throws {
-        #expect(throws: DockerClientError.self) {
-            try DockerEndpoint(environment: ["DOCKER_HOST": "tcp://h:2376", "DOCKER_TLS_VERIFY": "1"])
-        }
+        #expect(
+            try DockerEndpoint(environment: [
+                "DOCKER_HOST": "tcp://h:2376", "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/certs",
+            ]) == .tls(host: "h", port: 2376, certificates: "/certs"))
+        #expect(
+            try DockerEndpoint(environment: ["DOCKER_HOST": "tcp://h", "DOCKER_TLS_VERIFY": "1", "HOME": "/home/u"])
+                == .tls(host: "h", port: 2376, certificates: "/home/u/.docker"))
         #expect(try DockerEndpoint(environment: ["DOCKER_TLS_VERIFY": ""]) == .unix(path: "/var/run/docker.sock"))
+    }
+
+    @Test(
+        "TLS that would not verify, or over a unix socket, is refused rather than spoken in clear",
+        arguments: [
+            ["DOCKER_HOST": "tcp://h:2376", "DOCKER_TLS": "1"],
+            ["DOCKER_HOST": "unix:///var/run/docker.sock", "DOCKER_TLS_VERIFY": "1", "HOME": "/root"],
+            ["DOCKER_TLS_VERIFY": "1", "HOME": "/root"],
+        ])
+    func tlsRefused(environment: [String: String]) {
+        #expect(throws: DockerClientError.self) { try DockerEndpoint(environment: environment) }
     }
 }
