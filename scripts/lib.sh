@@ -72,6 +72,48 @@ stop_engine() {
   DRAY_STARTED_ENGINE=""
 }
 
+# start_podman IMAGE...: starts Podman's Docker-compatible service on a private socket, with
+# IMAGEs copied from the Docker engine, and exports DRAY_PODMAN_HOST. Podman's default rlimits
+# for containers (nofile and nproc above what this sandbox lets a process set) make every
+# container fail to start ("error setting rlimits ... operation not permitted"), so a
+# containers.conf drop-in sets default_ulimits within them. `--time=0` keeps the service up
+# (by default it exits after 5 s without a request).
+DRAY_PODMAN_DIR=${DRAY_PODMAN_DIR:-/tmp/dray-podman}
+DRAY_PODMAN_PID=""
+start_podman() {
+  need_packages podman
+  as_root mkdir -p /etc/containers/containers.conf.d
+  printf '# Written by Dray'"'"'s scripts/lib.sh: the sandbox refuses Podman'"'"'s default rlimits.\n[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n' |
+    as_root tee /etc/containers/containers.conf.d/dray-ulimits.conf >/dev/null
+  mkdir -p "$DRAY_PODMAN_DIR"
+  export DRAY_PODMAN_HOST="unix://$DRAY_PODMAN_DIR/podman.sock"
+  if ! curl -sf --unix-socket "$DRAY_PODMAN_DIR/podman.sock" http://podman/_ping >/dev/null 2>&1; then
+    say "starting Podman's Docker-compatible service at $DRAY_PODMAN_HOST"
+    rm -f "$DRAY_PODMAN_DIR/podman.sock"
+    as_root podman system service --time=0 "$DRAY_PODMAN_HOST" >"$DRAY_PODMAN_DIR/podman.log" 2>&1 &
+    DRAY_PODMAN_PID=$!
+    local i
+    for i in $(seq 1 100); do
+      curl -sf --unix-socket "$DRAY_PODMAN_DIR/podman.sock" http://podman/_ping >/dev/null 2>&1 && break
+      kill -0 "$DRAY_PODMAN_PID" 2>/dev/null || { cat "$DRAY_PODMAN_DIR/podman.log" >&2; die "podman system service exited"; }
+      sleep 0.2
+    done
+  fi
+  if (($#)); then
+    say "copying $* into Podman"
+    docker save -o "$DRAY_PODMAN_DIR/images.tar" "$@"
+    as_root podman load -q -i "$DRAY_PODMAN_DIR/images.tar" >/dev/null
+    rm -f "$DRAY_PODMAN_DIR/images.tar"
+  fi
+}
+
+# stop_podman: stops Podman's service if start_podman started it.
+stop_podman() {
+  [ -n "$DRAY_PODMAN_PID" ] || return 0
+  as_root kill "$DRAY_PODMAN_PID" 2>/dev/null || true
+  DRAY_PODMAN_PID=""
+}
+
 # build_image TAG DIR: builds DIR's Dockerfile offline, with the static busybox in its context.
 build_image() {
   local tag=$1 dir=$2 context

@@ -126,6 +126,12 @@ extension DockerClient {
         }
     }
 
+    /// Maps to `GET /containers/{id}/logs?stdout=1&stderr=1`: what the container wrote so far,
+    /// in the attach stream's frames.
+    public func containerLogs(_ id: String) async throws(DockerClientError) -> HTTPClientResponse.Body {
+        try await send(.GET, "/containers/\(id)/logs", query: [("stdout", "1"), ("stderr", "1")]).body
+    }
+
     /// Maps to `GET /containers/{id}/archive?path=`: the file or folder at `path` as a tar stream.
     public func getArchive(_ id: String, path: String) async throws(DockerClientError) -> HTTPClientResponse.Body {
         try await send(.GET, "/containers/\(id)/archive", query: [("path", path)]).body

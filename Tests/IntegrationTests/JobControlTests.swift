@@ -35,9 +35,11 @@ extension ServerTests {
         Issue.record("job \(id) never logged \(line)")
     }
 
-    @Test("cancel: SIGTERM reaches the step, the container is removed, the job is canceled; again is a 409")
-    func cancel() async throws {
-        try await withServer(.sqlite) { client, _ in
+    @Test(
+        "cancel: SIGTERM reaches the step, the container is removed, the job is canceled; again is a 409",
+        arguments: TestEngine.Kind.allCases)
+    func cancel(engine: TestEngine.Kind) async throws {
+        try await withServer(.sqlite, engine: engine) { client, _ in
             let id = try await submit(
                 client,
                 shJob([#"trap 'echo got TERM; exit 0' TERM; echo started; while true; do sleep 0.1; done"#]))
@@ -52,7 +54,7 @@ extension ServerTests {
             #expect(state["phase"] as? String == "canceled")
             #expect(state["reason"] as? String == "canceled")
             #expect(state["error"] as? String == #"step 1 "s1" was canceled"#)
-            let left = try await TestEngine.withClient { try await $0.listContainers(label: "dray.job=\(id)") }
+            let left = try await TestEngine.withClient(engine) { try await $0.listContainers(label: "dray.job=\(id)") }
             #expect(left.isEmpty, "the container was removed")
 
             let again = try await call(client, .post, "/jobs/\(id)/cancel", route: "/jobs/{id}/cancel")

@@ -10,9 +10,10 @@ struct RunCommandTests {
         return path
     }
 
-    @Test("the Word Job: a random word, upper-cased, then reversed")
-    func wordJob() async throws {
-        let result = try await DrayProcess.run(["run", DrayProcess.root + "/examples/word-job.json"])
+    @Test("the Word Job: a random word, upper-cased, then reversed", arguments: TestEngine.Kind.allCases)
+    func wordJob(engine: TestEngine.Kind) async throws {
+        let result = try await DrayProcess.run(
+            ["run", DrayProcess.root + "/examples/word-job.json"], environment: try engine.environment())
         #expect(result.status == 0, "\(result.stderr)")
         let output = String(decoding: result.stdout, as: UTF8.self)
         #expect(output.range(of: #"^[A-Z]+\n$"#, options: .regularExpression) != nil, "\(output)")
@@ -22,8 +23,10 @@ struct RunCommandTests {
         #expect(output == String(word.uppercased().reversed()) + "\n")
     }
 
-    @Test("a 2 MB line, binary bytes, CRLF and a missing final newline pass unchanged")
-    func awkwardBytes() async throws {
+    @Test(
+        "a 2 MB line, binary bytes, CRLF and a missing final newline pass unchanged",
+        arguments: TestEngine.Kind.allCases)
+    func awkwardBytes(engine: TestEngine.Kind) async throws {
         let job = try Self.jobFile(
             #"""
             steps:
@@ -34,7 +37,7 @@ struct RunCommandTests {
               - source: dray-test/sh
                 environment: [{ variable: SCRIPT, value: cat }]
             """#)
-        let result = try await DrayProcess.run(["run", job])
+        let result = try await DrayProcess.run(["run", job], environment: try engine.environment())
         #expect(result.status == 0, "\(result.stderr)")
         let expected =
             Data("crlf\r\nbinary".utf8) + Data([0, 1, 0xFF, 0x0A]) + Data(repeating: UInt8(ascii: "x"), count: 2 << 20)

@@ -23,11 +23,12 @@ struct ServerTests: Sendable {
         _ kind: StoreKind,
         maxBodyBytes: Int = 1 << 20,
         jobs: JobService.Configuration = .init(),
+        engine: TestEngine.Kind = .docker,
         _ body: @Sendable (any TestClientProtocol, JobService) async throws -> Void
     ) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dray-server-\(UUID().uuidString)")
             .path
-        try await TestEngine.withClient { docker in
+        try await TestEngine.withClient(engine) { docker in
             let (store, closeStore) = try await kind.make(in: folder)
             let logger = Logger(label: "dray-test")
             let service = JobService(

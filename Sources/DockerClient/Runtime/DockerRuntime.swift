@@ -5,6 +5,10 @@ import NIOCore
 import NIOFileSystem
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The ``ContainerRuntime`` that runs steps on a Docker engine through ``DockerClient``.
 public struct DockerRuntime: ContainerRuntime {
     public let client: DockerClient
@@ -30,8 +34,10 @@ public struct DockerRuntime: ContainerRuntime {
     }
 
     /// The create call for a step: its image, environment, labels and `docker run` options.
-    static func createRequest(_ spec: ContainerSpec) -> ContainerCreateRequest {
+    /// `keepingLog` keeps the engine's own log of the output (see ``recoverOutput(of:after:output:)``).
+    static func createRequest(_ spec: ContainerSpec, keepingLog: Bool = false) -> ContainerCreateRequest {
         var request = ContainerCreateRequest(image: spec.image.description, env: spec.environment, labels: spec.labels)
+        if keepingLog { request.hostConfig.logConfig = nil }
         let options = spec.options
         request.cmd = options.command
         request.entrypoint = options.entrypoint
@@ -48,7 +54,7 @@ public struct DockerRuntime: ContainerRuntime {
         // The create call is not canceled half-way: the engine might create a container whose id
         // we would never learn, and could not remove.
         let client = self.client
-        let request = Self.createRequest(spec)
+        let request = Self.createRequest(spec, keepingLog: client.isPodman)
         let created = await Task { try await client.createContainer(request) }.result
         let id: String
         switch created {
@@ -132,6 +138,8 @@ public struct DockerRuntime: ContainerRuntime {
             }
         }
         let attachment = try await engineCall("attach to the container") { try await client.attach(id) }
+        var received: [StandardStream: Int] = [:]
+        var reset = false
         try await attachment.executeThenClose { inbound, outbound in
             try await engineCall("start the container") { try await client.startContainer(id) }
             try await withThrowingTaskGroup { group in
@@ -143,23 +151,85 @@ public struct DockerRuntime: ContainerRuntime {
                     }
                 }
                 var frames = FrameDecoder()
-                for try await bytes in inbound {
-                    for frame in frames.feed(bytes) {
-                        try await output(
-                            OutputChunk(
-                                stream: frame.stream == 2 || frame.stream == 3 ? .stderr : .stdout, bytes: frame.payload
-                            ))
+                // Podman resets the attach connection when a step exits with stdin left unread
+                // (`head -c 5`), at times before it forwarded all the output, and its last frame is
+                // then its own error, on stderr. A frame that looks like that error waits for the
+                // next one: it is the step's own only if the connection goes on.
+                var held: FrameDecoder.Frame?
+                func deliver(_ frame: FrameDecoder.Frame) async throws {
+                    received[frame.standardStream, default: 0] += frame.payload.readableBytes
+                    try await output(OutputChunk(stream: frame.standardStream, bytes: frame.payload))
+                }
+                do {
+                    for try await bytes in inbound {
+                        for frame in frames.feed(bytes) {
+                            if let earlier = held.take() { try await deliver(earlier) }
+                            if Self.isPodmanAttachError(frame) {
+                                held = frame
+                            } else {
+                                try await deliver(frame)
+                            }
+                        }
                     }
+                    if let earlier = held.take() { try await deliver(earlier) }
+                } catch let error as IOError where error.errnoCode == ECONNRESET {
+                    reset = true
                 }
                 group.cancelAll()
                 try await group.waitForAll()
             }
         }
+        // The wait tells an exited step from an engine that went away.
         let exitCode = try await engineCall("wait for the container") { try await client.waitContainer(id) }
+        if reset {
+            try await recoverOutput(of: id, after: received, output: output)
+        }
         if exitCode == 0, let file = spec.outputFile {
             try await copyOut(file, from: id)
         }
         return Int32(truncatingIfNeeded: exitCode)
+    }
+
+    /// Podman's message when its copy of stdin into the exited container failed:
+    /// `Error: write unixpacket @->/proc/self/fd/15/attach: write: connection reset by peer`.
+    static func isPodmanAttachError(_ frame: FrameDecoder.Frame) -> Bool {
+        guard frame.standardStream == .stderr, frame.payload.readableBytes < 256,
+            frame.payload.getInteger(at: frame.payload.readerIndex, as: UInt8.self) == UInt8(ascii: "E")
+        else { return false }
+        let text = String(buffer: frame.payload)
+        return text.hasPrefix("Error: ") && text.contains(" unixpacket ")
+            && text.hasSuffix("connection reset by peer\n")
+    }
+
+    /// Passes on what the container wrote beyond the first `received` bytes of each stream,
+    /// read from the engine's log of the container, which holds all of it. Only Podman resets
+    /// the attach connection, so only its containers keep a log (its default, `k8s-file`).
+    private func recoverOutput(
+        of id: String, after received: [StandardStream: Int], output: (OutputChunk) async throws -> Void
+    ) async throws {
+        client.logger.debug("the attach connection to container \(id) was reset; reading the rest from its log")
+        let log = try await engineCall("read the container's log after its attach connection was reset") {
+            try await client.containerLogs(id)
+        }
+        var skip = received
+        var frames = FrameDecoder()
+        do {
+            for try await bytes in log {
+                for var frame in frames.feed(bytes) {
+                    let stream = frame.standardStream
+                    let skipped = min(skip[stream, default: 0], frame.payload.readableBytes)
+                    frame.payload.moveReaderIndex(forwardBy: skipped)
+                    skip[stream, default: 0] -= skipped
+                    if frame.payload.readableBytes > 0 {
+                        try await output(OutputChunk(stream: stream, bytes: frame.payload))
+                    }
+                }
+            }
+        } catch let error as DrayError {
+            throw error
+        } catch {
+            throw DrayError(.runtime, "cannot read the log of container \(id): \(error)", cause: error)
+        }
     }
 
     /// Streams `path` into the container's stdin, then closes it. A container that stops

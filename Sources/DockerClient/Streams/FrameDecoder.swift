@@ -1,3 +1,4 @@
+import DrayEngine
 import NIOCore
 
 /// Splits the multiplexed output of an attached container (`Tty: false`) into frames:
@@ -9,6 +10,9 @@ public struct FrameDecoder: Sendable {
     public struct Frame: Sendable, Equatable {
         public var stream: UInt8
         public var payload: ByteBuffer
+
+        /// Stream 1 is stdout; 2 (and 3, the engine's own errors) is stderr.
+        public var standardStream: StandardStream { stream == 2 || stream == 3 ? .stderr : .stdout }
     }
 
     private var pending = ByteBuffer()

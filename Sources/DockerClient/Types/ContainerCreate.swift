@@ -21,7 +21,7 @@ public struct ContainerCreateRequest: Encodable, Sendable {
         /// attach stream and keeps the log itself, so its containers default to the `none`
         /// driver: the engine no longer encodes and writes a second copy (for 100 MB of
         /// output, seconds of the engine's CPU and three times the bytes on its disk).
-        public var logConfig = LogConfig(type: "none")
+        public var logConfig: LogConfig? = LogConfig(type: "none")
         /// Bytes; nil is the engine's default, no limit.
         public var memory: Int64?
         /// CPUs in billionths (`--cpus 1.5` is 1,500,000,000).

@@ -5,11 +5,36 @@ import NIOCore
 import NIOFileSystem
 import Testing
 
-/// The real Docker engine the tests run on: `DOCKER_HOST`, as `scripts/test` sets it.
+/// The real engines the tests run on: Docker at `DOCKER_HOST`, and Podman's Docker-compatible
+/// service at `DRAY_TEST_PODMAN_HOST`, as `scripts/test` sets them.
 /// A missing engine fails the tests; it never skips them.
 enum TestEngine {
-    static func client() async throws -> DockerClient {
-        let endpoint = try DockerEndpoint(environment: ProcessInfo.processInfo.environment)
+    /// Which engine a test runs on.
+    enum Kind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+        case docker
+        case podman
+
+        var testDescription: String { rawValue }
+
+        /// Its `DOCKER_HOST` value.
+        func host() throws -> String {
+            let environment = ProcessInfo.processInfo.environment
+            switch self {
+            case .docker:
+                return environment["DOCKER_HOST"] ?? "unix://\(DockerEndpoint.defaultSocketPath)"
+            case .podman:
+                return try #require(
+                    environment["DRAY_TEST_PODMAN_HOST"],
+                    "DRAY_TEST_PODMAN_HOST is not set: run the tests with scripts/test, which starts Podman's service")
+            }
+        }
+
+        /// The environment that points `dray` at this engine.
+        func environment() throws -> [String: String] { ["DOCKER_HOST": try host()] }
+    }
+
+    static func client(_ kind: Kind = .docker) async throws -> DockerClient {
+        let endpoint = try DockerEndpoint(dockerHost: try kind.host())
         do {
             return try await DockerClient.connect(to: endpoint)
         } catch {
@@ -20,8 +45,8 @@ enum TestEngine {
 
     /// Runs `body` with a client of the real engine, and shuts the client down however `body`
     /// ends (a client left running traps when it is freed, which would end the whole test run).
-    static func withClient<T>(_ body: (DockerClient) async throws -> T) async throws -> T {
-        let client = try await client()
+    static func withClient<T>(_ kind: Kind = .docker, _ body: (DockerClient) async throws -> T) async throws -> T {
+        let client = try await client(kind)
         do {
             let result = try await body(client)
             try await client.shutdown()
@@ -61,8 +86,10 @@ enum TestEngine {
     }
 
     /// Runs `job` in this process on the real engine, then checks that none of its containers is left.
-    static func run(_ job: Job, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Outcome {
-        try await withClient { client in
+    static func run(_ job: Job, on kind: Kind = .docker, sourceLocation: SourceLocation = #_sourceLocation)
+        async throws -> Outcome
+    {
+        try await withClient(kind) { client in
             let outcome = try await FileSystem.shared.withTemporaryDirectory { _, spool in
                 let id = UUID().uuidString
                 let observer = RecordingObserver()
