@@ -32,12 +32,16 @@ extension DockerClient {
 
     /// Maps to `POST /images/create?fromImage=&tag=`. Calls `progress` with each progress line,
     /// and throws the engine's message when an error arrives inside the `200` stream.
+    /// `registryAuth` is the `X-Registry-Auth` header (``RegistryLogins/Login/header``).
     public func pullImage(
         _ repository: String,
         tag: String,
+        registryAuth: String? = nil,
         progress: (ProgressMessage) async -> Void = { _ in }
     ) async throws(DockerClientError) {
-        let response = try await send(.POST, "/images/create", query: [("fromImage", repository), ("tag", tag)])
+        let response = try await send(
+            .POST, "/images/create", query: [("fromImage", repository), ("tag", tag)],
+            headers: registryAuth.map { [("X-Registry-Auth", $0)] } ?? [])
         var lines = LineSplitter()
         do {
             for try await chunk in response.body {

@@ -66,7 +66,8 @@ struct JobRun: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let id = UUID().uuidString
-        let runner = JobRunner(runtime: DockerRuntime(client: client))
+        let logins = RegistryLogins(environment: ProcessInfo.processInfo.environment)
+        let runner = JobRunner(runtime: DockerRuntime(client: client, logins: logins))
         let outcome: Result<JobState, any Error> = await Result(catching: {
             try await FileSystem.shared.withTemporaryDirectory(
                 prefix: try await FileSystem.shared.temporaryDirectory.appending("dray-run-")

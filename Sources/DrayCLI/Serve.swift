@@ -79,6 +79,12 @@ struct Serve: AsyncParsableCommand {
     var allowRegistry: [String] = []
 
     @Option(
+        help: ArgumentHelp(
+            "The docker CLI's config.json to read registry logins from (auths, credsStore, credHelpers); read at each pull. Default: $DOCKER_CONFIG/config.json, else ~/.docker/config.json.",
+            valueName: "path"))
+    var registryConfig: String?
+
+    @Option(
         help: ArgumentHelp("The most CPUs a step may ask for, and what one that does not ask gets.", valueName: "cpus"))
     var stepCpus: Double?
 
@@ -207,6 +213,8 @@ struct Serve: AsyncParsableCommand {
         case .sqlite(let path): jobStore = try SQLiteJobStore(path: path)
         case .redis(let configuration): jobStore = RedisJobStore(configuration: configuration)
         }
+        let logins = registryConfig.map(RegistryLogins.init(path:)) ?? RegistryLogins(environment: environment)
+        try logins?.check()
         let client = try await DockerClient.connect(to: try DockerEndpoint(environment: environment), logger: logger)
         do {
             var jobs = JobService.Configuration()
@@ -217,7 +225,7 @@ struct Serve: AsyncParsableCommand {
             jobs.stepLimits = try stepLimits
             jobs.registries = RegistryPolicy(allowed: allowRegistry)
             let service = JobService(
-                store: jobStore, runtime: DockerRuntime(client: client),
+                store: jobStore, runtime: DockerRuntime(client: client, logins: logins),
                 spoolRoot: FilePath(resolvedDataDir).appending("spool"), logger: logger, configuration: jobs)
             try await service.recover()
 

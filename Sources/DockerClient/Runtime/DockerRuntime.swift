@@ -15,8 +15,12 @@ public struct DockerRuntime: ContainerRuntime {
     /// Removals of finished containers still under way, by job.
     private let removals = Removals()
 
-    public init(client: DockerClient) {
+    /// Where registry logins come from; nil sends none.
+    public let logins: RegistryLogins?
+
+    public init(client: DockerClient, logins: RegistryLogins? = nil) {
         self.client = client
+        self.logins = logins
     }
 
     public func prepareImage(
@@ -24,12 +28,36 @@ public struct DockerRuntime: ContainerRuntime {
         refresh: Bool,
         progress: @escaping @Sendable (String) async -> Void
     ) async throws {
+        let verb = refresh ? "could not be refreshed" : "not found"
+        var login: RegistryLogins.Login?
         do {
             if !refresh, try await client.imageExists(image.description) { return }
-            try await client.pullImage(image.repository, tag: image.pullTag) { await progress($0.text) }
+            login = try await logins?.login(for: image.registry)
+            try await client.pullImage(image.repository, tag: image.pullTag, registryAuth: login?.header) {
+                await progress($0.text)
+            }
         } catch {
-            let verb = refresh ? "could not be refreshed" : "not found"
-            throw DrayError(.imageNotFound, "image \(image) \(verb): \(error.message)", cause: error)
+            var message = error.message
+            if Self.isLoginRefusal(message) {
+                let registry = image.registry
+                message =
+                    if login != nil, let logins {
+                        "the registry \(registry) refused the login for it in \(logins.path) (\(message))"
+                    } else {
+                        "pulling from \(registry) needs a login, and there is none for it"
+                            + (logins.map { " in \($0.path)" } ?? "")
+                            + ": run `docker login \(registry)` (dray serve: or give --registry-config) (\(message))"
+                    }
+            }
+            throw DrayError(.imageNotFound, "image \(image) \(verb): \(message)", cause: error)
+        }
+    }
+
+    /// The engine's words when a registry wants a login, or refused the one it got.
+    static func isLoginRefusal(_ message: String) -> Bool {
+        let lower = message.lowercased()
+        return ["no basic auth credentials", "unauthorized", "authentication required", "denied"].contains {
+            lower.contains($0)
         }
     }
 

@@ -12,10 +12,12 @@ enum Shell {
         var text: String { stdout.trimmingCharacters(in: .whitespacesAndNewlines) }
     }
 
-    /// Runs `arguments` in `directory` (default: the current one) and returns how it ended.
-    static func run(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:])
-        async throws -> Output
-    {
+    /// Runs `arguments` in `directory` (default: the current one), with `stdin` as its input,
+    /// and returns how it ended.
+    static func run(
+        _ arguments: [String], in directory: String? = nil, environment: [String: String] = [:],
+        stdin: String? = nil
+    ) async throws -> Output {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dray-shell-\(UUID().uuidString)")
             .path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -23,8 +25,14 @@ enum Shell {
         var variables = ProcessInfo.processInfo.environment
         variables.merge(environment) { $1 }
         let command = directory.map { ["/bin/sh", "-c", #"cd "$0" && exec "$@""#, $0] + arguments } ?? arguments
+        var input = "/dev/null"
+        if let stdin {
+            input = folder + "/in"
+            try Data(stdin.utf8).write(to: URL(fileURLWithPath: input))
+        }
         let pid = try ChildProcess.spawn(
-            ["/usr/bin/env"] + command, environment: variables, stdout: folder + "/out", stderr: folder + "/err")
+            ["/usr/bin/env"] + command, environment: variables, stdin: input, stdout: folder + "/out",
+            stderr: folder + "/err")
         let exit = try await ChildProcess.wait(pid)
         func read(_ name: String) -> String {
             (try? String(contentsOfFile: folder + "/" + name, encoding: .utf8)) ?? ""
@@ -36,9 +44,9 @@ enum Shell {
     @discardableResult
     static func check(
         _ arguments: [String], in directory: String? = nil, environment: [String: String] = [:],
-        sourceLocation: SourceLocation = #_sourceLocation
+        stdin: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> String {
-        let output = try await run(arguments, in: directory, environment: environment)
+        let output = try await run(arguments, in: directory, environment: environment, stdin: stdin)
         try #require(
             output.status == 0, "\(arguments.joined(separator: " ")) exited \(output.status): \(output.stderr)",
             sourceLocation: sourceLocation)
