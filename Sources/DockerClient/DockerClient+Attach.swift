@@ -56,6 +56,26 @@ extension DockerClient {
     }
 }
 
+extension DockerClient {
+    /// Opens a new connection to the engine and closes it: whether the engine still listens,
+    /// which a request on a pooled connection would not tell (an engine that is stopping
+    /// closes its listener first, and still answers on the connections it has).
+    public func checkListening() async throws(DockerClientError) {
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connectTimeout(.seconds(10))
+        do {
+            let channel =
+                switch endpoint {
+                case .unix(let path): try await bootstrap.connect(unixDomainSocketPath: path).get()
+                case .tcp(let host, let port), .tls(let host, let port, _):
+                    try await bootstrap.connect(host: host, port: port).get()
+                }
+            try await channel.close()
+        } catch {
+            throw transportError(error)
+        }
+    }
+}
+
 enum AttachUpgrade: Sendable {
     case upgraded(AttachChannel)
     case refused

@@ -29,37 +29,31 @@ public final class DockerClient: Sendable {
         if case .tls(let host, _, let certificates) = endpoint {
             tls = try DockerTLS(host: host, certificates: certificates)
         }
-        func makeHTTP(retrying: Bool) -> HTTPClient {
-            var configuration = HTTPClient.Configuration(
-                tlsConfiguration: tls?.configuration,
-                timeout: .init(connect: .seconds(10)),
-                // Every running step holds a connection for its whole life (POST /wait), so the
-                // pool must hold more than the jobs that run at once; the default 8 starved
-                // 100 concurrent jobs.
-                connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
-            )
-            configuration.connectionPool.retryConnectionEstablishment = retrying
-            return HTTPClient(
-                eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration,
-                backgroundActivityLogger: logger)
-        }
-        // The first call does not retry: an engine that refuses the connection or the TLS
-        // handshake is told at once, not after the 10 s connect timeout. Calls after it retry
-        // (a busy engine's socket can refuse a connection for a moment).
-        let probe = makeHTTP(retrying: false)
-        let version: SystemVersion
+        var configuration = HTTPClient.Configuration(
+            tlsConfiguration: tls?.configuration,
+            timeout: .init(connect: .seconds(10)),
+            // Every running step holds a connection for its whole life (POST /wait), so the
+            // pool must hold more than the jobs that run at once; the default 8 starved
+            // 100 concurrent jobs.
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
+        )
+        // An engine that refuses the connection or the TLS handshake, or has gone away, is
+        // told at once (and /readyz answers at once), not after 10 s of retries.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        let http = HTTPClient(
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration,
+            backgroundActivityLogger: logger)
         do {
-            version = try await DockerClient(
-                endpoint: endpoint, apiVersion: "", isPodman: false, http: probe, logger: logger, tls: tls
+            let version = try await DockerClient(
+                endpoint: endpoint, apiVersion: "", isPodman: false, http: http, logger: logger, tls: tls
             ).version()
-            try await probe.shutdown()
+            return DockerClient(
+                endpoint: endpoint, apiVersion: version.apiVersion, isPodman: version.isPodman, http: http,
+                logger: logger, tls: tls)
         } catch {
-            try? await probe.shutdown()
+            try? await http.shutdown()
             throw error
         }
-        return DockerClient(
-            endpoint: endpoint, apiVersion: version.apiVersion, isPodman: version.isPodman,
-            http: makeHTTP(retrying: true), logger: logger, tls: tls)
     }
 
     private init(
@@ -191,6 +185,9 @@ public final class DockerClient: Sendable {
     func transportError(_ error: any Error) -> DockerClientError {
         if let error = error as? DockerClientError { return error }
         if let message = DockerTLS.explain(error, endpoint: endpoint) { return .transport(message, cause: error) }
-        return .transport("cannot reach the Docker engine at \(endpoint): \(error)", cause: error)
+        // NIO's system-call errors read `read(descriptor:pointer:size:): Connection reset by
+        // peer) (errno: 104)`; the system's own words are enough.
+        let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+        return .transport("cannot reach the Docker engine at \(endpoint): \(reason)", cause: error)
     }
 }

@@ -86,7 +86,11 @@ public struct DockerRuntime: ContainerRuntime {
         let created = await Task { try await client.createContainer(request) }.result
         let id: String
         switch created {
-        case .success(let created): id = created
+        case .success(let created):
+            id = created
+            for orphan in removals.takeKeptForLater() {
+                Task { await self.remove(orphan) }
+            }
         case .failure(let error):
             throw DrayError(.runtime, "cannot create a container of \(spec.image): \(error)", cause: error)
         }
@@ -137,23 +141,30 @@ public struct DockerRuntime: ContainerRuntime {
     }
 
     /// Removes a container, even when the calling task was canceled.
+    /// One that cannot be removed (the engine went away) is removed when a later step's
+    /// container is created, once the engine answers again.
     private func remove(_ id: String) async {
-        await shielded("remove", id, level: .warning) { try await $0.removeContainer(id) }
+        let removed = await shielded("remove", id, level: .warning) { try await $0.removeContainer(id) }
+        if !removed { removals.keepForLater(id) }
     }
 
     /// Makes an engine call about container `id` that the calling task's cancellation cannot
     /// cut short. A container already gone is no error; another failure is logged at `level`.
+    /// Returns false when the call failed.
+    @discardableResult
     private func shielded(
         _ verb: String, _ id: String, level: Logger.Level,
         _ call: @escaping @Sendable (DockerClient) async throws -> Void
-    ) async {
+    ) async -> Bool {
         let client = self.client
-        await Task {
+        return await Task {
             do {
                 try await call(client)
             } catch let error as DockerClientError where !error.isNotFound {
                 client.logger.log(level: level, "cannot \(verb) container \(id): \(error.message)")
+                return false
             } catch {}
+            return true
         }.value
     }
 
@@ -209,6 +220,19 @@ public struct DockerRuntime: ContainerRuntime {
         }
         // The wait tells an exited step from an engine that went away.
         let exitCode = try await engineCall("wait for the container") { try await client.waitContainer(id) }
+        // An engine that stops closes its listener, then kills its containers: a step killed
+        // by a signal whose engine no longer takes connections was ended by the engine going
+        // away, not by its own fault.
+        if exitCode > 128 && !Task.isCancelled {
+            do {
+                try await client.checkListening()
+            } catch {
+                throw DrayError(
+                    .runtime,
+                    "the Docker engine went away while the step ran (its container ended with code \(exitCode)): \(error.message)",
+                    cause: error)
+            }
+        }
         if reset {
             try await recoverOutput(of: id, after: received, output: output)
         }
@@ -337,5 +361,19 @@ private final class Removals: Sendable {
 
     func take(job: String) -> [Task<Void, Never>] {
         tasks.withLock { $0.removeValue(forKey: job) ?? [] }
+    }
+
+    /// Containers whose removal failed, to be tried again.
+    private let later = Mutex<Set<String>>([])
+
+    func keepForLater(_ id: String) {
+        later.withLock { _ = $0.insert(id) }
+    }
+
+    func takeKeptForLater() -> Set<String> {
+        later.withLock { kept in
+            defer { kept.removeAll() }
+            return kept
+        }
     }
 }

@@ -36,7 +36,7 @@ final class LoginRegistry {
             """
         try Data(configuration.utf8).write(to: URL(fileURLWithPath: folder + "/config.yml"))
         pid = try ChildProcess.spawn(
-            ["/usr/bin/docker-registry", "serve", folder + "/config.yml"], stdout: folder + "/log",
+            ["/usr/bin/env", "docker-registry", "serve", folder + "/config.yml"], stdout: folder + "/log",
             stderr: folder + "/log")
         for _ in 0..<100 {
             if (try? await ServerProcess.request(.GET, "http://\(address)/v2/", timeout: .seconds(1))) != nil { break }

@@ -45,7 +45,7 @@ final class TLSEngineProxy {
         // step runs, not socat's default half second.
         pid = try ChildProcess.spawn(
             [
-                "/usr/bin/socat", "-t", "3600",
+                "/usr/bin/env", "socat", "-t", "3600",
                 "OPENSSL-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork,cert=\(folder)/server.pem,key=\(folder)/server-key.pem,cafile=\(folder)/ca.pem,verify=1",
                 "UNIX-CONNECT:\(socket)",
             ], stdout: "/dev/null", stderr: "/dev/null")
