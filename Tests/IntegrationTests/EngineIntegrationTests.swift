@@ -189,7 +189,8 @@ struct EngineIntegrationTests {
         let outcome = try await TestEngine.run(Job(steps: [step("echo x"), step("cat")]))
         let state = outcome.state
         #expect(state.steps.allSatisfy { $0.exitCode == 0 && $0.startedAt != nil && $0.finishedAt != nil })
-        #expect(state.startedAt! <= state.steps[0].startedAt!)
-        #expect(state.steps[1].finishedAt! <= state.finishedAt!)
+        // Unwrapped with #require: a failed job must fail the test, not crash the whole run.
+        #expect(try #require(state.startedAt) <= (try #require(state.steps[0].startedAt)))
+        #expect(try #require(state.steps[1].finishedAt) <= (try #require(state.finishedAt)))
     }
 }

@@ -7,17 +7,25 @@ import Testing
 #endif
 
 /// A Docker engine of a test's own, which it may stop and start: a second `dockerd` with its
-/// own socket, data and exec folders, without a bridge or iptables rules (so it leaves the
-/// shared engine's network alone), holding the test image.
+/// own socket, data and exec folders, holding the test image. It leaves the shared engine's
+/// network alone: its containers use a bridge of its own, made here, and it writes no iptables
+/// rules. (`--bridge none` would not do: dockerd then deletes `docker0`, the shared engine's.)
 final class PrivateEngine {
     let folder: String
+    let bridge: String
     private var pid: pid_t = 0
 
     var host: String { "unix://\(folder)/docker.sock" }
 
     init() async throws {
-        folder = "/tmp/dray-private-engine-\(UUID().uuidString.prefix(8))"
+        let name = UUID().uuidString.prefix(8).lowercased()
+        folder = "/tmp/dray-private-engine-\(name)"
+        bridge = "dray-\(name)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let subnet = "10.213.\(Int.random(in: 0...255))"
+        try await Shell.check(["ip", "link", "add", "name", bridge, "type", "bridge"])
+        try await Shell.check(["ip", "addr", "add", "\(subnet).1/24", "dev", bridge])
+        try await Shell.check(["ip", "link", "set", bridge, "up"])
         try await start()
         let image = folder + "/image.tar"
         try await Shell.check(["docker", "save", "-o", image, "dray-test/sh"])
@@ -30,7 +38,7 @@ final class PrivateEngine {
             [
                 "/usr/bin/env", "dockerd", "--host", host, "--data-root", folder + "/data", "--exec-root",
                 folder + "/exec",
-                "--pidfile", folder + "/dockerd.pid", "--bridge", "none", "--iptables=false", "--ip6tables=false",
+                "--pidfile", folder + "/dockerd.pid", "--bridge", bridge, "--iptables=false", "--ip6tables=false",
                 "--shutdown-timeout", "1",
             ], stdout: folder + "/dockerd.log", stderr: folder + "/dockerd.log")
         for _ in 0..<240 {
@@ -49,9 +57,10 @@ final class PrivateEngine {
         _ = try await ChildProcess.wait(pid)
     }
 
-    /// Stops dockerd and removes its folders.
+    /// Stops dockerd and removes its folders and its bridge.
     func remove() async {
         try? await stop()
         _ = try? await Shell.run(["rm", "-rf", folder])
+        _ = try? await Shell.run(["ip", "link", "del", bridge])
     }
 }
