@@ -18,6 +18,10 @@ struct JobRun: AsyncParsableCommand {
             Exit status: 0 when the job completes; the failing step's exit code when a step \
             fails; 1 when Dray cannot run the job; 2 when the job file is invalid. A field Dray \
             does not know is a warning on stderr (with --strict, an error).
+
+            The engine is the docker CLI's: DOCKER_HOST (Docker or Podman), DOCKER_TLS_VERIFY and \
+            DOCKER_CERT_PATH for TLS, and the registry logins in DOCKER_CONFIG's config.json \
+            (default ~/.docker/config.json).
             """
     )
 

@@ -16,7 +16,9 @@ struct Serve: AsyncParsableCommand {
             Environment: PORT (the default port), DRAY_STORE (the default store), REDIS_PORT (the \
             original's Docker link variable, tcp://HOST:PORT: Redis there when no store is given), \
             DRAY_DATA_DIR (the default data folder), DRAY_TOKEN (the token), DRAY_TLS_CERT and DRAY_TLS_KEY \
-            (HTTPS), LOG_LEVEL (panic, fatal, error, warn, info or debug; default info), DOCKER_HOST (the engine).
+            (HTTPS), LOG_LEVEL (panic, fatal, error, warn, info or debug; default info), DOCKER_HOST (the engine, \
+            Docker or Podman), DOCKER_TLS_VERIFY and DOCKER_CERT_PATH (TLS to a tcp:// engine, as the docker CLI), \
+            DOCKER_CONFIG (the folder of the config.json with registry logins).
 
             Listening beyond loopback with no token, dray serve makes one, keeps it in DATA_DIR/token \
             (mode 0600) and logs it: every route but /healthz and /readyz then needs \
