@@ -174,7 +174,9 @@ public struct RegistryLogins: Sendable {
             }
             do {
                 try process.run()
-                stdin.fileHandleForWriting.write(input)
+                // A helper that exits without reading (a missing one: env's exit 127) closes
+                // the pipe: that is its answer, not an error here.
+                try? stdin.fileHandleForWriting.write(contentsOf: input)
                 try? stdin.fileHandleForWriting.close()
             } catch {
                 continuation.resume(throwing: error)
