@@ -4,16 +4,6 @@ import Testing
 /// The engine going away under `dray serve`, and coming back, on a dockerd of the test's own.
 @Suite("When the engine goes away")
 struct EngineOutageTests {
-    func waitForStatus(_ server: ServerProcess, _ id: String, notIn: Set<String>) async throws -> [String: Any] {
-        for _ in 0..<1200 {
-            let state = try await server.request(.GET, "/jobs/\(id)").json
-            if let status = state["status"] as? String, !notIn.contains(status) { return state }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        Issue.record("job \(id) stayed \(notIn)")
-        return [:]
-    }
-
     @Test(
         "a job running when the engine stops ends in error with the engine's message; /readyz says so; new jobs run once it is back"
     )
@@ -39,7 +29,7 @@ struct EngineOutageTests {
             }
 
             try await engine.stop()
-            let ended = try await waitForStatus(server, id, notIn: ["running"])
+            let ended = try await server.waitUntilEnded(id)
             #expect(ended["status"] as? String == "error")
             let message = ended["error"] as? String ?? ""
             #expect(message.contains("step 1 \"long\""), "\(ended)")
@@ -51,14 +41,14 @@ struct EngineOutageTests {
             let refused = try await server.request(.POST, "/jobs", body: ServerProcess.shellJob("echo while-down"))
             #expect(refused.status == 201, "a job can be submitted while the engine is down")
             let refusedID = try #require(refused.json["id"] as? String)
-            let refusedState = try await waitForStatus(server, refusedID, notIn: ["queued", "running"])
+            let refusedState = try await server.waitUntilEnded(refusedID)
             #expect(refusedState["status"] as? String == "error")
 
             try await engine.start()
             #expect(try await server.request(.GET, "/readyz").status == 200)
             let again = try await server.request(.POST, "/jobs", body: ServerProcess.shellJob("echo back"))
             let againID = try #require(again.json["id"] as? String)
-            let state = try await waitForStatus(server, againID, notIn: ["queued", "running"])
+            let state = try await server.waitUntilEnded(againID)
             #expect(state["status"] as? String == "complete", "\(state)")
             let log = try await server.request(.GET, "/jobs/\(againID)/log").json["lines"] as? [String]
             #expect(log == ["back"])

@@ -6,9 +6,7 @@ import Testing
 @Suite("Registry logins")
 struct RegistryLoginTests {
     static func job(_ source: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("job-\(UUID().uuidString).json").path
-        try Data(#"{"steps": [{"source": "\#(source)"}]}"#.utf8).write(to: URL(fileURLWithPath: path))
-        return path
+        try RunCommandTests.jobFile(#"{"steps": [{"source": "\#(source)"}]}"#)
     }
 
     static func config(_ json: String) throws -> String {
@@ -101,13 +99,8 @@ struct RegistryLoginTests {
         let submitted = try await server.request(.POST, "/jobs", body: #"{"steps": [{"source": "\#(image)"}]}"#)
         #expect(submitted.status == 201, "\(String(decoding: submitted.body, as: UTF8.self))")
         let id = try #require(submitted.json["id"] as? String)
-        var status = ""
-        for _ in 0..<600 {
-            status = try await server.request(.GET, "/jobs/\(id)").json["status"] as? String ?? ""
-            if status != "running" && status != "queued" { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        #expect(status == "complete", "\(server.log)")
+        let state = try await server.waitUntilEnded(id)
+        #expect(state["status"] as? String == "complete", "\(server.log)")
         let log = try await server.request(.GET, "/jobs/\(id)/log")
         #expect((log.json["lines"] as? [String])?.contains("v2") == true)
         try await Shell.check(["docker", "rmi", image])

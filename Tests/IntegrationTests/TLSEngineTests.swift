@@ -5,12 +5,6 @@ import Testing
 /// certificate and `verify=1` in front of the test engine (``TLSEngineProxy``).
 @Suite("TLS to the engine")
 struct TLSEngineTests {
-    static func job(_ yaml: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("job-\(UUID().uuidString).yaml").path
-        try Data(yaml.utf8).write(to: URL(fileURLWithPath: path))
-        return path
-    }
-
     @Test("the Word Job, the file channel and 16 MB of bytes run over TLS: attach, stdin's end, the archive calls")
     func runsOverTLS() async throws {
         let proxy = try await TLSEngineProxy()
@@ -23,7 +17,7 @@ struct TLSEngineTests {
 
         // Random bytes, their checksum logged by the first step; the file channel in the middle;
         // the last step checks what came through all three.
-        let job = try Self.job(
+        let job = try RunCommandTests.jobFile(
             #"""
             steps:
               - source: dray-test/sh
@@ -53,11 +47,7 @@ struct TLSEngineTests {
         let id = try #require(submitted.json["id"] as? String)
         let ready = try await server.request(.GET, "/readyz")
         #expect(ready.status == 200, "\(String(decoding: ready.body, as: UTF8.self))")
-        for _ in 0..<200 {
-            let state = try await server.request(.GET, "/jobs/\(id)")
-            if state.json["status"] as? String == "complete" { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        #expect(try await server.waitUntilEnded(id)["status"] as? String == "complete")
         let log = try await server.request(.GET, "/jobs/\(id)/log")
         #expect(log.json["lines"] as? [String] == ["over-tls"])
     }
@@ -97,7 +87,7 @@ struct TLSEngineTests {
                 "DOCKER_CERT_PATH \"\(folder)/missing\" is not a folder"
             ),
         ]
-        let job = try Self.job("steps: [{ source: dray-test/sh }]")
+        let job = try RunCommandTests.jobFile("steps: [{ source: dray-test/sh }]")
         for (environment, message) in cases {
             let result = try await DrayProcess.run(["run", job], environment: environment)
             #expect(result.status == 1)

@@ -132,6 +132,17 @@ extension ServerProcess {
         return server
     }
 
+    /// Waits until job `id` has ended (neither queued nor running), 60 s at most, and returns its state.
+    func waitUntilEnded(_ id: String) async throws -> [String: Any] {
+        for _ in 0..<1200 {
+            let state = try await request(.GET, "/jobs/\(id)").json
+            if let status = state["status"] as? String, status != "queued", status != "running" { return state }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("job \(id) did not end within 60 s: \(log)")
+        return [:]
+    }
+
     /// A one-step job of the test image running `script`, as JSON.
     static func shellJob(_ script: String, name: String? = nil, stopGracePeriod: Double = 1) -> String {
         let step: [String: Any] = [
