@@ -37,15 +37,9 @@ extension DockerClient {
                     configuration: .init(upgradeConfiguration: configuration))
             }
         }
-        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connectTimeout(.seconds(10))
         let upgrade: AttachUpgrade
         do {
-            switch endpoint {
-            case .unix(let path):
-                upgrade = try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer).get()
-            case .tcp(let host, let port), .tls(let host, let port, _):
-                upgrade = try await bootstrap.connect(host: host, port: port, channelInitializer: initializer).get()
-            }
+            upgrade = try await connect(channelInitializer: initializer).get()
         } catch {
             throw transportError(error)
         }
@@ -61,17 +55,25 @@ extension DockerClient {
     /// which a request on a pooled connection would not tell (an engine that is stopping
     /// closes its listener first, and still answers on the connections it has).
     public func checkListening() async throws(DockerClientError) {
-        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connectTimeout(.seconds(10))
         do {
-            let channel =
-                switch endpoint {
-                case .unix(let path): try await bootstrap.connect(unixDomainSocketPath: path).get()
-                case .tcp(let host, let port), .tls(let host, let port, _):
-                    try await bootstrap.connect(host: host, port: port).get()
-                }
+            let channel = try await connect { $0.eventLoop.makeSucceededFuture($0) }
             try await channel.close()
         } catch {
             throw transportError(error)
+        }
+    }
+
+    /// A new connection to the engine's socket or port, outside AsyncHTTPClient's pool, set up
+    /// by `initializer`.
+    private func connect<Output: Sendable>(
+        channelInitializer initializer: @escaping @Sendable (any Channel) -> EventLoopFuture<Output>
+    ) async throws -> Output {
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connectTimeout(.seconds(10))
+        switch endpoint {
+        case .unix(let path):
+            return try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer)
+        case .tcp(let host, let port), .tls(let host, let port, _):
+            return try await bootstrap.connect(host: host, port: port, channelInitializer: initializer)
         }
     }
 }

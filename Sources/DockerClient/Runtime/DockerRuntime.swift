@@ -195,6 +195,7 @@ public struct DockerRuntime: ContainerRuntime {
                 // then its own error, on stderr. A frame that looks like that error waits for the
                 // next one: it is the step's own only if the connection goes on.
                 var held: FrameDecoder.Frame?
+                let isPodman = client.isPodman
                 func deliver(_ frame: FrameDecoder.Frame) async throws {
                     received[frame.standardStream, default: 0] += frame.payload.readableBytes
                     try await output(OutputChunk(stream: frame.standardStream, bytes: frame.payload))
@@ -203,7 +204,7 @@ public struct DockerRuntime: ContainerRuntime {
                     for try await bytes in inbound {
                         for frame in frames.feed(bytes) {
                             if let earlier = held.take() { try await deliver(earlier) }
-                            if Self.isPodmanAttachError(frame) {
+                            if isPodman && Self.isPodmanAttachError(frame) {
                                 held = frame
                             } else {
                                 try await deliver(frame)
