@@ -178,7 +178,7 @@ public struct DockerRuntime: ContainerRuntime {
         }
         let attachment = try await engineCall("attach to the container") { try await client.attach(id) }
         var received: [StandardStream: Int] = [:]
-        var reset = false
+        var cutShort = false
         try await attachment.executeThenClose { inbound, outbound in
             try await engineCall("start the container") { try await client.startContainer(id) }
             try await withThrowingTaskGroup { group in
@@ -190,10 +190,11 @@ public struct DockerRuntime: ContainerRuntime {
                     }
                 }
                 var frames = FrameDecoder()
-                // Podman resets the attach connection when a step exits with stdin left unread
-                // (`head -c 5`), at times before it forwarded all the output, and its last frame is
-                // then its own error, on stderr. A frame that looks like that error waits for the
-                // next one: it is the step's own only if the connection goes on.
+                // When a step exits with stdin left unread (`head -c 5`), Podman ends the attach
+                // connection (with a reset, or not) at times before it forwarded all the output,
+                // and its last frame is then its own error, on stderr. A frame that looks like
+                // that error waits for the next one: it is the step's own only if more follows.
+                // Either ending means the rest is read from the container's log.
                 var held: FrameDecoder.Frame?
                 let isPodman = client.isPodman
                 func deliver(_ frame: FrameDecoder.Frame) async throws {
@@ -211,9 +212,9 @@ public struct DockerRuntime: ContainerRuntime {
                             }
                         }
                     }
-                    if let earlier = held.take() { try await deliver(earlier) }
+                    if held != nil { cutShort = true }
                 } catch let error as IOError where error.errnoCode == ECONNRESET {
-                    reset = true
+                    cutShort = true
                 }
                 group.cancelAll()
                 try await group.waitForAll()
@@ -234,7 +235,7 @@ public struct DockerRuntime: ContainerRuntime {
                     cause: error)
             }
         }
-        if reset {
+        if cutShort {
             try await recoverOutput(of: id, after: received, output: output)
         }
         if exitCode == 0, let file = spec.outputFile {
