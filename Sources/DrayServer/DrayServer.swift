@@ -39,6 +39,7 @@ public enum DrayServer {
         service: JobService, configuration: Configuration, logger: Logger
     ) -> some HTTPResponder<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: RequestMetricsMiddleware(metrics: service.metrics))
         router.add(middleware: ErrorMiddleware(logger: logger))
         // DNS rebinding reaches only a server on loopback: one beyond it asks for a token.
         let loopback = isLoopback(configuration.host)

@@ -40,8 +40,9 @@ public actor JobService: Service {
     private let logger: Logger
     /// The running jobs. Each task is owned here: canceled on cancel, delete and shutdown.
     private var running: [String: Task<Void, Never>] = [:]
-    /// Jobs waiting for a slot, first come first served, with the step each starts from.
-    private var queue: [(record: JobRecord, from: Int)] = []
+    /// Jobs waiting for a slot, first come first served, with the step each starts from and
+    /// when it began to wait.
+    private var queue: [(record: JobRecord, from: Int, since: ContinuousClock.Instant)] = []
     /// Why a running job was stopped, read by its runner as it ends.
     private let stopReasons = StopReasons()
     /// Jobs whose spools were freed already.
@@ -49,11 +50,14 @@ public actor JobService: Service {
     private var accepting = true
     /// Wakes live-log readers when a job's log or state was written.
     nonisolated let changes = ChangeBoard()
+    /// What `GET /metrics` reports.
+    public nonisolated let metrics: DrayMetrics
 
     public init(
         store: any JobStore, runtime: any ContainerRuntime, spoolRoot: FilePath, logger: Logger,
-        configuration: Configuration = Configuration()
+        configuration: Configuration = Configuration(), metrics: DrayMetrics = DrayMetrics()
     ) {
+        self.metrics = metrics
         self.store = store
         self.runtime = runtime
         self.runner = JobRunner(runtime: runtime, defaults: configuration.stepLimits)
@@ -113,21 +117,25 @@ public actor JobService: Service {
     public var load: (running: Int, queued: Int) { (running.count, queue.count) }
 
     private func enqueue(_ record: JobRecord, from step: Int) {
-        queue.append((record, step))
+        queue.append((record, step, .now))
         startQueued()
     }
 
     /// Starts waiting jobs, in order, while there are free slots.
     private func startQueued() {
         while accepting, running.count < max(1, configuration.maxConcurrentJobs), !queue.isEmpty {
-            let (record, step) = queue.removeFirst()
+            let (record, step, since) = queue.removeFirst()
+            metrics.jobStarted(waited: .now - since)
             running[record.id] = Task { await self.execute(record, from: step) }
         }
+        metrics.jobs(running: running.count, queued: queue.count)
     }
 
     private func execute(_ record: JobRecord, from step: Int) async {
         let changes = self.changes
-        let recorder = StoreRecorder(id: record.id, store: store, logger: logger) { changes.bump(record.id) }
+        let recorder = StoreRecorder(id: record.id, store: store, logger: logger, metrics: metrics) {
+            changes.bump(record.id)
+        }
         let runner = self.runner
         let spool = spoolDirectory(of: record.id)
         let id = record.id
@@ -139,6 +147,7 @@ public actor JobService: Service {
         }
         running[id] = nil
         stopReasons[id] = nil
+        metrics.jobEnded(state)
         // A complete job cannot run again: its secrets are no longer needed anywhere.
         if state.status == .complete { await eraseSecrets(of: record) }
         changes.remove(id)
@@ -192,6 +201,8 @@ public actor JobService: Service {
                 phase: .canceled, reason: reason)
             try await store.update(id: id, state: record.state)
             changes.remove(id)
+            metrics.jobEnded(record.state)
+            metrics.jobs(running: running.count, queued: queue.count)
             return true
         }
         guard let task = running[id] else { return false }
@@ -321,7 +332,7 @@ public actor JobService: Service {
     /// stops them with reason `shutdown` and waits until their containers are removed.
     private func shutDown(grace: Duration) async {
         accepting = false
-        for (record, _) in queue { _ = try? await stop(record.id, reason: .shutdown) }
+        for (record, _, _) in queue { _ = try? await stop(record.id, reason: .shutdown) }
         let tasks = running
         guard !tasks.isEmpty else { return }
         if grace > .zero {

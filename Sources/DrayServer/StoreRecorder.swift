@@ -23,6 +23,7 @@ final class StoreRecorder: JobObserver, Sendable {
     private let id: String
     private let store: any JobStore
     private let logger: Logger
+    private let metrics: DrayMetrics?
     private let pending = Mutex(Pending())
     /// The job was canceled: writes give up after a few tries.
     private let stopping = Mutex(false)
@@ -41,8 +42,12 @@ final class StoreRecorder: JobObserver, Sendable {
         var isFull: Bool { lines.count >= StoreRecorder.pendingLineLimit || bytes >= StoreRecorder.pendingByteLimit }
     }
 
-    init(id: String, store: any JobStore, logger: Logger, didWrite: @escaping @Sendable () -> Void = {}) {
+    init(
+        id: String, store: any JobStore, logger: Logger, metrics: DrayMetrics? = nil,
+        didWrite: @escaping @Sendable () -> Void = {}
+    ) {
         self.id = id
+        self.metrics = metrics
         self.store = store
         self.logger = logger
         self.didWrite = didWrite
@@ -79,6 +84,7 @@ final class StoreRecorder: JobObserver, Sendable {
     }
 
     func jobDidLog(_ lines: [LogLine]) async {
+        metrics?.logged(lines: lines.count)
         let full = pending.withLock { pending in
             pending.lines += lines
             pending.bytes += lines.reduce(0) { $0 + $1.text.utf8.count }

@@ -22,7 +22,7 @@ struct AccessTests {
         let server = try await ServerProcess.started(
             "token", arguments: ["--token-file", try Self.file(Self.token + "\n")])
         defer { server.stop() }
-        for path in ["/jobs", "/jobs/X", "/v1.2/jobs", "/openapi.yaml", "/no/such/route"] {
+        for path in ["/jobs", "/jobs/X", "/v1.2/jobs", "/openapi.yaml", "/metrics", "/no/such/route"] {
             let answer = try await server.request(.GET, path)
             #expect(answer.status == 401, "\(path)")
             #expect(answer.headers["www-authenticate"]?.hasPrefix("Bearer") == true, "\(path)")

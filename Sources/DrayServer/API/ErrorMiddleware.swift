@@ -45,23 +45,31 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// The API's paths and their methods, for 405 answers.
+/// The API's paths: their methods, for 405 answers, and their patterns, for metrics.
 enum Routes {
     static func methods(forPath path: String) -> [String]? {
-        guard let methods = routeMethods(forPath: path) else { return nil }
+        guard let methods = route(forPath: path)?.methods else { return nil }
         // HEAD is served wherever GET is.
         return methods.flatMap { $0 == "GET" ? ["GET", "HEAD"] : [$0] }
     }
 
-    private static func routeMethods(forPath path: String) -> [String]? {
+    /// The route's pattern (`/jobs/{id}/log`), or nil for a path that is none of the API's.
+    static func pattern(forPath path: String) -> String? {
+        route(forPath: path)?.pattern
+    }
+
+    private static func route(forPath path: String) -> (pattern: String, methods: [String])? {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
         switch parts.count {
-        case 1 where parts[0] == "jobs": return ["GET", "POST"]
-        case 1 where parts[0] == "healthz" || parts[0] == "readyz" || parts[0] == "openapi.yaml": return ["GET"]
-        case 2 where parts[0] == "schema" && parts[1] == "job.json": return ["GET"]
-        case 2 where parts[0] == "jobs": return ["GET", "DELETE"]
-        case 3 where parts[0] == "jobs" && (parts[2] == "log" || parts[2] == "output"): return ["GET"]
-        case 3 where parts[0] == "jobs" && (parts[2] == "cancel" || parts[2] == "resume"): return ["POST"]
+        case 1 where parts[0] == "jobs": return ("/jobs", ["GET", "POST"])
+        case 1 where ["healthz", "readyz", "openapi.yaml", "metrics"].contains(parts[0]):
+            return ("/\(parts[0])", ["GET"])
+        case 2 where parts[0] == "schema" && parts[1] == "job.json": return ("/schema/job.json", ["GET"])
+        case 2 where parts[0] == "jobs": return ("/jobs/{id}", ["GET", "DELETE"])
+        case 3 where parts[0] == "jobs" && (parts[2] == "log" || parts[2] == "output"):
+            return ("/jobs/{id}/\(parts[2])", ["GET"])
+        case 3 where parts[0] == "jobs" && (parts[2] == "cancel" || parts[2] == "resume"):
+            return ("/jobs/{id}/\(parts[2])", ["POST"])
         default: return nil
         }
     }

@@ -1,0 +1,99 @@
+import DrayEngine
+import Foundation
+import Prometheus
+
+/// What `GET /metrics` reports, in Prometheus' text format: jobs and steps as they end, the
+/// queue, log lines, and the API's requests. Owned by a ``JobService``; each server has its own
+/// registry (no process-wide state), so servers in one process do not mix their figures.
+public final class DrayMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+
+    private let running: Gauge
+    private let queued: Gauge
+    private let queueWait: DurationHistogram
+    private let jobDuration: DurationHistogram
+    private let stepDuration: DurationHistogram
+    private let logLines: Counter
+
+    /// Seconds, from a trivial step to a long job.
+    static let buckets: [Duration] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600].map {
+        .milliseconds(Int64($0 * 1000))
+    }
+
+    /// Seconds, for API requests.
+    static let requestBuckets: [Duration] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10].map {
+        .microseconds(Int64($0 * 1_000_000))
+    }
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        running = registry.makeGauge(descriptor: Self.name("jobs_running", help: "Jobs running now."))
+        queued = registry.makeGauge(descriptor: Self.name("jobs_queued", help: "Jobs waiting for a slot now."))
+        queueWait = registry.makeDurationHistogram(
+            descriptor: Self.name(
+                "job_queue_wait", unit: "seconds", help: "How long jobs waited for a slot before they started."),
+            buckets: Self.buckets)
+        jobDuration = registry.makeDurationHistogram(
+            descriptor: Self.name("job_duration", unit: "seconds", help: "How long jobs ran, start to end."),
+            buckets: Self.buckets)
+        stepDuration = registry.makeDurationHistogram(
+            descriptor: Self.name(
+                "step_duration", unit: "seconds",
+                help: "How long steps ran (a retried step: from its first attempt to its last)."),
+            buckets: Self.buckets)
+        logLines = registry.makeCounter(
+            descriptor: Self.name("log_lines", unit: "total", help: "Log lines the steps wrote."))
+    }
+
+    /// `dray_NAME_UNIT`, as Prometheus' conventions have it (`_total` for counters, base units).
+    static func name(_ name: String, unit: String = "", help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "dray", metricName: name, unitName: unit, helpText: help)
+    }
+
+    /// The running and queued jobs, as they are now.
+    func jobs(running count: Int, queued waiting: Int) {
+        running.set(Int64(count))
+        queued.set(Int64(waiting))
+    }
+
+    func jobStarted(waited: Duration) {
+        queueWait.record(waited)
+    }
+
+    func logged(lines: Int) {
+        logLines.increment(by: Int64(lines))
+    }
+
+    /// A job's end: its status and reason, its duration and its steps'.
+    func jobEnded(_ state: JobState) {
+        registry.makeCounter(
+            descriptor: Self.name("jobs_ended", unit: "total", help: "Jobs that ended, by status and reason."),
+            labels: [("status", state.status.rawValue), ("reason", state.reason?.rawValue ?? "none")]
+        ).increment()
+        if let started = state.startedAt, let finished = state.finishedAt {
+            jobDuration.record(.seconds(max(0, finished.timeIntervalSince(started))))
+        }
+        for step in state.steps where step.startedAt != nil {
+            let result = step.exitCode.map { $0 == 0 ? "success" : "failure" } ?? "stopped"
+            registry.makeCounter(
+                descriptor: Self.name(
+                    "steps", unit: "total",
+                    help: "Steps that ran, by how they ended (success, failure, or stopped with no exit code)."),
+                labels: [("result", result)]
+            ).increment()
+            if let started = step.startedAt, let finished = step.finishedAt {
+                stepDuration.record(.seconds(max(0, finished.timeIntervalSince(started))))
+            }
+        }
+    }
+
+    /// One API request: its route (the pattern, not the path), method, status and duration.
+    func request(method: String, route: String, status: Int, duration: Duration) {
+        registry.makeDurationHistogram(
+            descriptor: Self.name(
+                "http_request_duration", unit: "seconds", help: "API requests, by route, method and status."),
+            labels: [("method", method), ("route", route), ("status", String(status))],
+            buckets: Self.requestBuckets
+        ).record(duration)
+    }
+}

@@ -1,0 +1,65 @@
+import DrayServer
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+/// `GET /metrics`, read as Prometheus reads it.
+extension ServerTests {
+    /// The samples of a Prometheus text exposition, `name{labels}` to value; every line must be
+    /// a comment or a well-formed sample.
+    static func samples(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) -> [String: Double] {
+        var samples: [String: Double] = [:]
+        let sample =
+            /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|\+Inf|NaN)$/
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let match = try? sample.wholeMatch(in: String(line)) else {
+                Issue.record("not a Prometheus sample: \(line)", sourceLocation: sourceLocation)
+                continue
+            }
+            samples[String(match.1) + String(match.2 ?? "")] = Double(String(match.4))
+        }
+        return samples
+    }
+
+    @Test("/metrics: Prometheus text whose counters, gauges and histograms move when jobs run")
+    func metrics() async throws {
+        try await withServer(.sqlite) { client, _ in
+            let before = try await client.execute(uri: "/metrics", method: .get)
+            #expect(before.status == .ok)
+            #expect(before.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
+
+            let good = try await submit(client, shJob(["echo one; echo two", "cat"]))
+            _ = try await waitUntilDone(client, good)
+            let bad = try await submit(client, shJob(["exit 3"]))
+            _ = try await waitUntilDone(client, bad)
+
+            let text = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            let samples = Self.samples(text)
+            #expect(samples[#"dray_jobs_ended_total{status="complete",reason="none"}"#] == 1, "\(text)")
+            #expect(samples[#"dray_jobs_ended_total{status="error",reason="failed"}"#] == 1)
+            #expect(samples[#"dray_steps_total{result="success"}"#] == 2)
+            #expect(samples[#"dray_steps_total{result="failure"}"#] == 1)
+            #expect(samples["dray_log_lines_total"] == 4, "two lines from each step of the first job")
+            #expect(samples["dray_jobs_running"] == 0)
+            #expect(samples["dray_jobs_queued"] == 0)
+            #expect(samples["dray_job_duration_seconds_count"] == 2)
+            #expect(samples["dray_step_duration_seconds_count"] == 3)
+            #expect(samples["dray_job_queue_wait_seconds_count"] == 2)
+            // Requests are labelled by the route's pattern, not by the job's id.
+            #expect(
+                samples.keys.contains {
+                    $0.hasPrefix(#"dray_http_request_duration_seconds_count{method="POST",route="/jobs",status="201"}"#)
+                })
+            #expect(samples.keys.contains { $0.contains(#"route="/jobs/{id}""#) })
+            #expect(!text.contains(good))
+            // Every name follows the conventions: dray_, and counters end in _total.
+            for line in text.split(separator: "\n") where line.hasPrefix("# TYPE") {
+                let parts = line.split(separator: " ")
+                #expect(parts[2].hasPrefix("dray_"), "\(line)")
+                if parts[3] == "counter" { #expect(parts[2].hasSuffix("_total"), "\(line)") }
+            }
+        }
+    }
+}
