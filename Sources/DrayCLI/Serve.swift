@@ -16,7 +16,8 @@ struct Serve: AsyncParsableCommand {
             Environment: PORT (the default port), DRAY_STORE (the default store), REDIS_PORT (the \
             original's Docker link variable, tcp://HOST:PORT: Redis there when no store is given), \
             DRAY_DATA_DIR (the default data folder), DRAY_TOKEN (the token), DRAY_TLS_CERT and DRAY_TLS_KEY \
-            (HTTPS), LOG_LEVEL (panic, fatal, error, warn, info or debug; default info), DOCKER_HOST (the engine, \
+            (HTTPS), LOG_LEVEL (panic, fatal, error, warn, info or debug; default info), LOG_FORMAT (text, \
+            the default, or json: one object per line), DOCKER_HOST (the engine, \
             Docker or Podman), DOCKER_TLS_VERIFY and DOCKER_CERT_PATH (TLS to a tcp:// engine, as the docker CLI), \
             DOCKER_CONFIG (the folder of the config.json with registry logins).
 
@@ -199,13 +200,19 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let level = LogLevel.parse(environment["LOG_LEVEL"])
+        let format = LogFormat.parse(environment["LOG_FORMAT"])
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level.level
-            return handler
+            switch format.format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level.level
+                return handler
+            case .json:
+                return JSONLogHandler(label: label, logLevel: level.level)
+            }
         }
         let logger = Logger(label: "dray")
-        if let warning = level.warning { logger.warning("\(warning)") }
+        for warning in [level.warning, format.warning].compactMap({ $0 }) { logger.warning("\(warning)") }
 
         let access = try ServeAccess.resolve(accessOptions)
         for message in access.messages { logger.log(level: message.level, "\(message.text)") }

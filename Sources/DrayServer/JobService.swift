@@ -77,16 +77,21 @@ public actor JobService: Service {
         for var record in records where record.state.status == .running && !isActive(record.id) {
             record.state.fail(Self.restartMessage, reason: .restarted)
             try await store.update(id: record.id, state: record.state)
-            logger.notice("job \(record.id) was running when the server stopped; it is now in error")
+            logger.notice(
+                "the job was running when the server stopped; it is now in error", metadata: ["job": "\(record.id)"])
         }
         let known = Set(records.map(\.id))
         for container in try await runtime.jobContainers()
         where known.contains(container.jobID) && running[container.jobID] == nil {
             do {
                 try await runtime.removeContainer(container.id)
-                logger.notice("removed container \(container.id) of job \(container.jobID)")
+                logger.notice(
+                    "removed a container of the job",
+                    metadata: ["job": "\(container.jobID)", "container": "\(container.id)"])
             } catch {
-                logger.warning("cannot remove container \(container.id) of job \(container.jobID): \(error)")
+                logger.warning(
+                    "cannot remove a container of the job: \(error)",
+                    metadata: ["job": "\(container.jobID)", "container": "\(container.id)"])
             }
         }
     }
@@ -103,7 +108,7 @@ public actor JobService: Service {
         job.id = id
         let record = JobRecord(id: id, job: job, state: JobState(stepCount: job.steps.count))
         try await store.create(record)
-        logger.info("job \(id) submitted", metadata: ["steps": "\(job.steps.count)"])
+        logger.info("job submitted", metadata: ["job": "\(id)", "steps": "\(job.steps.count)"])
         enqueue(record, from: 0)
         return record
     }
@@ -151,7 +156,10 @@ public actor JobService: Service {
         // A complete job cannot run again: its secrets are no longer needed anywhere.
         if state.status == .complete { await eraseSecrets(of: record) }
         changes.remove(id)
-        logger.info("job \(id) ended: \(state.status.rawValue)\(state.error.map { ", \($0)" } ?? "")")
+        var ended: Logger.Metadata = ["job": "\(id)", "status": "\(state.status.rawValue)"]
+        if let reason = state.reason { ended["reason"] = "\(reason.rawValue)" }
+        if let error = state.error { ended["error"] = "\(error)" }
+        logger.info("job ended", metadata: ended)
         startQueued()
     }
 
@@ -161,7 +169,7 @@ public actor JobService: Service {
         do {
             try await store.update(id: record.id, job: record.job.erasingSecrets())
         } catch {
-            logger.warning("cannot erase the secrets of job \(record.id) from the store: \(error)")
+            logger.warning("cannot erase the job's secrets from the store: \(error)", metadata: ["job": "\(record.id)"])
         }
     }
 
@@ -244,7 +252,7 @@ public actor JobService: Service {
         record.state = state
         try await store.update(id: id, state: state)
         freed.remove(id)
-        logger.info("job \(id) resumes from step \(from + 1)")
+        logger.info("job resumes", metadata: ["job": "\(id)", "step": "\(from + 1)"])
         enqueue(record, from: from)
         return record
     }
@@ -291,14 +299,15 @@ public actor JobService: Service {
             let age = Duration.seconds(now.timeIntervalSince(finished))
             if let ttl = configuration.jobTTL, age > ttl {
                 if (try? await delete(id: record.id)) == true {
-                    logger.info("job \(record.id) deleted: finished more than --job-ttl \(ttl) ago")
+                    logger.info(
+                        "job deleted: finished more than --job-ttl \(ttl) ago", metadata: ["job": "\(record.id)"])
                 }
             } else if let keep = configuration.keepOutputs, age > keep, !freed.contains(record.id) {
                 _ = try? await FileSystem.shared.removeItem(at: spoolDirectory(of: record.id), recursively: true)
                 freed.insert(record.id)
                 // Without its outputs the job cannot be resumed: its secrets go too.
                 await eraseSecrets(of: record)
-                logger.debug("freed the step outputs of job \(record.id)")
+                logger.debug("freed the job's step outputs", metadata: ["job": "\(record.id)"])
             }
         }
     }

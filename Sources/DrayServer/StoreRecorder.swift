@@ -146,10 +146,10 @@ final class StoreRecorder: JobObserver, Sendable {
             } catch let error as DrayError where error.code == .notFound {
                 return
             } catch  where attempt >= 3 && stopping.withLock({ $0 }) {
-                logger.error("gave up trying to \(what) of job \(id) after \(attempt) tries: \(error)")
+                logger.error("gave up trying to \(what) after \(attempt) tries: \(error)", metadata: ["job": "\(id)"])
                 return
             } catch {
-                logger.warning("cannot \(what) of job \(id); retrying in \(delay): \(error)")
+                logger.warning("cannot \(what); retrying in \(delay): \(error)", metadata: ["job": "\(id)"])
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }
