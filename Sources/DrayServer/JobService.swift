@@ -275,7 +275,10 @@ public actor JobService: Service {
     /// Stops the job if it runs (its container is removed) or waits, then deletes its record,
     /// log and spools. Returns false when there was no such job.
     public func delete(id: String) async throws -> Bool {
-        if let index = queue.firstIndex(where: { $0.record.id == id }) { queue.remove(at: index) }
+        if let index = queue.firstIndex(where: { $0.record.id == id }) {
+            queue.remove(at: index)
+            metrics.jobs(running: running.count, queued: queue.count)
+        }
         _ = try await stop(id, reason: .canceled)
         let existed = try await store.delete(id: id)
         _ = try? await FileSystem.shared.removeItem(at: spoolDirectory(of: id), recursively: true)
