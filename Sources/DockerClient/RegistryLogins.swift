@@ -1,3 +1,4 @@
+import DrayEngine
 import Foundation
 
 /// Registry logins as the docker CLI keeps them, in `config.json`: `auths` (base64 `user:pass`
@@ -86,8 +87,7 @@ public struct RegistryLogins: Sendable {
     static func registry(ofKey key: String) -> String {
         var text = Substring(key.lowercased())
         for scheme in ["https://", "http://"] where text.hasPrefix(scheme) { text = text.dropFirst(scheme.count) }
-        let host = String(text.prefix { $0 != "/" })
-        return ["index.docker.io", "registry-1.docker.io"].contains(host) ? "docker.io" : host
+        return ImageReference.registryName(text.prefix { $0 != "/" })
     }
 
     /// `registry`'s login (`host[:port]`, or `docker.io`), or nil when the file has none.

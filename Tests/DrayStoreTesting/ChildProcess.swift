@@ -79,6 +79,13 @@ public enum ChildProcess {
         return Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "")
     }
 
+    /// Sends `pid` SIGTERM and waits until it has ended, as a service manager stops a program.
+    public static func terminate(_ pid: pid_t) {
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    }
+
     /// True while `pid` has not ended (or ended and was not waited for).
     public static func isRunning(_ pid: pid_t) -> Bool {
         var status: Int32 = 0

@@ -177,7 +177,7 @@ public struct DockerRuntime: ContainerRuntime {
             }
         }
         let attachment = try await engineCall("attach to the container") { try await client.attach(id) }
-        var received: [StandardStream: Int] = [:]
+        var received = StreamCounts()
         var cutShort = false
         try await attachment.executeThenClose { inbound, outbound in
             try await engineCall("start the container") { try await client.startContainer(id) }
@@ -198,7 +198,7 @@ public struct DockerRuntime: ContainerRuntime {
                 var held: FrameDecoder.Frame?
                 let isPodman = client.isPodman
                 func deliver(_ frame: FrameDecoder.Frame) async throws {
-                    received[frame.standardStream, default: 0] += frame.payload.readableBytes
+                    received[frame.standardStream] += frame.payload.readableBytes
                     try await output(OutputChunk(stream: frame.standardStream, bytes: frame.payload))
                 }
                 do {
@@ -259,7 +259,7 @@ public struct DockerRuntime: ContainerRuntime {
     /// read from the engine's log of the container, which holds all of it. Only Podman resets
     /// the attach connection, so only its containers keep a log (its default, `k8s-file`).
     private func recoverOutput(
-        of id: String, after received: [StandardStream: Int], output: (OutputChunk) async throws -> Void
+        of id: String, after received: StreamCounts, output: (OutputChunk) async throws -> Void
     ) async throws {
         client.logger.debug("the attach connection to container \(id) was reset; reading the rest from its log")
         let log = try await engineCall("read the container's log after its attach connection was reset") {
@@ -271,9 +271,9 @@ public struct DockerRuntime: ContainerRuntime {
             for try await bytes in log {
                 for var frame in frames.feed(bytes) {
                     let stream = frame.standardStream
-                    let skipped = min(skip[stream, default: 0], frame.payload.readableBytes)
+                    let skipped = min(skip[stream], frame.payload.readableBytes)
                     frame.payload.moveReaderIndex(forwardBy: skipped)
-                    skip[stream, default: 0] -= skipped
+                    skip[stream] -= skipped
                     if frame.payload.readableBytes > 0 {
                         try await output(OutputChunk(stream: stream, bytes: frame.payload))
                     }
@@ -354,6 +354,17 @@ public struct DockerRuntime: ContainerRuntime {
 }
 
 /// Container removals running in the background, by job, until the job settles.
+/// Bytes per stream, counted on every frame of the attach stream (two integers, not a dictionary).
+struct StreamCounts {
+    var stdout = 0
+    var stderr = 0
+
+    subscript(stream: StandardStream) -> Int {
+        get { stream == .stderr ? stderr : stdout }
+        set { if stream == .stderr { stderr = newValue } else { stdout = newValue } }
+    }
+}
+
 private final class Removals: Sendable {
     private let tasks = Mutex<[String: [Task<Void, Never>]]>([:])
 

@@ -69,6 +69,12 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
     /// `docker.io` when the reference names none.
     public var registry: String {
         guard let host = Self.registryComponent(of: Substring(repository)) else { return "docker.io" }
+        return Self.registryName(host)
+    }
+
+    /// A registry host as ``registry`` says it: in lower case, with Docker Hub's other names
+    /// (`index.docker.io`, `registry-1.docker.io`) as `docker.io`.
+    public static func registryName(_ host: Substring) -> String {
         let lower = host.lowercased()
         return ["index.docker.io", "registry-1.docker.io"].contains(lower) ? "docker.io" : lower
     }

@@ -58,9 +58,7 @@ final class LoginRegistry {
     }
 
     func stop() {
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
+        ChildProcess.terminate(pid)
         try? FileManager.default.removeItem(atPath: folder)
     }
 }

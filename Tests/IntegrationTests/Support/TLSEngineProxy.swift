@@ -75,9 +75,7 @@ final class TLSEngineProxy {
 
     /// Stops socat (and the connections it forked) and removes the certificates.
     func stop() {
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
+        ChildProcess.terminate(pid)
         try? FileManager.default.removeItem(atPath: folder)
     }
 
