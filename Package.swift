@@ -133,7 +133,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DraySQLiteTests",
-            dependencies: ["DraySQLite", "DrayStoreTesting"],
+            dependencies: ["DraySQLite", "DrayStoreTesting", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         // Runs against real redis-server processes: see scripts/test.

@@ -8,7 +8,7 @@ import NIOFoundationCompat
 ///
 /// - `jobs`: a list of job ids, in creation order (`RPUSH`);
 /// - `jobs:<id>`: a hash with the original's `status`, `completedSteps` and `totalSteps`, and ours:
-///   `job` (the description as JSON) and `state` (the detail as JSON);
+///   `job` (the description as JSON), `state` (the detail as JSON) and `name`, for lists;
 /// - `jobs:<id>:log`: a list, one element per log line, as the original wrote it;
 /// - `jobs:<id>:log:meta`: ours, beside it: each line's step and stream (`0o`, `2e`).
 ///
@@ -46,6 +46,7 @@ public final class RedisJobStore: JobStore {
                 arguments: [
                     .string(id), .string(record.state.status.rawValue), .int(record.state.stepsCompleted),
                     .int(record.job.steps.count), .bytes(ByteBuffer(data: job)), .bytes(ByteBuffer(data: state)),
+                    .string(record.job.name ?? ""),
                 ])
         }
         guard created.int == 1 else { throw DrayError(.storage, "a job \(id) exists already in Redis") }
@@ -76,6 +77,104 @@ public final class RedisJobStore: JobStore {
             }
             return records
         }
+    }
+
+    /// Reads the `jobs` list in slices, and each slice's hashes in one pipeline, until the page
+    /// is full. A cursor is the last job's position in the list and its id: new jobs go to the
+    /// list's end, so they never move it; when a deletion did, the id is looked up again.
+    public func list(_ listing: JobListing) async throws -> JobPage {
+        try await access {
+            let step = listing.newestFirst ? -1 : 1
+            var position: Int
+            if let cursor = listing.cursor {
+                position = try await self.position(after: cursor, step: step)
+            } else {
+                position =
+                    listing.newestFirst ? (try await self.client.send("LLEN", [.string(Self.jobsKey)]).int ?? 0) - 1 : 0
+            }
+            // One more than asked: whether it exists says whether there is a next page.
+            let wanted = listing.limit.map { $0 + 1 } ?? .max
+            let slice = listing.statuses.isEmpty && listing.phases.isEmpty ? min(wanted, 500) : 500
+            var found: [(position: Int, summary: JobSummary)] = []
+            while found.count < wanted, position >= 0 {
+                let (first, last) =
+                    step > 0 ? (position, position + slice - 1) : (max(0, position - slice + 1), position)
+                var ids =
+                    try await self.client.send("LRANGE", [.string(Self.jobsKey), .int(first), .int(last)])
+                    .array?.compactMap(\.string) ?? []
+                if ids.isEmpty { break }
+                var positions = Array(first..<first + ids.count)
+                if step < 0 {
+                    ids.reverse()
+                    positions.reverse()
+                }
+                for (index, summary) in zip(positions, try await self.summaries(ids))
+                where found.count < wanted {
+                    if let summary, listing.matches(status: summary.status, phase: summary.phase) {
+                        found.append((index, summary))
+                    }
+                }
+                position = step > 0 ? first + ids.count : first - 1
+            }
+            let page = found.prefix(listing.limit ?? found.count)
+            return JobPage(
+                jobs: page.map(\.summary),
+                next: found.count > page.count ? page.last.map { "\($0.position):\($0.summary.id)" } : nil)
+        }
+    }
+
+    /// The list position to read next after a cursor's job, going by `step`.
+    private func position(after cursor: String, step: Int) async throws -> Int {
+        let parts = cursor.split(separator: ":", maxSplits: 1)
+        guard parts.count == 2, let position = Int(parts[0]), position >= 0 else { throw JobListing.badCursor(cursor) }
+        let id = String(parts[1])
+        if try await client.send("LINDEX", [.string(Self.jobsKey), .int(position)]).string == id {
+            return position + step
+        }
+        // Jobs before it were deleted: find where it is now. If it is gone too, its old place
+        // is the best guess left (going forward, a job that moved into it is read again).
+        let now = try await client.send("LPOS", [.string(Self.jobsKey), .string(id)]).int
+        return (now ?? (step > 0 ? position : position - 1)) + (now == nil ? 0 : step)
+    }
+
+    private static let summaryFields: [RedisArgument] = ["status", "completedSteps", "totalSteps", "state", "name"]
+
+    /// The summaries of the jobs with `ids`, nil for one that is gone, from one pipeline (and
+    /// a second for the names of jobs written before hashes had `name`).
+    private func summaries(_ ids: [String]) async throws -> [JobSummary?] {
+        let replies = try await client.pipeline(
+            ids.map { RedisCommand("HMGET", [.string(Self.jobKey($0))] + Self.summaryFields) })
+        var summaries: [JobSummary?] = []
+        var unnamed: [Int] = []
+        for (id, reply) in zip(ids, replies) {
+            if case .error(let message) = reply { throw RedisError.server(message) }
+            let fields = reply.array ?? []
+            guard fields.count == 5, fields.contains(where: { !$0.isNull }) else {
+                summaries.append(nil)
+                continue
+            }
+            let totalSteps = Self.legacyCount(fields[2].string)
+            if case .bulkString(let state?) = fields[3] {
+                if fields[4].isNull { unnamed.append(summaries.count) }
+                let name = fields[4].string.flatMap { $0.isEmpty ? nil : $0 }
+                summaries.append(
+                    JobSummary(
+                        id: id, name: name, totalSteps: totalSteps,
+                        state: try Self.decoder.decode(JobState.self, from: state)))
+            } else {
+                summaries.append(JobSummary(id: id, name: nil, totalSteps: totalSteps, state: Self.legacyState(fields)))
+            }
+        }
+        if !unnamed.isEmpty {
+            let jobs = try await client.pipeline(
+                unnamed.map { RedisCommand("HGET", [.string(Self.jobKey(ids[$0])), "job"]) })
+            for (index, reply) in zip(unnamed, jobs) {
+                if case .bulkString(let job?) = reply {
+                    summaries[index]?.name = try Self.decoder.decode(Job.self, from: job).name
+                }
+            }
+        }
+        return summaries
     }
 
     public func update(id: String, job: Job) async throws {
@@ -155,7 +254,15 @@ public final class RedisJobStore: JobStore {
                 state: try decoder.decode(JobState.self, from: state))
         }
         let totalSteps = legacyCount(fields[2].string)
-        var state = JobState(stepCount: totalSteps, createdAt: Date(timeIntervalSince1970: 0))
+        return JobRecord(
+            id: id, job: Job(id: id, steps: Array(repeating: Step(source: ""), count: totalSteps)),
+            state: legacyState(fields))
+    }
+
+    /// The state of a job the original Dray wrote, from its `status`, `completedSteps` and
+    /// `totalSteps` (the hash's first three fields).
+    static func legacyState(_ fields: [RESPValue]) -> JobState {
+        var state = JobState(stepCount: legacyCount(fields[2].string), createdAt: Date(timeIntervalSince1970: 0))
         state.stepsCompleted = fields[1].int ?? 0
         switch fields[0].string {
         case "complete":
@@ -167,8 +274,7 @@ public final class RedisJobStore: JobStore {
         case "running": state.phase = .running
         default: break
         }
-        return JobRecord(
-            id: id, job: Job(id: id, steps: Array(repeating: Step(source: ""), count: totalSteps)), state: state)
+        return state
     }
 
     /// The original wrote `totalSteps` as Go's `string(n)`: the character with code n, not digits.
@@ -203,12 +309,12 @@ public final class RedisJobStore: JobStore {
 
     /// The Lua scripts, each run atomically by `EVAL`.
     enum Scripts {
-        /// KEYS: job, jobs, log, meta. ARGV: id, status, completedSteps, totalSteps, job, state.
-        /// 1, or 0 when the job exists.
+        /// KEYS: job, jobs, log, meta. ARGV: id, status, completedSteps, totalSteps, job, state,
+        /// name ("" for none). 1, or 0 when the job exists.
         static let create = """
             if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
             redis.call('DEL', KEYS[3], KEYS[4])
-            redis.call('HSET', KEYS[1], 'status', ARGV[2], 'completedSteps', ARGV[3], 'totalSteps', ARGV[4], 'job', ARGV[5], 'state', ARGV[6])
+            redis.call('HSET', KEYS[1], 'status', ARGV[2], 'completedSteps', ARGV[3], 'totalSteps', ARGV[4], 'job', ARGV[5], 'state', ARGV[6], 'name', ARGV[7])
             redis.call('RPUSH', KEYS[2], ARGV[1])
             return 1
             """

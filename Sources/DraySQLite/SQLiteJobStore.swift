@@ -50,6 +50,33 @@ public final class SQLiteJobStore: JobStore {
         migrator.registerMigration("v2: the last log batch, for safe retries") { db in
             try db.execute(sql: "ALTER TABLE jobs ADD COLUMN last_batch TEXT")
         }
+        migrator.registerMigration("v3: a summary of each job in columns, for lists") { db in
+            // Times are seconds since 2001, as the JSON of the state has them.
+            try db.execute(
+                sql: """
+                    ALTER TABLE jobs ADD COLUMN name TEXT;
+                    ALTER TABLE jobs ADD COLUMN total_steps INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE jobs ADD COLUMN phase TEXT NOT NULL DEFAULT 'queued';
+                    ALTER TABLE jobs ADD COLUMN steps_completed INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE jobs ADD COLUMN current_step INTEGER;
+                    ALTER TABLE jobs ADD COLUMN reason TEXT;
+                    ALTER TABLE jobs ADD COLUMN created_at REAL NOT NULL DEFAULT 0;
+                    ALTER TABLE jobs ADD COLUMN started_at REAL;
+                    ALTER TABLE jobs ADD COLUMN finished_at REAL;
+                    UPDATE jobs SET
+                        name = json_extract(CAST(job AS TEXT), '$.name'),
+                        total_steps = json_array_length(CAST(job AS TEXT), '$.steps'),
+                        phase = json_extract(CAST(state AS TEXT), '$.phase'),
+                        steps_completed = json_extract(CAST(state AS TEXT), '$.stepsCompleted'),
+                        current_step = json_extract(CAST(state AS TEXT), '$.currentStep'),
+                        reason = json_extract(CAST(state AS TEXT), '$.reason'),
+                        created_at = json_extract(CAST(state AS TEXT), '$.createdAt'),
+                        started_at = json_extract(CAST(state AS TEXT), '$.startedAt'),
+                        finished_at = json_extract(CAST(state AS TEXT), '$.finishedAt');
+                    CREATE INDEX jobs_by_status ON jobs (status, seq);
+                    CREATE INDEX jobs_by_phase ON jobs (phase, seq);
+                    """)
+        }
         return migrator
     }
 
@@ -66,8 +93,10 @@ public final class SQLiteJobStore: JobStore {
         try await access {
             try await self.pool.write { db in
                 try db.execute(
-                    sql: "INSERT INTO jobs (id, job, state, status) VALUES (?, ?, ?, ?)",
-                    arguments: [record.id, job, state, record.state.status.rawValue])
+                    sql: "INSERT INTO jobs (id, job, state, name, total_steps, \(Self.stateColumns)) "
+                        + "VALUES (?, ?, ?, ?, ?, \(Self.stateParameters))",
+                    arguments: [record.id, job, state, record.job.name, record.job.steps.count]
+                        + Self.stateArguments(record.state))
             }
         }
     }
@@ -89,6 +118,64 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    public func list(_ listing: JobListing) async throws -> JobPage {
+        var conditions: [String] = []
+        var values: [any DatabaseValueConvertible & Sendable] = []
+        if let cursor = listing.cursor {
+            guard let seq = Int64(cursor), seq >= 0 else { throw JobListing.badCursor(cursor) }
+            conditions.append(listing.newestFirst ? "seq < ?" : "seq > ?")
+            values.append(seq)
+        }
+        for (column, names) in [
+            ("status", listing.statuses.map(\.rawValue)), ("phase", listing.phases.map(\.rawValue)),
+        ]
+        where !names.isEmpty {
+            conditions.append("\(column) IN (\(names.map { _ in "?" }.joined(separator: ", ")))")
+            values += names.sorted()
+        }
+        // One more than asked: whether it exists says whether there is a next page.
+        values.append(listing.limit.map { $0 + 1 } ?? -1)
+        let sql = """
+            SELECT seq, id, name, total_steps, \(Self.stateColumns) FROM jobs
+            \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
+            ORDER BY seq \(listing.newestFirst ? "DESC" : "ASC") LIMIT ?
+            """
+        let arguments = values
+        let rows = try await access {
+            try await self.pool.read { db in
+                try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map {
+                    (seq: $0["seq"] as Int64, summary: Self.summary($0))
+                }
+            }
+        }
+        let page = rows.prefix(listing.limit ?? rows.count)
+        return JobPage(
+            jobs: page.map(\.summary), next: rows.count > page.count ? page.last.map { String($0.seq) } : nil)
+    }
+
+    /// The columns that mirror a job's state, for lists and their filters.
+    private static let stateColumns =
+        "status, phase, steps_completed, current_step, reason, created_at, started_at, finished_at"
+    private static let stateParameters = "?, ?, ?, ?, ?, ?, ?, ?"
+
+    private static func stateArguments(_ state: JobState) -> StatementArguments {
+        [
+            state.status.rawValue, state.phase.rawValue, state.stepsCompleted, state.currentStep,
+            state.reason?.rawValue, state.createdAt.timeIntervalSinceReferenceDate,
+            state.startedAt?.timeIntervalSinceReferenceDate, state.finishedAt?.timeIntervalSinceReferenceDate,
+        ]
+    }
+
+    private static func summary(_ row: Row) -> JobSummary {
+        let date = { (column: String) in (row[column] as Double?).map(Date.init(timeIntervalSinceReferenceDate:)) }
+        return JobSummary(
+            id: row["id"], name: row["name"], status: JobStatus(rawValue: row["status"]) ?? .error,
+            phase: JobPhase(rawValue: row["phase"]) ?? .failed, stepsCompleted: row["steps_completed"],
+            totalSteps: row["total_steps"], currentStep: (row["current_step"] as Int?).map { $0 + 1 },
+            reason: (row["reason"] as String?).flatMap(FailureReason.init), createdAt: date("created_at") ?? Date(),
+            startedAt: date("started_at"), finishedAt: date("finished_at"))
+    }
+
     public func update(id: String, job: Job) async throws {
         let encoded = try Self.encoder.encode(job)
         let changed = try await access {
@@ -105,8 +192,8 @@ public final class SQLiteJobStore: JobStore {
         let changed = try await access {
             try await self.pool.write { db in
                 try db.execute(
-                    sql: "UPDATE jobs SET state = ?, status = ? WHERE id = ?",
-                    arguments: [encoded, state.status.rawValue, id])
+                    sql: "UPDATE jobs SET state = ?, (\(Self.stateColumns)) = (\(Self.stateParameters)) WHERE id = ?",
+                    arguments: [encoded] + Self.stateArguments(state) + [id])
                 return db.changesCount
             }
         }

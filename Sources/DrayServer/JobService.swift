@@ -96,6 +96,11 @@ public actor JobService: Service {
         }
     }
 
+    /// A page of the job list, from the store's summaries.
+    public nonisolated func list(_ listing: JobListing) async throws -> JobPage {
+        try await store.list(listing)
+    }
+
     /// Stores `job` under a new id and queues it. Returns at once; the job runs in the background.
     public func submit(_ job: Job) async throws -> JobRecord {
         guard accepting else { throw DrayError(.storage, "the server is shutting down: submit the job again later") }

@@ -23,6 +23,8 @@ public struct JobStoreContract: Sendable {
         case retriedBatchOnce
         case lineTextKeptWhole
         case secretsKeptThenErased
+        case listPagesAndFilters
+        case listCursorStableWhileAddingAndDeleting
 
         public var testDescription: String { rawValue }
     }
@@ -45,6 +47,8 @@ public struct JobStoreContract: Sendable {
         case .retriedBatchOnce: try await retriedBatchOnce()
         case .lineTextKeptWhole: try await lineTextKeptWhole()
         case .secretsKeptThenErased: try await secretsKeptThenErased()
+        case .listPagesAndFilters: try await listPagesAndFilters()
+        case .listCursorStableWhileAddingAndDeleting: try await listCursorStableWhileAddingAndDeleting()
         }
     }
 
@@ -72,6 +76,98 @@ public struct JobStoreContract: Sendable {
         for record in records { #expect(try await store.job(id: record.id) == record) }
         let listed = try await store.jobs().map(\.id).filter { id in records.contains { $0.id == id } }
         #expect(listed == records.map(\.id), "jobs are listed in creation order")
+    }
+
+    /// Every page of `listing`, followed by cursor, and the summaries in order.
+    private func pages(_ listing: JobListing) async throws -> (pages: Int, jobs: [JobSummary]) {
+        var listing = listing
+        var jobs: [JobSummary] = []
+        var pages = 0
+        while true {
+            let page = try await store.list(listing)
+            pages += 1
+            jobs += page.jobs
+            guard let next = page.next else { return (pages, jobs) }
+            #expect(page.jobs.count == listing.limit, "a page that has a next one is full")
+            listing.cursor = next
+        }
+    }
+
+    func listPagesAndFilters() async throws {
+        #expect(try await store.list(JobListing()).jobs.isEmpty)
+        var records: [JobRecord] = []
+        for index in 0..<23 {
+            var record = Self.record(steps: 3, name: index == 4 ? nil : "job \(index)")
+            try await store.create(record)
+            switch index % 3 {
+            case 1:
+                record.state.phase = .running
+                record.state.currentStep = 1
+                record.state.stepsCompleted = 1
+                record.state.startedAt = Date(timeIntervalSince1970: 1_700_000_001.5)
+            case 2:
+                record.state.fail("step 2 failed", reason: index % 2 == 0 ? .canceled : .failed)
+                record.state.phase = index % 2 == 0 ? .canceled : .failed
+            default: break
+            }
+            try await store.update(id: record.id, state: record.state)
+            records.append(record)
+        }
+        let all = try await store.list(JobListing())
+        #expect(all.next == nil)
+        #expect(all.jobs == records.map(JobSummary.init), "a summary says what the record says, oldest first")
+        #expect(all.jobs[1].currentStep == 2 && all.jobs[1].totalSteps == 3 && all.jobs[4].name == nil)
+        #expect(all.jobs[2].reason == .canceled && all.jobs[5].reason == .failed)
+
+        let ascending = try await pages(JobListing(limit: 5))
+        #expect(ascending.pages == 5 && ascending.jobs.map(\.id) == records.map(\.id))
+        let descending = try await pages(JobListing(limit: 5, newestFirst: true))
+        #expect(descending.jobs.map(\.id) == records.reversed().map(\.id), "newest first")
+        let exact = try await store.list(JobListing(limit: 23))
+        #expect(exact.jobs.count == 23 && exact.next == nil, "no next page when the page ends the list")
+
+        let failed = try await pages(JobListing(limit: 2, statuses: [.error]))
+        #expect(failed.jobs.map(\.id) == records.filter { $0.state.status == .error }.map(\.id))
+        let canceled = try await pages(JobListing(limit: 2, newestFirst: true, phases: [.canceled]))
+        #expect(canceled.jobs.map(\.id) == records.filter { $0.state.phase == .canceled }.reversed().map(\.id))
+        let runningOrQueued = try await pages(JobListing(limit: 4, statuses: [.running], phases: [.running, .queued]))
+        #expect(runningOrQueued.jobs.count == 16)
+        #expect(try await store.list(JobListing(statuses: [.complete])).jobs.isEmpty)
+
+        for cursor in ["", "x", "-1", "not a cursor at all"] {
+            do {
+                _ = try await store.list(JobListing(limit: 2, cursor: cursor))
+                Issue.record("the cursor \"\(cursor)\" was taken")
+            } catch let error as DrayError {
+                #expect(error.code == .invalidJob && error.message.contains("cursor"))
+            }
+        }
+    }
+
+    func listCursorStableWhileAddingAndDeleting() async throws {
+        var records: [JobRecord] = []
+        for _ in 0..<10 {
+            let record = Self.record()
+            try await store.create(record)
+            records.append(record)
+        }
+        for newestFirst in [false, true] {
+            let first = try await store.list(JobListing(limit: 4, newestFirst: newestFirst))
+            let added = Self.record()
+            try await store.create(added)
+            records.append(added)
+            let second = try await store.list(JobListing(limit: 4, cursor: first.next, newestFirst: newestFirst))
+            let expected = newestFirst ? Array(records.dropLast().reversed()) : records
+            #expect(second.jobs.map(\.id) == expected[4..<8].map(\.id), "a new job does not move the cursor")
+            // Deleting jobs before the cursor moves no job after it either.
+            let earlier = newestFirst ? expected[1] : expected[0]
+            #expect(try await store.delete(id: earlier.id))
+            records.removeAll { $0.id == earlier.id }
+            let third = try await store.list(JobListing(limit: 100, cursor: second.next, newestFirst: newestFirst))
+            let rest = newestFirst ? Array(records.filter { $0.id != added.id }.reversed()) : records
+            let after = rest.drop { $0.id != second.jobs.last?.id }.dropFirst()
+            #expect(third.jobs.map(\.id) == after.map(\.id), "deleting earlier jobs skips none")
+        }
     }
 
     func statusTransitions() async throws {

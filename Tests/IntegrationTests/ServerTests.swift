@@ -213,6 +213,50 @@ struct ServerTests: Sendable {
         }
     }
 
+    @Test(
+        "GET /jobs pages: limit, a Link to the next page, newest first, status filters; bad parameters are 400s",
+        arguments: StoreKind.allCases)
+    func listPages(_ store: StoreKind) async throws {
+        try await withServer(store) { client, _ in
+            var ids: [String] = []
+            for index in 0..<5 {
+                let script = index == 2 ? "exit 1" : "true"
+                let body =
+                    #"{"name":"n\#(index)","steps":[{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"\#(script)"}]}]}"#
+                let job = try json(try await call(client, .post, "/jobs", route: "/jobs", body: body))
+                ids.append(try #require(job["id"] as? String))
+            }
+            for id in ids { _ = try await waitUntilDone(client, id) }
+            var seen: [String] = []
+            var uri: String? = "/jobs?limit=2&order=desc"
+            while let next = uri {
+                let page = try await call(client, .get, next, route: "/jobs")
+                let jobs = try #require(
+                    try JSONSerialization.jsonObject(with: Data(page.body.readableBytesView)) as? [[String: Any]])
+                #expect(jobs.count <= 2)
+                seen += jobs.compactMap { $0["id"] as? String }
+                uri = page.headers[.init("Link")!].flatMap { link in
+                    link.hasSuffix(#">; rel="next""#) ? String(link.dropFirst().dropLast(13)) : nil
+                }
+            }
+            #expect(seen == ids.reversed(), "three pages of the newest first")
+            let failed = try await call(client, .get, "/jobs?status=error", route: "/jobs")
+            let failedJobs = try #require(
+                try JSONSerialization.jsonObject(with: Data(failed.body.readableBytesView)) as? [[String: Any]])
+            #expect(failedJobs.map { $0["id"] as? String } == [ids[2]])
+            #expect(failedJobs.first?["name"] as? String == "n2" && failedJobs.first?["phase"] as? String == "failed")
+            #expect(failedJobs.first?["totalSteps"] as? Int == 1 && failedJobs.first?["reason"] as? String == "failed")
+            for (query, field) in [
+                ("limit=0", "limit"), ("limit=1001", "limit"), ("order=up", "order"), ("status=done", "status"),
+                ("phase=running,nope", "phase"), ("limit=2&cursor=zzz", "cursor"),
+            ] {
+                let bad = try await call(client, .get, "/jobs?\(query)", route: "/jobs")
+                #expect(bad.status == .badRequest, "\(query)")
+                #expect((try json(bad)["error"] as? String)?.hasPrefix(field) == true, "\(query) names \(field)")
+            }
+        }
+    }
+
     @Test("a failing step: status error, the step's exit code, and a message", arguments: StoreKind.allCases)
     func failure(_ store: StoreKind) async throws {
         try await withServer(store) { client, _ in

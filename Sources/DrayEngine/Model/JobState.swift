@@ -1,14 +1,14 @@
 import Foundation
 
 /// The seed's three job statuses. Finer detail is in ``JobPhase``.
-public enum JobStatus: String, Codable, Sendable {
+public enum JobStatus: String, Codable, Sendable, CaseIterable {
     case running
     case complete
     case error
 }
 
 /// What a job is doing now, finer than its ``JobStatus``.
-public enum JobPhase: String, Codable, Sendable {
+public enum JobPhase: String, Codable, Sendable, CaseIterable {
     /// Accepted, not started.
     case queued
     /// Making sure a step's image is present.

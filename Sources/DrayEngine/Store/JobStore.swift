@@ -25,6 +25,10 @@ public protocol JobStore: Sendable {
     func job(id: String) async throws -> JobRecord?
     /// Every job, in creation order.
     func jobs() async throws -> [JobRecord]
+    /// A page of summaries, in creation order or newest first, filtered by status and phase, from
+    /// a cursor that new jobs never move: pages read while jobs are added neither repeat nor skip.
+    /// A cursor the store did not give is an `invalidJob` error (``JobListing/badCursor(_:)``).
+    func list(_ listing: JobListing) async throws -> JobPage
     /// Replaces a job's state.
     func update(id: String, state: JobState) async throws
     /// Replaces a job's description: to erase its secrets once it can no longer run.

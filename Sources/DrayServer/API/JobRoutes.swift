@@ -12,7 +12,7 @@ struct JobRoutes: Sendable {
 
     func add(to router: Router<some RequestContext>) {
         router.post("/jobs") { request, _ in try await submit(request) }
-        router.get("/jobs") { _, _ in try await list() }
+        router.get("/jobs") { request, _ in try await list(request) }
         router.get("/jobs/:id") { _, context in try await get(context.parameters.require("id")) }
         router.get("/jobs/:id/log") { request, context in try await log(context.parameters.require("id"), request) }
         router.delete("/jobs/:id") { _, context in try await delete(context.parameters.require("id")) }
@@ -71,9 +71,95 @@ struct JobRoutes: Sendable {
         APIError(.contentTooLarge, "the job description is larger than \(maxBodyBytes) bytes")
     }
 
-    /// `GET /jobs`: every job's id (and name, status, creation time), in creation order.
-    func list() async throws -> Response {
-        JSONResponse.make(try await service.store.jobs().map(JobSummary.init))
+    /// The most `GET /jobs` gives in one page.
+    static let maxPageSize = 1000
+
+    /// `GET /jobs`: job summaries, oldest first (`order=desc`: newest first), filtered by
+    /// `status` and `phase` (each repeated or comma-separated). With `limit`, a page, and a
+    /// `Link` to the next one (its `cursor`). Without, every job, streamed a page at a time.
+    func list(_ request: Request) async throws -> Response {
+        var listing = try Self.listing(request.uri.queryParameters)
+        guard listing.limit == nil else {
+            let page = try await service.list(listing)
+            var response = JSONResponse.make(page.jobs)
+            if let next = page.next {
+                listing.cursor = next
+                response.headers[.init("Link")!] = "<\(Self.link(request.uri.path, listing))>; rel=\"next\""
+            }
+            return response
+        }
+        // The first page is read before answering, so a store that does not answer is a 503.
+        listing.limit = Self.maxPageSize
+        let first = try await service.list(listing)
+        let service = service
+        let body = ResponseBody { [listing] writer in
+            var listing = listing
+            var page = first
+            var separator = "["
+            while true {
+                var buffer = ByteBuffer()
+                for job in page.jobs {
+                    buffer.writeString(separator)
+                    buffer.writeBytes(try JSONResponse.encoder.encode(job))
+                    separator = ","
+                }
+                try await writer.write(buffer)
+                guard let next = page.next else { break }
+                listing.cursor = next
+                page = try await service.list(listing)
+            }
+            try await writer.write(ByteBuffer(string: separator == "[" ? "[]" : "]"))
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: body)
+    }
+
+    /// The listing that `GET /jobs`'s query asks for; a 400 naming the parameter that is wrong.
+    static func listing(_ query: Parameters) throws -> JobListing {
+        var listing = JobListing()
+        listing.limit = try number(query["limit"].map(String.init), name: "limit", minimum: 1)
+        if let limit = listing.limit, limit > maxPageSize {
+            throw APIError(.badRequest, "limit must be at most \(maxPageSize), not \(limit): follow the Link for more")
+        }
+        listing.cursor = query["cursor"].map(String.init)
+        switch query["order"].map(String.init) {
+        case nil, "asc": listing.newestFirst = false
+        case "desc": listing.newestFirst = true
+        case let other?: throw APIError(.badRequest, "order must be asc or desc, not \"\(other)\"")
+        }
+        listing.statuses = try values(query, "status", JobStatus.self)
+        listing.phases = try values(query, "phase", JobPhase.self)
+        return listing
+    }
+
+    /// The values of a parameter that may repeat or list several, comma-separated.
+    static func values<Value: RawRepresentable & CaseIterable>(_ query: Parameters, _ name: String, _: Value.Type)
+        throws -> Set<Value> where Value.RawValue == String
+    {
+        var values = Set<Value>()
+        for text in query.getAll(name).flatMap({ $0.split(separator: ",", omittingEmptySubsequences: false) }) {
+            guard let value = Value(rawValue: String(text)) else {
+                let known = Value.allCases.map(\.rawValue).joined(separator: ", ")
+                throw APIError(.badRequest, "\(name) must be one of \(known), not \"\(text)\"")
+            }
+            values.insert(value)
+        }
+        return values
+    }
+
+    /// The path and query of the page that `listing` asks for.
+    static func link(_ path: String, _ listing: JobListing) -> String {
+        var query: [(String, String)] = []
+        if let limit = listing.limit { query.append(("limit", String(limit))) }
+        if listing.newestFirst { query.append(("order", "desc")) }
+        for status in listing.statuses.map(\.rawValue).sorted() { query.append(("status", status)) }
+        for phase in listing.phases.map(\.rawValue).sorted() { query.append(("phase", phase)) }
+        if let cursor = listing.cursor { query.append(("cursor", cursor)) }
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return path + "?"
+            + query.map { "\($0)=\($1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $1)" }
+            .joined(separator: "&")
     }
 
     /// `GET /jobs/{id}`.

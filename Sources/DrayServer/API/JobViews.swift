@@ -84,21 +84,6 @@ public struct JobView: Codable, Sendable {
     }
 }
 
-/// One entry of `GET /jobs`: the seed's `id`, and a little more.
-public struct JobSummary: Codable, Sendable {
-    public var id: String
-    public var name: String?
-    public var status: JobStatus
-    public var createdAt: Date
-
-    public init(_ record: JobRecord) {
-        id = record.id
-        name = record.job.name
-        status = record.state.status
-        createdAt = record.state.createdAt
-    }
-}
-
 /// `GET /jobs/{id}/log`: the seed's `lines`.
 public struct LogPage: Codable, Sendable {
     public var lines: [String]
