@@ -1,6 +1,7 @@
 import DockerClient
 import DrayEngine
 import DrayServer
+import DrayStoreTesting
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -78,6 +79,11 @@ struct ServerTests: Sendable {
 
     func json(_ response: TestResponse) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
+    }
+
+    /// A list's objects, as `GET /jobs` answers.
+    func jsonArray(_ response: TestResponse) throws -> [[String: Any]] {
+        try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [[String: Any]])
     }
 
     func waitUntilDone(_ client: any TestClientProtocol, _ id: String) async throws -> [String: Any] {
@@ -206,8 +212,7 @@ struct ServerTests: Sendable {
                 ids.append(try #require(job["id"] as? String))
             }
             let list = try await call(client, .get, "/jobs", route: "/jobs")
-            let listed = try #require(
-                try JSONSerialization.jsonObject(with: Data(list.body.readableBytesView)) as? [[String: Any]])
+            let listed = try jsonArray(list)
             #expect(listed.compactMap { $0["id"] as? String } == ids)
             for id in ids { _ = try await waitUntilDone(client, id) }
         }
@@ -231,8 +236,7 @@ struct ServerTests: Sendable {
             var uri: String? = "/jobs?limit=2&order=desc"
             while let next = uri {
                 let page = try await call(client, .get, next, route: "/jobs")
-                let jobs = try #require(
-                    try JSONSerialization.jsonObject(with: Data(page.body.readableBytesView)) as? [[String: Any]])
+                let jobs = try jsonArray(page)
                 #expect(jobs.count <= 2)
                 seen += jobs.compactMap { $0["id"] as? String }
                 uri = page.headers[.init("Link")!].flatMap { link in
@@ -241,8 +245,7 @@ struct ServerTests: Sendable {
             }
             #expect(seen == ids.reversed(), "three pages of the newest first")
             let failed = try await call(client, .get, "/jobs?status=error", route: "/jobs")
-            let failedJobs = try #require(
-                try JSONSerialization.jsonObject(with: Data(failed.body.readableBytesView)) as? [[String: Any]])
+            let failedJobs = try jsonArray(failed)
             #expect(failedJobs.map { $0["id"] as? String } == [ids[2]])
             #expect(failedJobs.first?["name"] as? String == "n2" && failedJobs.first?["phase"] as? String == "failed")
             #expect(failedJobs.first?["totalSteps"] as? Int == 1 && failedJobs.first?["reason"] as? String == "failed")
@@ -254,6 +257,25 @@ struct ServerTests: Sendable {
                 #expect(bad.status == .badRequest, "\(query)")
                 #expect((try json(bad)["error"] as? String)?.hasPrefix(field) == true, "\(query) names \(field)")
             }
+        }
+    }
+
+    @Test(
+        "GET /jobs without a limit streams every job, oldest first, across the store's pages",
+        arguments: StoreKind.allCases)
+    func listStreamed(_ store: StoreKind) async throws {
+        try await withServer(store) { client, service in
+            var ids: [String] = []
+            for _ in 0..<2_345 {
+                let record = JobStoreContract.record(steps: 1, name: nil)
+                try await service.store.create(record)
+                ids.append(record.id)
+            }
+            let list = try await call(client, .get, "/jobs", route: "/jobs")
+            let listed = try jsonArray(list)
+            #expect(listed.compactMap { $0["id"] as? String } == ids)
+            let failed = try await call(client, .get, "/jobs?status=error", route: "/jobs")
+            #expect(String(buffer: failed.body) == "[]")
         }
     }
 
@@ -270,6 +292,14 @@ struct ServerTests: Sendable {
             #expect(state["error"] as? String == #"step 2 "upper" exited with code 3"#)
             let log = try json(try await call(client, .get, "/jobs/\(id)/log", route: "/jobs/{id}/log"))
             #expect(log["lines"] as? [String] == ["one", "bad"])
+            #expect(log["steps"] == nil, "the seed's shape, unless detail is asked for")
+            let detail = try json(
+                try await call(client, .get, "/jobs/\(id)/log?detail=true", route: "/jobs/{id}/log"))
+            #expect(detail["steps"] as? [Int] == [1, 2])
+            #expect(detail["streams"] as? [String] == ["stdout", "stderr"])
+            let events = String(
+                buffer: try await client.execute(uri: "/jobs/\(id)/log?follow=true&detail=true", method: .get).body)
+            #expect(events.contains(#"data: {"step":2,"stream":"stderr","text":"bad"}"#), "\(events)")
         }
     }
 

@@ -88,9 +88,11 @@ struct JobRoutes: Sendable {
             }
             return response
         }
-        // The first page is read before answering, so a store that does not answer is a 503.
+        // The first page is read before answering, so a store that does not answer is a 503;
+        // when it is the only one, the answer has a length.
         listing.limit = Self.maxPageSize
         let first = try await service.list(listing)
+        if first.next == nil { return JSONResponse.make(first.jobs) }
         let service = service
         let body = ResponseBody { [listing] writer in
             var listing = listing
@@ -173,15 +175,19 @@ struct JobRoutes: Sendable {
         let query = request.uri.queryParameters
         let index = try Self.number(query["index"].map(String.init), name: "index", minimum: 0) ?? 0
         let limit = try Self.number(query["limit"].map(String.init), name: "limit", minimum: 1)
-        if try Self.flag(query["follow"].map(String.init), name: "follow") { return try await follow(id, from: index) }
+        let detail = try Self.flag(query["detail"].map(String.init), name: "detail")
+        if try Self.flag(query["follow"].map(String.init), name: "follow") {
+            return try await follow(id, from: index, detail: detail)
+        }
         let lines = try await service.store.log(id: id, from: index, limit: limit)
-        return JSONResponse.make(LogPage(lines: lines.map(\.text)))
+        return JSONResponse.make(LogPage(lines, detail: detail))
     }
 
     /// `GET /jobs/{id}/log?follow=true`: the log as server-sent events, one `data:` event per
     /// line (its `id:` is the line's index) from `index`, then an `end` event with the job's
-    /// status once the job has ended and every line was sent.
-    func follow(_ id: String, from start: Int) async throws -> Response {
+    /// status once the job has ended and every line was sent. With `detail=true`, each event's
+    /// data is the JSON of a ``LogEntry``.
+    func follow(_ id: String, from start: Int, detail: Bool) async throws -> Response {
         guard try await service.store.job(id: id) != nil else { throw DrayError.noJob(id) }
         let store = service.store
         let changes = service.changes
@@ -218,7 +224,7 @@ struct JobRoutes: Sendable {
                 if lines.isEmpty { break }
                 var events = ByteBuffer()
                 for line in lines {
-                    LiveLog.write(id: index, data: line.text, to: &events)
+                    LiveLog.write(id: index, data: detail ? LogEntry(line).json : line.text, to: &events)
                     index += 1
                 }
                 try await writer.write(events)

@@ -84,9 +84,42 @@ public struct JobView: Codable, Sendable {
     }
 }
 
-/// `GET /jobs/{id}/log`: the seed's `lines`.
+/// `GET /jobs/{id}/log`: the seed's `lines`; with `detail=true`, each line's step (from 1)
+/// and stream too, in arrays beside it.
 public struct LogPage: Codable, Sendable {
     public var lines: [String]
+    public var steps: [Int]?
+    public var streams: [StandardStream]?
+
+    init(_ lines: [LogLine], detail: Bool) {
+        self.lines = lines.map(\.text)
+        steps = detail ? lines.map { $0.step + 1 } : nil
+        streams = detail ? lines.map(\.stream) : nil
+    }
+}
+
+/// A line of the live log with `detail=true`: its step (from 1), stream and text.
+struct LogEntry: Encodable {
+    var step: Int
+    var stream: StandardStream
+    var text: String
+
+    init(_ line: LogLine) {
+        step = line.step + 1
+        stream = line.stream
+        text = line.text
+    }
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    /// One line of JSON: its escapes leave no CR or LF in it.
+    var json: String {
+        String(decoding: (try? Self.encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    }
 }
 
 /// `POST /jobs`'s answer: the job echoed with its id, as the seed answers, and `warnings` when
