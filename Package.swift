@@ -98,7 +98,10 @@ let package = Package(
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            resources: [.embedInCode("openapi.yaml"), .embedInCode("schema/job.json")],
+            resources: [
+                .embedInCode("openapi.yaml"), .embedInCode("schema/job.json"), .embedInCode("Dashboard/index.html"),
+                .embedInCode("Dashboard/dashboard.js"), .embedInCode("Dashboard/dashboard.css"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The `dray` subcommands.

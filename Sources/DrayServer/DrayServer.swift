@@ -48,6 +48,7 @@ public enum DrayServer {
                 allowedHosts: loopback ? Set(configuration.publicNames.map { $0.lowercased() }) : nil))
         if let token = configuration.token { router.add(middleware: TokenMiddleware(token: token)) }
         JobRoutes(service: service, maxBodyBytes: configuration.maxBodyBytes, openAPI: openAPI).add(to: router)
+        DashboardRoutes().add(to: router)
         return VersionPrefixResponder(wrapped: router.buildResponder())
     }
 

@@ -61,6 +61,8 @@ enum Routes {
     private static func route(forPath path: String) -> (pattern: String, methods: [String])? {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
         switch parts.count {
+        case 0: return ("/", ["GET"])
+        case 2 where parts[0] == "ui" && DashboardRoutes.files.keys.contains(path): return (path, ["GET"])
         case 1 where parts[0] == "jobs": return ("/jobs", ["GET", "POST"])
         case 1 where ["healthz", "readyz", "openapi.yaml", "metrics"].contains(parts[0]):
             return ("/\(parts[0])", ["GET"])

@@ -6,8 +6,9 @@ import Hummingbird
 struct TokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: BearerToken
 
-    /// The probes that orchestrators call without credentials.
-    static var openPaths: Set<String> { ["/healthz", "/readyz"] }
+    /// The probes that orchestrators call without credentials, and the dashboard's files, which
+    /// hold no data: the page asks for the token and sends it with each call to the API.
+    static var openPaths: Set<String> { tokenFreePaths }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
@@ -28,3 +29,5 @@ struct TokenMiddleware<Context: RequestContext>: RouterMiddleware {
         return error
     }
 }
+
+private let tokenFreePaths = Set(["/healthz", "/readyz"]).union(DashboardRoutes.files.keys)

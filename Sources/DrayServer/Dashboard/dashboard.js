@@ -1,0 +1,723 @@
+// Dray's dashboard: the job list, a job's page, and a form to submit a job, all on the REST API.
+// What jobs and steps wrote is only ever set as text (textContent), never parsed as HTML.
+// The token, when the server asks for one, is kept in sessionStorage and sent as a Bearer
+// header; no cookie is used, so another site cannot make a browser act with it.
+
+const TOKEN_KEY = "dray-token";
+const PAGE_SIZE = 50;
+const LIST_POLL_MS = 2000;
+const JOB_POLL_MS = 1000;
+const MAX_SHOWN_LINES = 5000;
+const REASONS = {
+  canceled: "Canceled",
+  timeout: "Timed out",
+  shutdown: "Stopped: the server shut down before the job ended",
+  restarted: "Lost: the server stopped while the job ran",
+  "node-lost": "Lost: the node that ran it stopped answering",
+  failed: "Failed",
+};
+
+const main = document.getElementById("main");
+const announcer = document.getElementById("announcer");
+const forget = document.getElementById("forget");
+
+class Unauthorized extends Error {}
+
+class Failure extends Error {
+  constructor(status, body) {
+    super(body && body.error ? body.error : `the server answered ${status}`);
+    this.status = status;
+    this.problems = body && Array.isArray(body.problems) ? body.problems : [this.message];
+  }
+}
+
+// --- The API -------------------------------------------------------------------------------
+
+async function api(path, options = {}) {
+  const headers = new Headers(options.headers || {});
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers.set("Authorization", `Bearer ${token}`);
+  const response = await fetch(path, { ...options, headers, credentials: "omit", cache: "no-store" });
+  if (response.status === 401) {
+    showTokenForm(token !== null);
+    throw new Unauthorized();
+  }
+  return response;
+}
+
+async function apiJSON(path, options) {
+  const response = await api(path, options);
+  const body = response.status === 204 ? null : await response.json().catch(() => null);
+  if (!response.ok) throw new Failure(response.status, body);
+  return { body, response };
+}
+
+// --- Small helpers -------------------------------------------------------------------------
+
+/** An element with attributes and children; strings become text nodes. */
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function show(...nodes) {
+  main.replaceChildren(...nodes);
+}
+
+function announce(text) {
+  announcer.textContent = text;
+}
+
+function seconds(ms) {
+  if (ms < 0 || !Number.isFinite(ms)) return "";
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${Math.round(s % 60)} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+function duration(job) {
+  if (!job.startedAt) return job.status === "running" ? "queued" : "";
+  const end = job.finishedAt ? Date.parse(job.finishedAt) : Date.now();
+  return seconds(end - Date.parse(job.startedAt));
+}
+
+function when(text) {
+  return text ? new Date(text).toLocaleString() : "";
+}
+
+function statusBadge(job) {
+  return el("span", { class: `status ${job.status}`, text: job.status });
+}
+
+function stepOf(job) {
+  const current = job.currentStep ?? job.stepsCompleted;
+  return `${current}/${job.totalSteps}`;
+}
+
+function whyEnded(job) {
+  if (job.status !== "error") return null;
+  const reason = REASONS[job.reason] || "Failed";
+  return job.error ? `${reason}: ${job.error}` : reason;
+}
+
+/** A button that asks first, in a modal dialog, and then runs `action`. */
+function confirmed(label, question, action, danger = false) {
+  return el("button", {
+    type: "button",
+    class: danger ? "danger" : null,
+    text: label,
+    onclick: () => {
+      const dialog = el(
+        "dialog",
+        { "aria-labelledby": "confirm-question" },
+        el("p", { id: "confirm-question", text: question }),
+        el(
+          "form",
+          { method: "dialog", class: "actions" },
+          el("button", { value: "yes", class: danger ? "danger" : "primary", text: `${label} the job` }),
+          el("button", { value: "no", text: "Back", autofocus: true }),
+        ),
+      );
+      dialog.addEventListener("close", () => {
+        dialog.remove();
+        if (dialog.returnValue === "yes") action();
+      });
+      document.body.append(dialog);
+      dialog.showModal();
+    },
+  });
+}
+
+// --- The token -----------------------------------------------------------------------------
+
+function showTokenForm(refused) {
+  if (document.getElementById("token")) return;
+  stopView();
+  const input = el("input", { id: "token", type: "password", autocomplete: "off", required: true, spellcheck: "false" });
+  show(
+    el("h1", { text: "This server needs a token" }),
+    el("p", {
+      text: refused
+        ? "The token was refused. Paste the server's token again."
+        : "Paste the token the server was started with (DRAY_TOKEN). It is kept in this tab only, until it closes.",
+    }),
+    el(
+      "form",
+      {
+        class: "field",
+        onsubmit: (event) => {
+          event.preventDefault();
+          sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+          forget.hidden = false;
+          route();
+        },
+      },
+      el("label", { for: "token", text: "Token" }),
+      input,
+      el("div", {}, el("button", { class: "primary", text: "Use the token" })),
+    ),
+  );
+  input.focus();
+}
+
+forget.hidden = sessionStorage.getItem(TOKEN_KEY) === null;
+forget.addEventListener("click", () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  forget.hidden = true;
+  route();
+});
+
+// --- The job list --------------------------------------------------------------------------
+
+function listView(params) {
+  const status = params.get("status") || "";
+  const cursors = [null];
+  let timer = null;
+  let stopped = false;
+  let shownIds = "";
+
+  const filter = el(
+    "select",
+    { id: "status-filter", onchange: () => (location.hash = filter.value ? `#/?status=${filter.value}` : "#/") },
+    ["", "running", "complete", "error"].map((value) =>
+      el("option", { value, selected: value === status, text: value || "all" }),
+    ),
+  );
+  const body = el("tbody");
+  const table = el(
+    "table",
+    {},
+    el("caption", { class: "visually-hidden", text: "Jobs, newest first" }),
+    el(
+      "thead",
+      {},
+      el(
+        "tr",
+        {},
+        ["Name", "ID", "Status", "Phase", "Step", "Duration", "Created"].map((name) =>
+          el("th", { scope: "col", class: `col-${name.toLowerCase()}`, text: name }),
+        ),
+      ),
+    ),
+    body,
+  );
+  const empty = el("p", { class: "empty", hidden: true });
+  const newer = el("button", { type: "button", text: "← Newer", disabled: true });
+  const older = el("button", { type: "button", text: "Older →", disabled: true });
+  const problem = el("p", { class: "problem", hidden: true, role: "alert" });
+
+  newer.addEventListener("click", () => {
+    cursors.pop();
+    refresh();
+  });
+  let next = null;
+  older.addEventListener("click", () => {
+    if (next) cursors.push(next);
+    refresh();
+  });
+
+  show(
+    el("h1", { text: "Jobs" }),
+    el(
+      "div",
+      { class: "toolbar" },
+      el("label", { for: "status-filter", text: "Status" }),
+      filter,
+      el("span", { class: "grow" }),
+      el("a", { href: "#/new", text: "New job" }),
+    ),
+    problem,
+    el("div", { class: "table-wrap" }, table, empty),
+    el("nav", { class: "pager", "aria-label": "Pages" }, newer, older),
+  );
+
+  function row(job) {
+    return el(
+      "tr",
+      { "data-id": job.id, "data-json": JSON.stringify(job) },
+      el("td", { class: "name", text: job.name || "" }),
+      el("td", { class: "id" }, el("a", { href: `#/jobs/${encodeURIComponent(job.id)}`, class: "mono", text: job.id.slice(0, 8), "aria-label": `Job ${job.id}` })),
+      el("td", { class: "status-cell" }, statusBadge(job)),
+      el("td", { class: "phase", text: job.reason && job.reason !== "failed" ? `${job.phase} (${job.reason})` : job.phase }),
+      el("td", { class: "step", text: stepOf(job) }),
+      el("td", { class: "duration", text: duration(job) }),
+      el("td", { class: "created", text: when(job.createdAt) }),
+    );
+  }
+
+  async function refresh() {
+    clearTimeout(timer);
+    const query = new URLSearchParams({ limit: PAGE_SIZE, order: "desc" });
+    if (status) query.set("status", status);
+    const cursor = cursors[cursors.length - 1];
+    if (cursor) query.set("cursor", cursor);
+    try {
+      const { body: jobs, response } = await apiJSON(`/jobs?${query}`);
+      if (stopped) return;
+      problem.hidden = true;
+      const link = response.headers.get("Link") || "";
+      const match = /[?&]cursor=([^&>]*)/.exec(link);
+      next = match ? decodeURIComponent(match[1]) : null;
+      const ids = jobs.map((job) => job.id).join(",");
+      if (ids === shownIds) {
+        // The same jobs: replace only the rows that changed, so that focus stays where it is.
+        jobs.forEach((job, index) => {
+          const shown = body.rows[index];
+          const json = JSON.stringify(job);
+          if (shown.dataset.json !== json) shown.replaceWith(row(job));
+          else shown.querySelector(".duration").textContent = duration(job);
+        });
+      } else {
+        body.replaceChildren(...jobs.map(row));
+        shownIds = ids;
+      }
+      empty.hidden = jobs.length > 0;
+      empty.textContent = status
+        ? `No ${status} jobs.`
+        : "No jobs yet. Submit one with New job, with dray submit, or with POST /jobs.";
+      newer.disabled = cursors.length === 1;
+      older.disabled = next === null;
+    } catch (error) {
+      if (error instanceof Unauthorized || stopped) return;
+      problem.textContent = `The list could not be read: ${error.message}. Trying again.`;
+      problem.hidden = false;
+    }
+    if (!stopped) timer = setTimeout(refresh, LIST_POLL_MS);
+  }
+
+  refresh();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
+// --- A job's page --------------------------------------------------------------------------
+
+function jobView(id) {
+  let stopped = false;
+  let timer = null;
+  let lastStatus = null;
+  const controller = new AbortController();
+
+  const title = el("h1", { text: "Job" });
+  const summary = el("div", { class: "summary" });
+  const problem = el("p", { class: "problem", hidden: true });
+  const actions = el("div", { class: "actions" });
+  const timeline = el("ol", { class: "timeline", "aria-label": "Steps" });
+
+  // The log: lines as they come, each with its number, step and stream.
+  const logView = el("div", { class: "log", role: "log", tabindex: "0", "aria-label": "Log" });
+  const search = el("input", { id: "log-search", type: "search", placeholder: "Search the log" });
+  const follow = el("input", { id: "log-follow", type: "checkbox", checked: true });
+  const pause = el("button", { type: "button", "aria-pressed": "false", text: "Pause" });
+  const count = el("span", { class: "note", "aria-live": "off" });
+  const trimmed = el("p", { class: "note", hidden: true });
+  const downloadLog = el("button", { type: "button", text: "Download the log" });
+  const downloadOutput = el("button", { type: "button", text: "Download the output", hidden: true });
+  let paused = false;
+  let held = [];
+  let received = 0;
+  let dropped = 0;
+
+  show(
+    el("p", {}, el("a", { href: "#/", text: "← Jobs" })),
+    title,
+    summary,
+    problem,
+    actions,
+    el("h2", { text: "Steps" }),
+    timeline,
+    el("h2", { text: "Log" }),
+    el(
+      "div",
+      { class: "toolbar" },
+      el("label", { for: "log-search", class: "visually-hidden", text: "Search the log" }),
+      search,
+      el("label", {}, follow, " Follow the end"),
+      pause,
+      count,
+      el("span", { class: "grow" }),
+      downloadLog,
+      downloadOutput,
+    ),
+    trimmed,
+    logView,
+  );
+
+  function matches(line) {
+    const needle = search.value.trim().toLowerCase();
+    return !needle || line.text.toLowerCase().includes(needle);
+  }
+
+  function append(lines) {
+    const fragment = document.createDocumentFragment();
+    for (const line of lines) {
+      const node = el(
+        "div",
+        { class: `line ${line.stream}`, hidden: !matches(line) },
+        el("span", { class: "n", text: line.index + 1 }),
+        el("span", { class: "step", text: line.step, title: `step ${line.step}` }),
+        el("span", { class: "stream", text: line.stream === "stderr" ? "err" : "out", title: line.stream }),
+        el("span", { class: "text", text: line.text }),
+      );
+      node.dataset.text = line.text.toLowerCase();
+      fragment.append(node);
+    }
+    logView.append(fragment);
+    while (logView.childElementCount > MAX_SHOWN_LINES) {
+      logView.firstElementChild.remove();
+      dropped += 1;
+    }
+    trimmed.hidden = dropped === 0;
+    trimmed.textContent = `The first ${dropped} lines are not shown here: download the log for every line.`;
+    if (follow.checked) logView.scrollTop = logView.scrollHeight;
+  }
+
+  function receive(lines) {
+    received += lines.length;
+    count.textContent = `${received} lines`;
+    if (paused) held.push(...lines);
+    else append(lines);
+  }
+
+  search.addEventListener("input", () => {
+    const needle = search.value.trim().toLowerCase();
+    for (const node of logView.children) node.hidden = needle !== "" && !node.dataset.text.includes(needle);
+  });
+  pause.addEventListener("click", () => {
+    paused = !paused;
+    pause.setAttribute("aria-pressed", String(paused));
+    pause.textContent = paused ? "Resume" : "Pause";
+    if (!paused) {
+      append(held);
+      held = [];
+    }
+  });
+  downloadLog.addEventListener("click", () => download(id, "log"));
+  downloadOutput.addEventListener("click", () => download(id, "output"));
+
+  // The live log, from the server-sent events of ?follow=true, read with fetch so that the
+  // token goes in a header. A dropped connection resumes after the last line received.
+  let streaming = false;
+  async function stream() {
+    if (streaming) return;
+    streaming = true;
+    try {
+      await followLog();
+    } finally {
+      streaming = false;
+    }
+  }
+
+  async function followLog() {
+    while (!stopped) {
+      try {
+        const response = await api(`/jobs/${encodeURIComponent(id)}/log?follow=true&detail=true&index=${received}`, {
+          signal: controller.signal,
+        });
+        if (!response.ok) throw new Failure(response.status, await response.json().catch(() => null));
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value;
+          let end;
+          const lines = [];
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            const event = parseEvent(buffer.slice(0, end));
+            buffer = buffer.slice(end + 2);
+            if (event.event === "end") {
+              if (lines.length) receive(lines);
+              refreshJob();
+              return;
+            }
+            if (event.data !== null && event.id !== null) {
+              const entry = JSON.parse(event.data);
+              lines.push({ index: Number(event.id), step: entry.step, stream: entry.stream, text: entry.text });
+            }
+          }
+          if (lines.length) receive(lines);
+        }
+      } catch (error) {
+        if (stopped || error instanceof Unauthorized) return;
+        if (error instanceof Failure && error.status === 404) return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+
+  function renderTimeline(job) {
+    const starts = job.steps.map((step) => (step.startedAt ? Date.parse(step.startedAt) : null)).filter((t) => t);
+    const origin = job.startedAt ? Date.parse(job.startedAt) : starts[0];
+    const end = job.finishedAt ? Date.parse(job.finishedAt) : Date.now();
+    const span = Math.max(end - origin, 1);
+    timeline.replaceChildren(
+      ...job.steps.map((step, index) => {
+        const started = step.startedAt ? Date.parse(step.startedAt) : null;
+        const finished = step.finishedAt ? Date.parse(step.finishedAt) : started ? Date.now() : null;
+        const bar = el("div", {
+          class: `bar ${step.exitCode > 0 ? "failed" : started && !step.finishedAt ? "running" : ""}`,
+        });
+        if (started) {
+          bar.style.left = `${(100 * (started - origin)) / span}%`;
+          bar.style.width = `${(100 * (finished - started)) / span}%`;
+        } else {
+          bar.hidden = true;
+        }
+        const state =
+          step.exitCode !== undefined && step.exitCode !== null
+            ? `exit ${step.exitCode}`
+            : job.currentStep === index + 1 && job.status === "running"
+              ? job.phase
+              : "not run";
+        return el(
+          "li",
+          { "data-step": index + 1 },
+          el(
+            "div",
+            { class: "step-name" },
+            `${index + 1}. ${step.name || `step ${index + 1}`}`,
+            el("code", { class: "image", text: step.source }),
+          ),
+          el("div", { class: "track", role: "img", "aria-label": started ? `ran ${seconds(finished - started)}` : "not started" }, bar),
+          el("span", { class: "mono", text: started ? seconds(finished - started) : "" }),
+          el("span", { class: step.exitCode > 0 ? "status error" : "muted", text: state }),
+          step.attempts && step.attempts.length > 1
+            ? el("div", {
+                class: "attempts",
+                text: `Attempts: ${step.attempts.map((code, n) => `#${n + 1} ${code === null ? "timed out" : `exit ${code}`}`).join(", ")}`,
+              })
+            : null,
+        );
+      }),
+    );
+  }
+
+  function renderActions(job) {
+    const buttons = [];
+    if (job.status === "running") {
+      buttons.push(confirmed("Cancel", "Cancel this job? Its step is stopped and the job ends in error.", () => act("cancel"), true));
+    }
+    if (job.status === "error") {
+      buttons.push(confirmed("Resume", "Resume this job from the step that failed?", () => act("resume")));
+    }
+    buttons.push(confirmed("Delete", "Delete this job, its log and its output? This cannot be undone.", () => act("delete"), true));
+    actions.replaceChildren(...buttons);
+    downloadOutput.hidden = job.status !== "complete";
+  }
+
+  async function act(verb) {
+    try {
+      if (verb === "delete") {
+        await apiJSON(`/jobs/${encodeURIComponent(id)}`, { method: "DELETE" });
+        announce("The job was deleted.");
+        location.hash = "#/";
+        return;
+      }
+      await apiJSON(`/jobs/${encodeURIComponent(id)}/${verb}`, { method: "POST" });
+      announce(verb === "cancel" ? "The job was canceled." : "The job was resumed.");
+      if (verb === "resume") {
+        // A resumed job's log goes on from where it was: follow it again.
+        stream();
+      }
+      refreshJob();
+    } catch (error) {
+      if (error instanceof Unauthorized) return;
+      problem.textContent = `Could not ${verb} the job: ${error.message}`;
+      problem.hidden = false;
+    }
+  }
+
+  async function refreshJob() {
+    clearTimeout(timer);
+    try {
+      const { body: job } = await apiJSON(`/jobs/${encodeURIComponent(id)}`);
+      if (stopped) return;
+      document.title = `${job.name || job.id.slice(0, 8)} · Dray`;
+      title.textContent = job.name || `Job ${job.id.slice(0, 8)}`;
+      summary.replaceChildren(
+        statusBadge(job),
+        el("span", { text: `phase ${job.phase}` }),
+        el("span", {
+          text: job.status === "running" ? `step ${stepOf(job)}` : `${job.stepsCompleted} of ${job.totalSteps} steps done`,
+        }),
+        el("span", { text: duration(job) }),
+        el("code", { class: "muted", text: job.id }),
+      );
+      const why = whyEnded(job);
+      problem.hidden = why === null;
+      problem.textContent = why || "";
+      renderTimeline(job);
+      renderActions(job);
+      if (lastStatus !== null && lastStatus !== job.status) announce(`The job is ${job.status}.`);
+      lastStatus = job.status;
+      if (job.status === "running") timer = setTimeout(refreshJob, JOB_POLL_MS);
+    } catch (error) {
+      if (error instanceof Unauthorized || stopped) return;
+      if (error instanceof Failure && error.status === 404) {
+        show(el("h1", { text: "No such job" }), el("p", { text: error.message }), el("a", { href: "#/", text: "Back to the jobs" }));
+        return;
+      }
+      problem.textContent = `The job could not be read: ${error.message}. Trying again.`;
+      problem.hidden = false;
+      timer = setTimeout(refreshJob, JOB_POLL_MS);
+    }
+  }
+
+  refreshJob();
+  stream();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+      controller.abort();
+    },
+  };
+}
+
+/** One server-sent event's fields; `data` lines joined with LF, as EventSource does. */
+function parseEvent(text) {
+  const event = { event: "message", id: null, data: null };
+  for (const line of text.split("\n")) {
+    if (line.startsWith(":")) continue;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "data") event.data = event.data === null ? value : `${event.data}\n${value}`;
+    else if (field === "id") event.id = value;
+    else if (field === "event") event.event = value;
+  }
+  return event;
+}
+
+/** Saves a job's whole log (as text) or its output (as bytes), read with the token. */
+async function download(id, what) {
+  try {
+    let blob;
+    if (what === "log") {
+      const lines = [];
+      for (;;) {
+        const { body } = await apiJSON(`/jobs/${encodeURIComponent(id)}/log?index=${lines.length}&limit=10000`);
+        lines.push(...body.lines);
+        if (body.lines.length < 10000) break;
+      }
+      blob = new Blob(lines.map((line) => `${line}\n`), { type: "text/plain;charset=utf-8" });
+    } else {
+      const response = await api(`/jobs/${encodeURIComponent(id)}/output`);
+      if (!response.ok) throw new Failure(response.status, await response.json().catch(() => null));
+      blob = await response.blob();
+    }
+    const link = el("a", { href: URL.createObjectURL(blob), download: `${id}.${what === "log" ? "log.txt" : "output"}` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+  } catch (error) {
+    if (!(error instanceof Unauthorized)) announce(`The ${what} could not be downloaded: ${error.message}`);
+  }
+}
+
+// --- Submitting a job ----------------------------------------------------------------------
+
+const EXAMPLE = `{
+  "name": "Word Job",
+  "steps": [
+    { "source": "dray/randword" },
+    { "source": "dray/upper" },
+    { "source": "dray/reverse" }
+  ]
+}`;
+
+function submitView() {
+  const text = el("textarea", {
+    id: "job-text",
+    name: "job",
+    spellcheck: "false",
+    "aria-describedby": "job-help job-problems",
+    placeholder: EXAMPLE,
+  });
+  const problems = el("ul", { id: "job-problems", class: "problems", "aria-live": "assertive" });
+  const submit = el("button", { class: "primary", text: "Submit" });
+  const form = el(
+    "form",
+    { class: "job", novalidate: true },
+    el(
+      "div",
+      { class: "field" },
+      el("label", { for: "job-text", text: "Job description" }),
+      el("span", { id: "job-help", class: "note", text: "JSON or YAML, as for POST /jobs: a name and a list of steps, each with its source image." }),
+      text,
+      problems,
+    ),
+    el("div", { class: "actions" }, submit, el("a", { href: "#/", text: "Back to the jobs" })),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    problems.replaceChildren();
+    text.removeAttribute("aria-invalid");
+    const body = text.value.trim() ? text.value : "";
+    if (!body) {
+      problems.append(el("li", { text: "Write a job description first." }));
+      text.setAttribute("aria-invalid", "true");
+      text.focus();
+      return;
+    }
+    submit.disabled = true;
+    try {
+      const type = body.trimStart().startsWith("{") ? "application/json" : "application/yaml";
+      const { body: job } = await apiJSON("/jobs", { method: "POST", headers: { "Content-Type": type }, body });
+      location.hash = `#/jobs/${encodeURIComponent(job.id)}`;
+    } catch (error) {
+      if (error instanceof Unauthorized) return;
+      problems.replaceChildren(...(error.problems || [error.message]).map((problem) => el("li", { text: problem })));
+      text.setAttribute("aria-invalid", "true");
+      text.focus();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  show(el("h1", { text: "New job" }), form);
+  text.focus();
+  return { stop() {} };
+}
+
+// --- Routing -------------------------------------------------------------------------------
+
+let view = null;
+
+function stopView() {
+  if (view) view.stop();
+  view = null;
+}
+
+function route() {
+  stopView();
+  document.title = "Dray";
+  const hash = location.hash || "#/";
+  const [path, query] = hash.slice(1).split("?");
+  if (path.startsWith("/jobs/")) view = jobView(decodeURIComponent(path.slice(6)));
+  else if (path === "/new") view = submitView();
+  else view = listView(new URLSearchParams(query || ""));
+  main.focus({ preventScroll: true });
+}
+
+window.addEventListener("hashchange", route);
+route();
