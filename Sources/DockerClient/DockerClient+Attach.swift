@@ -38,11 +38,14 @@ extension DockerClient {
             }
         }
         let upgrade: AttachUpgrade
+        let start = ContinuousClock.now
         do {
             upgrade = try await connect(channelInitializer: initializer).get()
         } catch {
+            observe?("POST /containers/{id}/attach", .now - start)
             throw transportError(error)
         }
+        observe?("POST /containers/{id}/attach", .now - start)
         switch upgrade {
         case .upgraded(let channel): return channel
         case .refused: throw .http(status: 0, message: "the Docker engine refused to attach to container \(id)")

@@ -20,11 +20,16 @@ public final class DockerClient: Sendable {
     let logger: Logger
     /// Set when the endpoint is ``DockerEndpoint/tls(host:port:certificates:)``.
     let tls: DockerTLS?
+    /// Told of every call to the engine: its route's pattern (`POST /containers/{id}/start`) and
+    /// how long the engine took to answer it (its head, for a streamed answer).
+    let observe: CallObserver?
+
+    public typealias CallObserver = @Sendable (_ call: String, _ duration: Duration) -> Void
 
     /// Connects to the engine at `endpoint` and reads the API version it speaks.
-    public static func connect(to endpoint: DockerEndpoint, logger: Logger = Logger(label: "dray.docker")) async throws
-        -> DockerClient
-    {
+    public static func connect(
+        to endpoint: DockerEndpoint, logger: Logger = Logger(label: "dray.docker"), observe: CallObserver? = nil
+    ) async throws -> DockerClient {
         var tls: DockerTLS?
         if case .tls(let host, _, let certificates) = endpoint {
             tls = try DockerTLS(host: host, certificates: certificates)
@@ -45,11 +50,12 @@ public final class DockerClient: Sendable {
             backgroundActivityLogger: logger)
         do {
             let version = try await DockerClient(
-                endpoint: endpoint, apiVersion: "", isPodman: false, http: http, logger: logger, tls: tls
+                endpoint: endpoint, apiVersion: "", isPodman: false, http: http, logger: logger, tls: tls,
+                observe: observe
             ).version()
             return DockerClient(
                 endpoint: endpoint, apiVersion: version.apiVersion, isPodman: version.isPodman, http: http,
-                logger: logger, tls: tls)
+                logger: logger, tls: tls, observe: observe)
         } catch {
             try? await http.shutdown()
             throw error
@@ -57,8 +63,10 @@ public final class DockerClient: Sendable {
     }
 
     private init(
-        endpoint: DockerEndpoint, apiVersion: String, isPodman: Bool, http: HTTPClient, logger: Logger, tls: DockerTLS?
+        endpoint: DockerEndpoint, apiVersion: String, isPodman: Bool, http: HTTPClient, logger: Logger,
+        tls: DockerTLS?, observe: CallObserver?
     ) {
+        self.observe = observe
         self.endpoint = endpoint
         self.apiVersion = apiVersion
         self.isPodman = isPodman
@@ -120,6 +128,8 @@ public final class DockerClient: Sendable {
         for (name, value) in extra { request.headers.add(name: name, value: value) }
         request.body = body
         let response: HTTPClientResponse
+        let start = ContinuousClock.now
+        defer { observe?("\(method.rawValue) \(Self.pattern(route))", .now - start) }
         do {
             response = try await http.execute(request, timeout: .hours(24 * 365), logger: logger)
         } catch {
@@ -136,6 +146,24 @@ public final class DockerClient: Sendable {
                 message: message.isEmpty ? "the Docker engine answered \(response.status)" : message)
         }
         return response
+    }
+
+    /// A route with its ids and image names taken out, so that calls can be counted by kind:
+    /// `/containers/3f2a…/start` → `/containers/{id}/start`, `/images/a/b:1/json` → `/images/{name}/json`.
+    static func pattern(_ route: String) -> String {
+        let parts = route.split(separator: "/", omittingEmptySubsequences: true)
+        guard let first = parts.first else { return route }
+        switch first {
+        case "containers" where parts.count >= 2 && !["create", "json"].contains(parts[1]):
+            return (["/containers", "{id}"] + parts.dropFirst(2).prefix(1).map(String.init)).joined(separator: "/")
+        case "images" where parts.count >= 2 && parts[1] != "create":
+            let action = ["json", "tag", "push", "history"].contains(parts.last!) ? "/" + parts.last! : ""
+            return "/images/{name}" + action
+        case "containers", "images", "_ping", "version", "info", "auth", "events":
+            return "/" + parts.prefix(2).joined(separator: "/")
+        default:
+            return "/" + first + (parts.count > 1 ? "/…" : "")
+        }
     }
 
     /// Sends a request and decodes its JSON answer.

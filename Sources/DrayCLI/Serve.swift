@@ -111,6 +111,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Answer without a token even beyond loopback (warned at every start).")
     var noAuth = false
 
+    @Flag(help: "Serve no /metrics, and time neither requests nor engine calls.")
+    var noMetrics = false
+
     @Option(
         help: ArgumentHelp(
             "A name besides loopback's that a server on loopback answers to in Host (repeatable); others get 403.",
@@ -224,7 +227,11 @@ struct Serve: AsyncParsableCommand {
         }
         let logins = registryConfig.map(RegistryLogins.init(path:)) ?? RegistryLogins(environment: environment)
         try logins?.check()
-        let client = try await DockerClient.connect(to: try DockerEndpoint(environment: environment), logger: logger)
+        let metrics = DrayMetrics()
+        var observe: DockerClient.CallObserver?
+        if !noMetrics { observe = { @Sendable call, duration in metrics.engineCall(call, duration: duration) } }
+        let client = try await DockerClient.connect(
+            to: try DockerEndpoint(environment: environment), logger: logger, observe: observe)
         do {
             var jobs = JobService.Configuration()
             jobs.maxConcurrentJobs = maxConcurrentJobs
@@ -235,7 +242,8 @@ struct Serve: AsyncParsableCommand {
             jobs.registries = RegistryPolicy(allowed: allowRegistry)
             let service = JobService(
                 store: jobStore, runtime: DockerRuntime(client: client, logins: logins),
-                spoolRoot: FilePath(resolvedDataDir).appending("spool"), logger: logger, configuration: jobs)
+                spoolRoot: FilePath(resolvedDataDir).appending("spool"), logger: logger, configuration: jobs,
+                metrics: metrics)
             try await service.recover()
 
             var configuration = DrayServer.Configuration()
@@ -246,6 +254,7 @@ struct Serve: AsyncParsableCommand {
             configuration.tls = access.tls
             configuration.publicNames = publicName
             configuration.headerTimeout = headerTimeout.duration ?? .seconds(30)
+            configuration.metrics = !noMetrics
             logger.info(
                 "dray serving on \(access.tls == nil ? "http" : "https")://\(host):\(configuration.port), store \(storeURL), engine \(client.endpoint)"
             )

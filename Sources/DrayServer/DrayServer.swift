@@ -23,6 +23,8 @@ public enum DrayServer {
         /// How long a client may take to send a request's headers, from connecting or from the
         /// end of the last answer; then it is disconnected.
         public var headerTimeout: Duration = .seconds(30)
+        /// Serve `/metrics` and time every request; false answers `/metrics` with a 404.
+        public var metrics = true
 
         public init() {}
     }
@@ -39,7 +41,7 @@ public enum DrayServer {
         service: JobService, configuration: Configuration, logger: Logger
     ) -> some HTTPResponder<BasicRequestContext> {
         let router = Router()
-        router.add(middleware: RequestMetricsMiddleware(metrics: service.metrics))
+        if configuration.metrics { router.add(middleware: RequestMetricsMiddleware(metrics: service.metrics)) }
         router.add(middleware: ErrorMiddleware(logger: logger))
         // DNS rebinding reaches only a server on loopback: one beyond it asks for a token.
         let loopback = isLoopback(configuration.host)
@@ -47,7 +49,10 @@ public enum DrayServer {
             middleware: BrowserGuardMiddleware(
                 allowedHosts: loopback ? Set(configuration.publicNames.map { $0.lowercased() }) : nil))
         if let token = configuration.token { router.add(middleware: TokenMiddleware(token: token)) }
-        JobRoutes(service: service, maxBodyBytes: configuration.maxBodyBytes, openAPI: openAPI).add(to: router)
+        JobRoutes(
+            service: service, maxBodyBytes: configuration.maxBodyBytes, openAPI: openAPI,
+            metrics: configuration.metrics
+        ).add(to: router)
         DashboardRoutes().add(to: router)
         return VersionPrefixResponder(wrapped: router.buildResponder())
     }

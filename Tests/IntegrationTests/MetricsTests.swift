@@ -42,6 +42,7 @@ extension ServerTests {
             #expect(samples[#"dray_steps_total{result="success"}"#] == 2)
             #expect(samples[#"dray_steps_total{result="failure"}"#] == 1)
             #expect(samples["dray_log_lines_total"] == 4, "two lines from each step of the first job")
+            #expect(samples["dray_step_output_bytes_total"] == 16, "one\\ntwo\\n into cat, and out of it")
             #expect(samples["dray_jobs_running"] == 0)
             #expect(samples["dray_jobs_queued"] == 0)
             #expect(samples["dray_job_duration_seconds_count"] == 2)
@@ -61,5 +62,30 @@ extension ServerTests {
                 if parts[3] == "counter" { #expect(parts[2].hasSuffix("_total"), "\(line)") }
             }
         }
+    }
+
+    @Test("a served /metrics times engine calls by route; --no-metrics answers 404 and times nothing")
+    func engineCalls() async throws {
+        let server = try await ServerProcess.started("metrics")
+        defer { server.stop() }
+        let id = try #require(
+            try await server.request(.POST, "/jobs", body: ServerProcess.shellJob("echo hi")).json["id"] as? String)
+        #expect(try await server.waitUntilEnded(id)["status"] as? String == "complete")
+        let state = try await server.request(.GET, "/jobs/\(id)").json
+        #expect((state["steps"] as? [[String: Any]])?.first?["outputBytes"] as? Int == 3)
+        let samples = Self.samples(String(decoding: try await server.request(.GET, "/metrics").body, as: UTF8.self))
+        for call in [
+            "POST /containers/create", "POST /containers/{id}/start", "POST /containers/{id}/wait",
+            "POST /containers/{id}/attach",
+        ] {
+            #expect((samples[#"dray_engine_call_duration_seconds_count{call="\#(call)"}"#] ?? 0) >= 1, "\(call)")
+        }
+        #expect(samples["dray_step_output_bytes_total"] == 3)
+
+        let quiet = try await ServerProcess.started("no-metrics", arguments: ["--no-metrics"])
+        defer { quiet.stop() }
+        let off = try await quiet.request(.GET, "/metrics")
+        #expect(off.status == 404)
+        #expect((off.json["error"] as? String)?.contains("--no-metrics") == true)
     }
 }

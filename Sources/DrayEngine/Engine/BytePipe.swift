@@ -23,6 +23,8 @@ public final class BytePipe: Sendable, AsyncSequence {
         var writer: CheckedContinuation<Void, Never>?
         var readerCanceled = false
         var writerCanceled = false
+        /// Every byte handed to the reader or buffered for it.
+        var written: Int64 = 0
 
         mutating func popFirst() -> ByteBuffer? {
             guard head < chunks.count else { return nil }
@@ -41,11 +43,15 @@ public final class BytePipe: Sendable, AsyncSequence {
         self.capacity = capacity
     }
 
+    /// How many bytes were written for the reader (not those written after it went away).
+    public var bytesWritten: Int64 { state.withLock { $0.written } }
+
     /// Adds bytes; waits while the pipe is full and its reader still reads.
     public func write(_ buffer: ByteBuffer) async {
         guard buffer.readableBytes > 0 else { return }
         let (reader, full) = state.withLock { state -> (CheckedContinuation<ByteBuffer?, Never>?, Bool) in
             if state.readerGone || state.finished { return (nil, false) }
+            state.written += Int64(buffer.readableBytes)
             if let reader = state.reader {
                 state.reader = nil
                 return (reader, false)

@@ -193,6 +193,10 @@ public struct JobRunner: Sendable {
                 state.steps[index].exitCode = exitCode
                 state.steps[index].finishedAt = Date()
                 if exitCode == 0 {
+                    state.steps[index].outputBytes =
+                        index < last
+                        ? pipes[index].bytesWritten
+                        : await Self.size(of: Self.outputPath(step: index, in: spoolDirectory))
                     state.stepsCompleted += 1
                     state.currentStep = state.steps.firstIndex { $0.exitCode == nil }
                     if state.stepsCompleted == job.steps.count { break }
@@ -269,6 +273,7 @@ public struct JobRunner: Sendable {
             state.steps[index].attempts?.append(exitCode)
             if exitCode == 0 {
                 state.steps[index].finishedAt = Date()
+                state.steps[index].outputBytes = await Self.size(of: Self.outputPath(step: index, in: spoolDirectory))
                 state.stepsCompleted += 1
                 return
             }
@@ -366,6 +371,11 @@ public struct JobRunner: Sendable {
             await logger.finish()
             return exitCode
         }
+    }
+
+    /// A file's size in bytes, nil when it cannot be read.
+    static func size(of path: FilePath) async -> Int64? {
+        (try? await FileSystem.shared.info(forFileAt: path)).flatMap { $0.map { Int64($0.size) } }
     }
 
     /// Runs `body`, or cancels it once `limit` has passed and returns nil when it has ended.

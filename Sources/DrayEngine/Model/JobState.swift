@@ -29,12 +29,19 @@ public struct StepState: Codable, Sendable, Equatable {
     public var finishedAt: Date?
     /// Each attempt's exit code, in order, when the step has `retries` (nil for one that timed out).
     public var attempts: [Int32?]?
+    /// The bytes of output the step passed on (to the next step, or as the job's output), once
+    /// it exited 0.
+    public var outputBytes: Int64?
 
-    public init(exitCode: Int32? = nil, startedAt: Date? = nil, finishedAt: Date? = nil, attempts: [Int32?]? = nil) {
+    public init(
+        exitCode: Int32? = nil, startedAt: Date? = nil, finishedAt: Date? = nil, attempts: [Int32?]? = nil,
+        outputBytes: Int64? = nil
+    ) {
         self.exitCode = exitCode
         self.startedAt = startedAt
         self.finishedAt = finishedAt
         self.attempts = attempts
+        self.outputBytes = outputBytes
     }
 }
 

@@ -9,6 +9,8 @@ struct JobRoutes: Sendable {
     let service: JobService
     let maxBodyBytes: Int
     let openAPI: ByteBuffer
+    /// False when the server was started with `--no-metrics`.
+    let metrics: Bool
 
     func add(to router: Router<some RequestContext>) {
         router.post("/jobs") { request, _ in try await submit(request) }
@@ -27,7 +29,10 @@ struct JobRoutes: Sendable {
         router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
         router.get("/readyz") { _, _ in await ready() }
         router.get("/metrics") { _, _ in
-            Response(
+            guard metrics else {
+                throw APIError(.notFound, "metrics are off: this server was started with --no-metrics")
+            }
+            return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: service.metrics.registry.emitToBuffer())))
         }

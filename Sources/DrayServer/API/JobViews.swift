@@ -30,8 +30,9 @@ public struct JobView: Codable, Sendable {
         public var attempts: [Int32?]?
         public var startedAt: Date?
         public var finishedAt: Date?
+        public var outputBytes: Int64?
 
-        private enum CodingKeys: String, CodingKey { case exitCode, attempts, startedAt, finishedAt }
+        private enum CodingKeys: String, CodingKey { case exitCode, attempts, startedAt, finishedAt, outputBytes }
 
         public init(step: Step, state: StepState) {
             self.step = step
@@ -40,6 +41,7 @@ public struct JobView: Codable, Sendable {
             attempts = state.attempts
             startedAt = state.startedAt
             finishedAt = state.finishedAt
+            outputBytes = state.outputBytes
         }
 
         /// The step's fields and the state's, side by side in one object.
@@ -50,6 +52,7 @@ public struct JobView: Codable, Sendable {
             try container.encodeIfPresent(attempts, forKey: .attempts)
             try container.encodeIfPresent(startedAt, forKey: .startedAt)
             try container.encodeIfPresent(finishedAt, forKey: .finishedAt)
+            try container.encodeIfPresent(outputBytes, forKey: .outputBytes)
         }
 
         public init(from decoder: any Decoder) throws {
@@ -59,6 +62,7 @@ public struct JobView: Codable, Sendable {
             attempts = try container.decodeIfPresent([Int32?].self, forKey: .attempts)
             startedAt = try container.decodeIfPresent(Date.self, forKey: .startedAt)
             finishedAt = try container.decodeIfPresent(Date.self, forKey: .finishedAt)
+            outputBytes = try container.decodeIfPresent(Int64.self, forKey: .outputBytes)
         }
     }
 

@@ -94,6 +94,18 @@ function duration(job) {
   return seconds(end - Date.parse(job.startedAt));
 }
 
+function size(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
 function when(text) {
   return text ? new Date(text).toLocaleString() : "";
 }
@@ -481,9 +493,10 @@ function jobView(id) {
         } else {
           bar.hidden = true;
         }
+        const passed = step.outputBytes !== undefined ? `, ${size(step.outputBytes)} out` : "";
         const state =
           step.exitCode !== undefined && step.exitCode !== null
-            ? `exit ${step.exitCode}`
+            ? `exit ${step.exitCode}${passed}`
             : job.currentStep === index + 1 && job.status === "running"
               ? job.phase
               : "not run";

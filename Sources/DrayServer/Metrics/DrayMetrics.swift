@@ -14,6 +14,7 @@ public final class DrayMetrics: Sendable {
     private let jobDuration: DurationHistogram
     private let stepDuration: DurationHistogram
     private let logLines: Counter
+    private let outputBytes: Counter
 
     /// Seconds, from a trivial step to a long job.
     static let buckets: [Duration] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600].map {
@@ -43,7 +44,14 @@ public final class DrayMetrics: Sendable {
             buckets: Self.buckets)
         logLines = registry.makeCounter(
             descriptor: Self.name("log_lines", unit: "total", help: "Log lines the steps wrote."))
+        outputBytes = registry.makeCounter(
+            descriptor: Self.name(
+                "step_output_bytes", unit: "total",
+                help: "Bytes that steps passed on: to the next step's stdin, or as the job's output."))
     }
+
+    /// Seconds, for calls to the engine: from a ping to a `wait` as long as a step.
+    static let engineBuckets = requestBuckets + [30, 300, 3600].map { Duration.seconds($0) }
 
     /// `dray_NAME_UNIT`, as Prometheus' conventions have it (`_total` for counters, base units).
     static func name(_ name: String, unit: String = "", help: String) -> MetricNameDescriptor {
@@ -73,6 +81,8 @@ public final class DrayMetrics: Sendable {
         if let started = state.startedAt, let finished = state.finishedAt {
             jobDuration.record(.seconds(max(0, finished.timeIntervalSince(started))))
         }
+        let passed = state.steps.compactMap(\.outputBytes).reduce(0, +)
+        if passed > 0 { outputBytes.increment(by: passed) }
         for step in state.steps where step.startedAt != nil {
             let result = step.exitCode.map { $0 == 0 ? "success" : "failure" } ?? "stopped"
             registry.makeCounter(
@@ -85,6 +95,20 @@ public final class DrayMetrics: Sendable {
                 stepDuration.record(.seconds(max(0, finished.timeIntervalSince(started))))
             }
         }
+    }
+
+    /// One call to the engine, by its route's pattern (`POST /containers/{id}/start`), and how
+    /// long the engine took to answer.
+    public func engineCall(_ call: String, duration: Duration) {
+        registry.makeDurationHistogram(
+            descriptor: Self.name(
+                "engine_call_duration", unit: "seconds",
+                help:
+                    "Calls to the container engine, by method and route (POST /containers/{id}/wait lasts as long as the step)."
+            ),
+            labels: [("call", call)],
+            buckets: Self.engineBuckets
+        ).record(duration)
     }
 
     /// One API request: its route (the pattern, not the path), method, status and duration.
