@@ -210,3 +210,14 @@ build_dray_image() {
   say "building the image $tag"
   image_from_rootfs "$tag" "$rootfs" "$(sed -n '/^FROM scratch/,$p' "$DRAY_ROOT/Dockerfile" | sed 's|^COPY --from=build /rootfs/ /|COPY rootfs/ /|')"
 }
+
+# ensure_selenium: Debian's Chromium and chromium-driver, and Selenium from PyPI (4.52 needs a
+# newer certifi than the package index has), for the dashboard's tests and benchmark.
+ensure_selenium() {
+  need_packages chromium chromium-driver
+  if ! python3 -c 'import selenium, sys; sys.exit(selenium.__version__ != "4.51.0")' 2>/dev/null; then
+    say "installing Selenium from PyPI"
+    python3 -m pip install -q --disable-pip-version-check selenium==4.51.0 2>&1 | grep -v "running pip as the 'root' user" >&2 || true
+    python3 -c 'import selenium' || die "selenium did not install"
+  fi
+}

@@ -116,6 +116,12 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "This server's node id, on its containers (dray.node), logs and gauges. (default: $DRAY_NODE_ID, or one made once and kept in DATA_DIR/node-id)",
+            valueName: "id"))
+    var nodeID: String?
+
+    @Option(
+        help: ArgumentHelp(
             "A name besides loopback's that a server on loopback answers to in Host (repeatable); others get 403.",
             valueName: "name"))
     var publicName: [String] = []
@@ -214,7 +220,10 @@ struct Serve: AsyncParsableCommand {
                 return JSONLogHandler(label: label, logLevel: level.level)
             }
         }
-        let logger = Logger(label: "dray")
+        let node = try NodeID.resolve(
+            given: nodeID ?? environment["DRAY_NODE_ID"].flatMap { $0.isEmpty ? nil : $0 }, dataDir: resolvedDataDir)
+        var logger = Logger(label: "dray")
+        logger[metadataKey: "node"] = "\(node)"
         for warning in [level.warning, format.warning].compactMap({ $0 }) { logger.warning("\(warning)") }
 
         let access = try ServeAccess.resolve(accessOptions)
@@ -227,7 +236,7 @@ struct Serve: AsyncParsableCommand {
         }
         let logins = registryConfig.map(RegistryLogins.init(path:)) ?? RegistryLogins(environment: environment)
         try logins?.check()
-        let metrics = DrayMetrics()
+        let metrics = DrayMetrics(node: node)
         var observe: DockerClient.CallObserver?
         if !noMetrics { observe = { @Sendable call, duration in metrics.engineCall(call, duration: duration) } }
         let client = try await DockerClient.connect(
@@ -241,7 +250,7 @@ struct Serve: AsyncParsableCommand {
             jobs.stepLimits = try stepLimits
             jobs.registries = RegistryPolicy(allowed: allowRegistry)
             let service = JobService(
-                store: jobStore, runtime: DockerRuntime(client: client, logins: logins),
+                store: jobStore, runtime: DockerRuntime(client: client, logins: logins, labels: ["dray.node": node]),
                 spoolRoot: FilePath(resolvedDataDir).appending("spool"), logger: logger, configuration: jobs,
                 metrics: metrics)
             try await service.recover()

@@ -143,7 +143,9 @@ public actor JobService: Service {
 
     private func execute(_ record: JobRecord, from step: Int) async {
         let changes = self.changes
-        let recorder = StoreRecorder(id: record.id, store: store, logger: logger, metrics: metrics) {
+        let recorder = StoreRecorder(
+            id: record.id, store: store, logger: logger, metrics: metrics, steps: record.state.steps
+        ) {
             changes.bump(record.id)
         }
         let runner = self.runner

@@ -43,10 +43,11 @@ final class StoreRecorder: JobObserver, Sendable {
     }
 
     init(
-        id: String, store: any JobStore, logger: Logger, metrics: DrayMetrics? = nil,
+        id: String, store: any JobStore, logger: Logger, metrics: DrayMetrics? = nil, steps: [StepState] = [],
         didWrite: @escaping @Sendable () -> Void = {}
     ) {
         self.id = id
+        seenSteps = Mutex(steps)
         self.metrics = metrics
         self.store = store
         self.logger = logger
@@ -79,8 +80,34 @@ final class StoreRecorder: JobObserver, Sendable {
     }
 
     func jobDidChange(_ state: JobState) {
+        logSteps(state)
         pending.withLock { $0.state = state }
         wake.yield()
+    }
+
+    /// The steps as last seen (at first, as they were when the job was started or resumed), to
+    /// log each one's start and end once.
+    private let seenSteps: Mutex<[StepState]>
+
+    /// Logs the steps that started or ended since the last state, with the job and step as fields.
+    private func logSteps(_ state: JobState) {
+        let before = seenSteps.withLock { seen in
+            defer { seen = state.steps }
+            return seen
+        }
+        for (index, step) in state.steps.enumerated() {
+            let old = index < before.count ? before[index] : StepState()
+            var metadata: Logger.Metadata = ["job": "\(id)", "step": "\(index + 1)"]
+            if step.startedAt != nil, old.startedAt == nil { logger.debug("step started", metadata: metadata) }
+            if let finished = step.finishedAt, old.finishedAt == nil {
+                metadata["exitCode"] = step.exitCode.map { "\($0)" } ?? "none"
+                if let started = step.startedAt {
+                    metadata["seconds"] = "\(String(format: "%.3f", finished.timeIntervalSince(started)))"
+                }
+                if let bytes = step.outputBytes { metadata["outputBytes"] = "\(bytes)" }
+                logger.info("step ended", metadata: metadata)
+            }
+        }
     }
 
     func jobDidLog(_ lines: [LogLine]) async {

@@ -18,9 +18,13 @@ public struct DockerRuntime: ContainerRuntime {
     /// Where registry logins come from; nil sends none.
     public let logins: RegistryLogins?
 
-    public init(client: DockerClient, logins: RegistryLogins? = nil) {
+    /// Labels every container gets besides the step's own (`dray.node`).
+    public let labels: [String: String]
+
+    public init(client: DockerClient, logins: RegistryLogins? = nil, labels: [String: String] = [:]) {
         self.client = client
         self.logins = logins
+        self.labels = labels
     }
 
     public func prepareImage(
@@ -82,7 +86,8 @@ public struct DockerRuntime: ContainerRuntime {
         // The create call is not canceled half-way: the engine might create a container whose id
         // we would never learn, and could not remove.
         let client = self.client
-        let request = Self.createRequest(spec, keepingLog: client.isPodman)
+        var request = Self.createRequest(spec, keepingLog: client.isPodman)
+        request.labels.merge(labels) { step, _ in step }
         let created = await Task { try await client.createContainer(request) }.result
         let id: String
         switch created {

@@ -294,6 +294,7 @@ function listView(params) {
         });
       } else {
         body.replaceChildren(...jobs.map(row));
+        if (shownIds === "" && jobs.length) performance.mark("dray-list-rendered");
         shownIds = ids;
       }
       empty.hidden = jobs.length > 0;

@@ -26,10 +26,14 @@ public final class DrayMetrics: Sendable {
         .microseconds(Int64($0 * 1_000_000))
     }
 
-    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+    /// `node` labels the gauges, which are this node's alone; nil leaves them unlabelled.
+    public init(node: String? = nil, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        running = registry.makeGauge(descriptor: Self.name("jobs_running", help: "Jobs running now."))
-        queued = registry.makeGauge(descriptor: Self.name("jobs_queued", help: "Jobs waiting for a slot now."))
+        let labels = node.map { [("node", $0)] } ?? []
+        running = registry.makeGauge(
+            descriptor: Self.name("jobs_running", help: "Jobs running now, on this node."), labels: labels)
+        queued = registry.makeGauge(
+            descriptor: Self.name("jobs_queued", help: "Jobs waiting for a slot now, on this node."), labels: labels)
         queueWait = registry.makeDurationHistogram(
             descriptor: Self.name(
                 "job_queue_wait", unit: "seconds", help: "How long jobs waited for a slot before they started."),
