@@ -25,6 +25,14 @@ public final class RedisJobStore: JobStore {
     }
 
     static let jobsKey = "jobs"
+    /// Ours: the ids of the jobs waiting to be claimed, oldest first.
+    static let queueKey = "dray:queue"
+    /// Ours: each live node's lease, as the time it runs out (ms since 1970).
+    static let nodesKey = "dray:nodes"
+    /// Ours: the stop requests for a node's jobs, id to request.
+    static func stopsKey(_ node: String) -> String { "dray:stops:\(node)" }
+    /// Ours: the jobs a node claimed, for the reaper.
+    static func claimedKey(_ node: String) -> String { "dray:claimed:\(node)" }
     static func jobKey(_ id: String) -> String { "jobs:\(id)" }
     static func logKey(_ id: String) -> String { "jobs:\(id):log" }
     static func metaKey(_ id: String) -> String { "jobs:\(id):log:meta" }
@@ -42,7 +50,8 @@ public final class RedisJobStore: JobStore {
         let state = try Self.encoder.encode(record.state)
         let created = try await access {
             try await self.script(
-                Scripts.create, keys: [Self.jobKey(id), Self.jobsKey, Self.logKey(id), Self.metaKey(id)],
+                Scripts.create,
+                keys: [Self.jobKey(id), Self.jobsKey, Self.logKey(id), Self.metaKey(id), Self.queueKey],
                 arguments: [
                     .string(id), .string(record.state.status.rawValue), .int(record.state.stepsCompleted),
                     .int(record.job.steps.count), .bytes(ByteBuffer(data: job)), .bytes(ByteBuffer(data: state)),
@@ -234,24 +243,147 @@ public final class RedisJobStore: JobStore {
     public func delete(id: String) async throws -> Bool {
         let deleted = try await access {
             try await self.script(
-                Scripts.delete, keys: [Self.jobKey(id), Self.logKey(id), Self.metaKey(id), Self.jobsKey],
+                Scripts.delete,
+                keys: [Self.jobKey(id), Self.logKey(id), Self.metaKey(id), Self.jobsKey, Self.queueKey],
                 arguments: [.string(id)])
         }
         return deleted.int == 1
     }
 
+    // MARK: - The control plane (one node at a time)
+
+    public func heartbeat(node: String, lease: Duration) async throws -> Bool {
+        let now = Int(Date().timeIntervalSince1970 * 1000)
+        let until = now + Int(lease / .milliseconds(1))
+        let other = try await access {
+            try await self.script(
+                Scripts.heartbeat, keys: [Self.nodesKey], arguments: [.string(node), .int(now), .int(until)])
+        }
+        if let other = other.string, !other.isEmpty { throw DrayError.oneNodeOnly(store: "Redis", other: other) }
+        return true
+    }
+
+    public func leave(node: String) async throws {
+        _ = try await access { try await self.client.send("HDEL", [.string(Self.nodesKey), .string(node)]) }
+    }
+
+    public func claim(node: String, limit: Int) async throws -> [JobRecord] {
+        guard limit > 0 else { return [] }
+        return try await access {
+            let ids =
+                try await self.script(
+                    Scripts.claim, keys: [Self.queueKey, Self.claimedKey(node)],
+                    arguments: [.string(node), .int(limit)]
+                ).array?.compactMap(\.string) ?? []
+            guard !ids.isEmpty else { return [] }
+            let replies = try await self.client.pipeline(
+                ids.map { RedisCommand("HMGET", [.string(Self.jobKey($0))] + Self.fields) })
+            return try zip(ids, replies).compactMap { id, reply in try Self.record(id: id, fields: reply.array ?? []) }
+        }
+    }
+
+    public func queuedCount() async throws -> Int {
+        try await access { try await self.client.send("LLEN", [.string(Self.queueKey)]).int ?? 0 }
+    }
+
+    public func requestStop(id: String, _ request: StopRequest) async throws -> Bool {
+        try await access {
+            try await self.script(
+                Scripts.requestStop, keys: [Self.jobKey(id)], arguments: [.string(id), .string(request.rawValue)]
+            ).int == 1
+        }
+    }
+
+    public func stopRequests(node: String) async throws -> [(id: String, request: StopRequest)] {
+        let all = try await access {
+            try await self.script(Scripts.takeStops, keys: [Self.stopsKey(node)], arguments: []).array ?? []
+        }
+        return stride(from: 0, to: all.count - 1, by: 2).compactMap { index in
+            guard let id = all[index].string, let request = all[index + 1].string.flatMap(StopRequest.init) else {
+                return nil
+            }
+            return (id: id, request: request)
+        }
+    }
+
+    /// Reads the lost nodes' claimed sets, not every job.
+    public func reapLostNodes(now: Date) async throws -> [JobRecord] {
+        let nodes = try await access { try await self.client.send("HGETALL", [.string(Self.nodesKey)]).array ?? [] }
+        var ended: [JobRecord] = []
+        for index in stride(from: 0, to: nodes.count - 1, by: 2) {
+            guard let node = nodes[index].string, let until = nodes[index + 1].int,
+                Double(until) / 1000 < now.timeIntervalSince1970
+            else { continue }
+            let ids = try await access {
+                try await self.client.send("SMEMBERS", [.string(Self.claimedKey(node))]).array?.compactMap(\.string)
+                    ?? []
+            }
+            for id in ids {
+                guard var record = try await job(id: id), record.node == node, record.state.status == .running else {
+                    continue
+                }
+                record.state.fail(
+                    JobState.nodeLostMessage(
+                        node: node, step: record.state.currentStep.map { record.job.steps[$0].label(index: $0) }),
+                    reason: .nodeLost, at: now)
+                if try await transition(id: id, state: record.state, from: .running, node: node, then: "release") {
+                    ended.append(record)
+                }
+            }
+            _ = try await access {
+                try await self.client.pipeline([
+                    RedisCommand("DEL", [.string(Self.claimedKey(node)), .string(Self.stopsKey(node))]),
+                    RedisCommand("HDEL", [.string(Self.nodesKey), .string(node)]),
+                ])
+            }
+        }
+        return ended
+    }
+
+    public func requeue(id: String, state: JobState) async throws -> Bool {
+        try await transition(id: id, state: state, from: .error, node: "*", then: "requeue")
+    }
+
+    public func endQueued(id: String, state: JobState) async throws -> Bool {
+        try await transition(id: id, state: state, from: .running, node: "")
+    }
+
+    public func update(id: String, state: JobState, owner node: String) async throws {
+        guard try await transition(id: id, state: state, from: nil, node: node) else {
+            throw DrayError.fenced(id, node: node)
+        }
+    }
+
+    /// Replaces the state of a job in status `from` (nil for any) whose node is `node` ("" for
+    /// none, "*" for any), then does `then` (see ``Scripts/transition``).
+    private func transition(
+        id: String, state: JobState, from status: JobStatus?, node: String, then action: String = ""
+    ) async throws -> Bool {
+        let encoded = try Self.encoder.encode(state)
+        let result = try await access {
+            try await self.script(
+                Scripts.transition, keys: [Self.jobKey(id), Self.queueKey],
+                arguments: [
+                    .string(id), .string(state.status.rawValue), .int(state.stepsCompleted),
+                    .bytes(ByteBuffer(data: encoded)), .string(status?.rawValue ?? "*"), .string(node), .string(action),
+                ])
+        }
+        guard result.int != -1 else { throw DrayError.noJob(id) }
+        return result.int == 1
+    }
+
     // MARK: - Encoding
 
-    private static let fields: [RedisArgument] = ["status", "completedSteps", "totalSteps", "job", "state"]
+    private static let fields: [RedisArgument] = ["status", "completedSteps", "totalSteps", "job", "state", "node"]
 
     /// A record from the hash's fields; nil when there is no hash. A job the original Dray wrote
     /// has only `status`, `completedSteps` and `totalSteps`: the rest is made up from them.
     static func record(id: String, fields: [RESPValue]) throws -> JobRecord? {
-        guard fields.count == 5, fields.contains(where: { !$0.isNull }) else { return nil }
+        guard fields.count >= 5, fields.contains(where: { !$0.isNull }) else { return nil }
         if case .bulkString(let job?) = fields[3], case .bulkString(let state?) = fields[4] {
             return JobRecord(
                 id: id, job: try decoder.decode(Job.self, from: job),
-                state: try decoder.decode(JobState.self, from: state))
+                state: try decoder.decode(JobState.self, from: state), node: fields.count > 5 ? fields[5].string : nil)
         }
         let totalSteps = legacyCount(fields[2].string)
         return JobRecord(
@@ -309,13 +441,77 @@ public final class RedisJobStore: JobStore {
 
     /// The Lua scripts, each run atomically by `EVAL`.
     enum Scripts {
-        /// KEYS: job, jobs, log, meta. ARGV: id, status, completedSteps, totalSteps, job, state,
-        /// name ("" for none). 1, or 0 when the job exists.
+        /// KEYS: job, jobs, log, meta, queue. ARGV: id, status, completedSteps, totalSteps, job,
+        /// state, name ("" for none). 1, or 0 when the job exists. A running job joins the queue.
         static let create = """
             if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
             redis.call('DEL', KEYS[3], KEYS[4])
             redis.call('HSET', KEYS[1], 'status', ARGV[2], 'completedSteps', ARGV[3], 'totalSteps', ARGV[4], 'job', ARGV[5], 'state', ARGV[6], 'name', ARGV[7])
             redis.call('RPUSH', KEYS[2], ARGV[1])
+            if ARGV[2] == 'running' then redis.call('RPUSH', KEYS[5], ARGV[1]) end
+            return 1
+            """
+
+        /// KEYS: queue, the node's claimed set. ARGV: node, limit. The ids claimed, oldest first.
+        static let claim = """
+            local claimed = {}
+            while #claimed < tonumber(ARGV[2]) do
+              local id = redis.call('LPOP', KEYS[1])
+              if not id then break end
+              local key = 'jobs:' .. id
+              if redis.call('HGET', key, 'status') == 'running' and not redis.call('HGET', key, 'node') then
+                redis.call('HSET', key, 'node', ARGV[1])
+                redis.call('SADD', KEYS[2], id)
+                table.insert(claimed, id)
+              end
+            end
+            return claimed
+            """
+
+        /// KEYS: nodes. ARGV: node, now (ms), lease's end (ms). "" when renewed, else the other
+        /// node whose lease is live.
+        static let heartbeat = """
+            local all = redis.call('HGETALL', KEYS[1])
+            for i = 1, #all, 2 do
+              if all[i] ~= ARGV[1] and tonumber(all[i + 1]) > tonumber(ARGV[2]) then return all[i] end
+            end
+            redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+            return ''
+            """
+
+        /// KEYS: job. ARGV: id, request. 1 when the job runs on a node, whose requests now hold it.
+        static let requestStop = """
+            if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+            local node = redis.call('HGET', KEYS[1], 'node')
+            if not node then return 0 end
+            redis.call('HSET', 'dray:stops:' .. node, ARGV[1], ARGV[2])
+            return 1
+            """
+
+        /// KEYS: the node's stops. The requests, as id, request, id, request…, taken.
+        static let takeStops = """
+            local all = redis.call('HGETALL', KEYS[1])
+            redis.call('DEL', KEYS[1])
+            return all
+            """
+
+        /// KEYS: job, queue. ARGV: id, status, completedSteps, state, the status it must have ("*"
+        /// for any), the node it must have ("" for none, "*" for any), and what else to do:
+        /// "requeue" (lose the node, join the queue), "release" (lose the node) or "". 1 when the
+        /// state was replaced, 0 when the job is not as required, -1 when there is no job. A
+        /// queued job that ends leaves the queue.
+        static let transition = """
+            if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+            if ARGV[5] ~= '*' and redis.call('HGET', KEYS[1], 'status') ~= ARGV[5] then return 0 end
+            local node = redis.call('HGET', KEYS[1], 'node') or ''
+            if ARGV[6] ~= '*' and node ~= ARGV[6] then return 0 end
+            redis.call('HSET', KEYS[1], 'status', ARGV[2], 'completedSteps', ARGV[3], 'state', ARGV[4])
+            if ARGV[7] == 'requeue' or ARGV[7] == 'release' then redis.call('HDEL', KEYS[1], 'node') end
+            if ARGV[7] == 'requeue' then
+              redis.call('RPUSH', KEYS[2], ARGV[1])
+            elseif node == '' and ARGV[2] ~= 'running' then
+              redis.call('LREM', KEYS[2], 0, ARGV[1])
+            end
             return 1
             """
 
@@ -358,11 +554,12 @@ public final class RedisJobStore: JobStore {
             return {redis.call('LRANGE', KEYS[2], ARGV[1], ARGV[2]), redis.call('LRANGE', KEYS[3], ARGV[1], ARGV[2])}
             """
 
-        /// KEYS: job, log, meta, jobs. ARGV: id. 1 when the job existed.
+        /// KEYS: job, log, meta, jobs, queue. ARGV: id. 1 when the job existed.
         static let delete = """
             local existed = redis.call('DEL', KEYS[1])
             redis.call('DEL', KEYS[2], KEYS[3])
             redis.call('LREM', KEYS[4], 0, ARGV[1])
+            redis.call('LREM', KEYS[5], 0, ARGV[1])
             return existed
             """
     }

@@ -77,6 +77,14 @@ public final class SQLiteJobStore: JobStore {
                     CREATE INDEX jobs_by_phase ON jobs (phase, seq);
                     """)
         }
+        migrator.registerMigration("v4: the control plane: claims, stop requests, node leases") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE jobs ADD COLUMN node TEXT;
+                    ALTER TABLE jobs ADD COLUMN stop_request TEXT;
+                    CREATE TABLE nodes (id TEXT PRIMARY KEY, lease_until REAL NOT NULL) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 
@@ -104,7 +112,7 @@ public final class SQLiteJobStore: JobStore {
     public func job(id: String) async throws -> JobRecord? {
         try await access {
             try await self.pool.read { db in
-                try Row.fetchOne(db, sql: "SELECT id, job, state FROM jobs WHERE id = ?", arguments: [id]).map(
+                try Row.fetchOne(db, sql: "SELECT id, job, state, node FROM jobs WHERE id = ?", arguments: [id]).map(
                     Self.record)
             }
         }
@@ -113,7 +121,7 @@ public final class SQLiteJobStore: JobStore {
     public func jobs() async throws -> [JobRecord] {
         try await access {
             try await self.pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT id, job, state FROM jobs ORDER BY seq").map(Self.record)
+                try Row.fetchAll(db, sql: "SELECT id, job, state, node FROM jobs ORDER BY seq").map(Self.record)
             }
         }
     }
@@ -260,7 +268,167 @@ public final class SQLiteJobStore: JobStore {
         JobRecord(
             id: row["id"],
             job: try decoder.decode(Job.self, from: row["job"] as Data),
-            state: try decoder.decode(JobState.self, from: row["state"] as Data))
+            state: try decoder.decode(JobState.self, from: row["state"] as Data),
+            node: row["node"])
+    }
+
+    // MARK: - The control plane (one node at a time)
+
+    public func heartbeat(node: String, lease: Duration) async throws -> Bool {
+        let now = Date().timeIntervalSince1970
+        let until = now + Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        return try await access {
+            try await self.pool.write { db in
+                if let other = try String.fetchOne(
+                    db, sql: "SELECT id FROM nodes WHERE id != ? AND lease_until > ?", arguments: [node, now])
+                {
+                    throw DrayError.oneNodeOnly(store: "SQLite", other: other)
+                }
+                try db.execute(sql: "DELETE FROM nodes WHERE id != ?", arguments: [node])
+                try db.execute(
+                    sql:
+                        "INSERT INTO nodes (id, lease_until) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until",
+                    arguments: [node, until])
+                return true
+            }
+        }
+    }
+
+    public func leave(node: String) async throws {
+        try await access {
+            try await self.pool.write { db in try db.execute(sql: "DELETE FROM nodes WHERE id = ?", arguments: [node]) }
+        }
+    }
+
+    public func claim(node: String, limit: Int) async throws -> [JobRecord] {
+        guard limit > 0 else { return [] }
+        return try await access {
+            try await self.pool.write { db in
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT id, job, state, node FROM jobs
+                        WHERE phase = 'queued' AND status = 'running' AND node IS NULL ORDER BY seq LIMIT ?
+                        """,
+                    arguments: [limit])
+                var records: [JobRecord] = []
+                for row in rows {
+                    var record = try Self.record(row)
+                    try db.execute(sql: "UPDATE jobs SET node = ? WHERE id = ?", arguments: [node, record.id])
+                    record.node = node
+                    records.append(record)
+                }
+                return records
+            }
+        }
+    }
+
+    public func queuedCount() async throws -> Int {
+        try await access {
+            try await self.pool.read { db in
+                try Int.fetchOne(
+                    db, sql: "SELECT COUNT(*) FROM jobs WHERE phase = 'queued' AND status = 'running' AND node IS NULL")
+                    ?? 0
+            }
+        }
+    }
+
+    public func requestStop(id: String, _ request: StopRequest) async throws -> Bool {
+        try await access {
+            try await self.pool.write { db in
+                try db.execute(
+                    sql: "UPDATE jobs SET stop_request = ? WHERE id = ? AND status = 'running' AND node IS NOT NULL",
+                    arguments: [request.rawValue, id])
+                return db.changesCount > 0
+            }
+        }
+    }
+
+    public func stopRequests(node: String) async throws -> [(id: String, request: StopRequest)] {
+        try await access {
+            try await self.pool.write { db in
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT id, stop_request FROM jobs WHERE node = ? AND stop_request IS NOT NULL",
+                    arguments: [node])
+                try db.execute(
+                    sql: "UPDATE jobs SET stop_request = NULL WHERE node = ? AND stop_request IS NOT NULL",
+                    arguments: [node])
+                return rows.compactMap { row in
+                    (row["stop_request"] as String?).flatMap(StopRequest.init).map {
+                        (id: row["id"] as String, request: $0)
+                    }
+                }
+            }
+        }
+    }
+
+    public func reapLostNodes(now: Date) async throws -> [JobRecord] {
+        let encoder = Self.encoder
+        return try await access {
+            try await self.pool.write { db in
+                let lost = try String.fetchAll(
+                    db, sql: "SELECT id FROM nodes WHERE lease_until < ?", arguments: [now.timeIntervalSince1970])
+                var ended: [JobRecord] = []
+                for node in lost {
+                    let rows = try Row.fetchAll(
+                        db, sql: "SELECT id, job, state, node FROM jobs WHERE node = ? AND status = 'running'",
+                        arguments: [node])
+                    for row in rows {
+                        var record = try Self.record(row)
+                        record.state.fail(
+                            JobState.nodeLostMessage(
+                                node: node, step: record.state.currentStep.map { record.job.steps[$0].label(index: $0) }
+                            ),
+                            reason: .nodeLost, at: now)
+                        try db.execute(
+                            sql:
+                                "UPDATE jobs SET state = ?, node = NULL, stop_request = NULL, (\(Self.stateColumns)) = (\(Self.stateParameters)) WHERE id = ?",
+                            arguments: [try encoder.encode(record.state)] + Self.stateArguments(record.state) + [
+                                record.id
+                            ])
+                        ended.append(record)
+                    }
+                    try db.execute(sql: "DELETE FROM nodes WHERE id = ?", arguments: [node])
+                }
+                return ended
+            }
+        }
+    }
+
+    public func requeue(id: String, state: JobState) async throws -> Bool {
+        try await conditionalUpdate(id: id, state: state, clearingNode: true, where: "status = 'error'")
+    }
+
+    public func endQueued(id: String, state: JobState) async throws -> Bool {
+        try await conditionalUpdate(
+            id: id, state: state, clearingNode: false, where: "phase = 'queued' AND status = 'running' AND node IS NULL"
+        )
+    }
+
+    public func update(id: String, state: JobState, owner node: String) async throws {
+        guard try await conditionalUpdate(id: id, state: state, clearingNode: false, where: "node = ?", [node]) else {
+            guard try await job(id: id) != nil else { throw DrayError.noJob(id) }
+            throw DrayError.fenced(id, node: node)
+        }
+    }
+
+    /// Replaces a job's state when `condition` holds; false when it does not (or there is no such job).
+    private func conditionalUpdate(
+        id: String, state: JobState, clearingNode: Bool, where condition: String,
+        _ values: [any DatabaseValueConvertible & Sendable] = []
+    ) async throws -> Bool {
+        let encoded = try Self.encoder.encode(state)
+        let clear = clearingNode ? ", node = NULL, stop_request = NULL" : ""
+        let sql =
+            "UPDATE jobs SET state = ?\(clear), (\(Self.stateColumns)) = (\(Self.stateParameters)) WHERE id = ? AND \(condition)"
+        return try await access {
+            try await self.pool.write { db in
+                try db.execute(
+                    sql: sql,
+                    arguments: [encoded] + Self.stateArguments(state) + [id] + StatementArguments(values))
+                return db.changesCount > 0
+            }
+        }
     }
 
     /// Runs a call, giving its failures the store's error type.

@@ -25,14 +25,23 @@ public struct JobStoreContract: Sendable {
         case secretsKeptThenErased
         case listPagesAndFilters
         case listCursorStableWhileAddingAndDeleting
+        case queueClaimsOldestOnce
+        case concurrentClaimsNeverShare
+        case stopRequestsReachTheOwner
+        case resumeAndCancelAreCompareAndSet
+        case lostNodesAreReapedAndFenced
+        case nodesAtOnce
 
         public var testDescription: String { rawValue }
     }
 
     public let store: any JobStore
+    /// The store lets several nodes share it (PostgreSQL); else a second node is refused.
+    public let manyNodes: Bool
 
-    public init(store: any JobStore) {
+    public init(store: any JobStore, manyNodes: Bool = false) {
         self.store = store
+        self.manyNodes = manyNodes
     }
 
     public func run(_ check: Check) async throws {
@@ -49,6 +58,12 @@ public struct JobStoreContract: Sendable {
         case .secretsKeptThenErased: try await secretsKeptThenErased()
         case .listPagesAndFilters: try await listPagesAndFilters()
         case .listCursorStableWhileAddingAndDeleting: try await listCursorStableWhileAddingAndDeleting()
+        case .queueClaimsOldestOnce: try await queueClaimsOldestOnce()
+        case .concurrentClaimsNeverShare: try await concurrentClaimsNeverShare()
+        case .stopRequestsReachTheOwner: try await stopRequestsReachTheOwner()
+        case .resumeAndCancelAreCompareAndSet: try await resumeAndCancelAreCompareAndSet()
+        case .lostNodesAreReapedAndFenced: try await lostNodesAreReapedAndFenced()
+        case .nodesAtOnce: try await nodesAtOnce()
         }
     }
 
@@ -167,6 +182,142 @@ public struct JobStoreContract: Sendable {
             let rest = newestFirst ? Array(records.filter { $0.id != added.id }.reversed()) : records
             let after = rest.drop { $0.id != second.jobs.last?.id }.dropFirst()
             #expect(third.jobs.map(\.id) == after.map(\.id), "deleting earlier jobs skips none")
+        }
+    }
+
+    func queueClaimsOldestOnce() async throws {
+        let records = (0..<3).map { _ in Self.record() }
+        for record in records { try await store.create(record) }
+        #expect(try await store.queuedCount() == 3)
+        let first = try await store.claim(node: "a", limit: 2)
+        #expect(first.map(\.id) == records.prefix(2).map(\.id), "the oldest first")
+        #expect(first.allSatisfy { $0.node == "a" })
+        #expect(try await store.job(id: records[0].id)?.node == "a")
+        #expect(try await store.claim(node: "b", limit: 5).map(\.id) == [records[2].id])
+        #expect(try await store.claim(node: "a", limit: 5).isEmpty)
+        #expect(try await store.queuedCount() == 0)
+        // A deleted or ended job is never claimed.
+        let deleted = Self.record()
+        try await store.create(deleted)
+        #expect(try await store.delete(id: deleted.id))
+        var ended = Self.record()
+        try await store.create(ended)
+        ended.state.fail("canceled before it started", phase: .canceled, reason: .canceled)
+        #expect(try await store.endQueued(id: ended.id, state: ended.state))
+        #expect(try await store.claim(node: "a", limit: 5).isEmpty)
+        #expect(try await store.queuedCount() == 0)
+    }
+
+    func concurrentClaimsNeverShare() async throws {
+        let records = (0..<40).map { _ in Self.record() }
+        for record in records { try await store.create(record) }
+        let claimed = try await withThrowingTaskGroup(of: [String].self) { group in
+            for node in ["a", "b", "c", "d"] {
+                group.addTask {
+                    var mine: [String] = []
+                    while true {
+                        let got = try await store.claim(node: node, limit: 3)
+                        if got.isEmpty { return mine }
+                        mine += got.map(\.id)
+                    }
+                }
+            }
+            var all: [String] = []
+            for try await mine in group { all += mine }
+            return all
+        }
+        #expect(claimed.count == records.count, "every job is claimed once")
+        #expect(Set(claimed) == Set(records.map(\.id)))
+    }
+
+    func stopRequestsReachTheOwner() async throws {
+        let queued = Self.record()
+        let running = Self.record()
+        try await store.create(running)
+        try await store.create(queued)
+        _ = try await store.claim(node: "a", limit: 1)
+        #expect(try await store.requestStop(id: queued.id, .cancel) == false, "no node runs a queued job")
+        #expect(try await store.requestStop(id: running.id, .delete))
+        #expect(try await store.requestStop(id: UUID().uuidString, .cancel) == false)
+        #expect(try await store.stopRequests(node: "b").isEmpty)
+        let requests = try await store.stopRequests(node: "a")
+        #expect(requests.map(\.id) == [running.id] && requests.map(\.request) == [.delete])
+        #expect(try await store.stopRequests(node: "a").isEmpty, "each request is given once")
+    }
+
+    func resumeAndCancelAreCompareAndSet() async throws {
+        var record = Self.record()
+        try await store.create(record)
+        _ = try await store.claim(node: "a", limit: 1)
+        record.state.fail("step 1 exited with code 1")
+        try await store.update(id: record.id, state: record.state, owner: "a")
+        var resumed = record.state
+        resumed.status = .running
+        resumed.phase = .queued
+        resumed.error = nil
+        resumed.reason = nil
+        let id = record.id
+        let queued = resumed
+        let both = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<2 { group.addTask { try await store.requeue(id: id, state: queued) } }
+            var results: [Bool] = []
+            for try await result in group { results.append(result) }
+            return results
+        }
+        #expect(both.filter { $0 }.count == 1, "two resumes at once: one wins")
+        let again = try await store.claim(node: "b", limit: 5)
+        #expect(again.map(\.id) == [record.id] && again.first?.state.phase == .queued, "a resumed job is queued again")
+        var ended = resumed
+        ended.fail("canceled", phase: .canceled, reason: .canceled)
+        #expect(try await store.endQueued(id: record.id, state: ended) == false, "a claimed job is the owner's to end")
+        do {
+            try await store.update(id: record.id, state: ended, owner: "a")
+            Issue.record("node a wrote to a job node b has claimed")
+        } catch let error as DrayError {
+            #expect(error.code == .conflict)
+        }
+    }
+
+    func lostNodesAreReapedAndFenced() async throws {
+        var record = Self.record()
+        try await store.create(record)
+        #expect(try await store.heartbeat(node: "gone", lease: .milliseconds(1)))
+        _ = try await store.claim(node: "gone", limit: 1)
+        record.state.phase = .running
+        record.state.currentStep = 1
+        try await store.update(id: record.id, state: record.state, owner: "gone")
+        #expect(try await store.reapLostNodes(now: Date().addingTimeInterval(-60)).isEmpty, "a live lease is kept")
+        try await Task.sleep(for: .milliseconds(20))
+        let reaped = try await store.reapLostNodes(now: Date())
+        #expect(reaped.map(\.id) == [record.id])
+        let stored = try #require(try await store.job(id: record.id))
+        #expect(stored.state.status == .error && stored.state.reason == .nodeLost)
+        #expect(stored.state.error?.contains("node gone") == true && stored.state.error?.contains(#""s1""#) == true)
+        #expect(try await store.reapLostNodes(now: Date()).isEmpty, "reaped once")
+        do {
+            record.state.status = .complete
+            try await store.update(id: record.id, state: record.state, owner: "gone")
+            Issue.record("a lost node's write was taken")
+        } catch let error as DrayError {
+            #expect(error.code == .conflict)
+        }
+        #expect(try await store.job(id: record.id)?.state.reason == .nodeLost)
+    }
+
+    func nodesAtOnce() async throws {
+        #expect(try await store.heartbeat(node: "a", lease: .seconds(30)))
+        #expect(try await store.heartbeat(node: "a", lease: .seconds(30)), "a node renews its own lease")
+        if manyNodes {
+            #expect(try await store.heartbeat(node: "b", lease: .seconds(30)))
+        } else {
+            do {
+                _ = try await store.heartbeat(node: "b", lease: .seconds(30))
+                Issue.record("a second node was let in")
+            } catch let error as DrayError {
+                #expect(error.code == .conflict && error.message.contains("PostgreSQL"), "\(error.message)")
+            }
+            try await store.leave(node: "a")
+            #expect(try await store.heartbeat(node: "b", lease: .seconds(30)), "once a leaves, b may come")
         }
     }
 

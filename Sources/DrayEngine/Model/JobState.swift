@@ -57,6 +57,8 @@ public enum FailureReason: String, Codable, Sendable {
     case shutdown
     /// The server stopped without a chance to stop the job (a crash, kill -9).
     case restarted
+    /// The node that ran the job stopped renewing its lease, and another node ended the job.
+    case nodeLost = "node-lost"
 }
 
 /// Where a job is: its status, how many steps completed, and why it failed.

@@ -1,22 +1,25 @@
 import Foundation
 
-/// A job as stored: its description and its state.
+/// A job as stored: its description and its state, and the node that claimed it.
 public struct JobRecord: Sendable, Equatable {
     public var id: String
     public var job: Job
     public var state: JobState
+    /// The node that runs or ran the job; nil while it waits to be claimed.
+    public var node: String?
 
-    public init(id: String, job: Job, state: JobState) {
+    public init(id: String, job: Job, state: JobState, node: String? = nil) {
         self.id = id
         self.job = job
         self.state = state
+        self.node = node
     }
 }
 
 /// Where jobs and their logs are kept. Every store passes the same contract suite
 /// (`DrayStoreTesting`). Calls about a job that does not exist throw a ``DrayError`` with
 /// code `notFound`, except ``job(id:)``, which returns nil, and ``delete(id:)``, which returns false.
-public protocol JobStore: Sendable {
+public protocol JobStore: JobQueue {
     /// Throws when the store cannot be reached; for readiness checks.
     func ping() async throws
     /// Adds a new job.

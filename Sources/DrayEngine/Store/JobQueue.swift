@@ -1,0 +1,69 @@
+import Foundation
+
+/// What a node is asked to do to a job it runs, by whichever node took the request.
+public enum StopRequest: String, Sendable, Codable, CaseIterable {
+    /// Stop it; it ends in `error`, reason `canceled`.
+    case cancel
+    /// Stop it, then delete it.
+    case delete
+}
+
+/// The control plane, kept in the store: the queue of jobs waiting to run, which node runs
+/// which job, the nodes' leases, and the requests to stop a job. Nothing another node must see
+/// lives only in a process's memory, so that queued jobs survive any crash and a job can be
+/// canceled through any node.
+///
+/// A node renews its lease with ``heartbeat(node:lease:)``. A job it claims is its own while
+/// that lease holds; once it runs out, any node's ``reapLostNodes(now:)`` ends the job in
+/// `error`, reason `node-lost`, and the writes of the node that lost it are refused (fencing).
+public protocol JobQueue: Sendable {
+    /// Marks `node` alive for `lease` from now. Returns false when the node's lease had run out
+    /// and its jobs were taken: it must stop them and write nothing about them. A store that
+    /// holds one node at a time (SQLite, Redis) throws a `conflict` while another node's lease
+    /// is live.
+    func heartbeat(node: String, lease: Duration) async throws -> Bool
+    /// Gives up `node`'s lease at once, as a node does when it stops cleanly.
+    func leave(node: String) async throws
+    /// Up to `limit` of the oldest queued jobs that no node has claimed, now `node`'s.
+    func claim(node: String, limit: Int) async throws -> [JobRecord]
+    /// How many jobs wait in the queue, unclaimed.
+    func queuedCount() async throws -> Int
+    /// Asks the node that runs job `id` to stop it. False when no node runs it.
+    func requestStop(id: String, _ request: StopRequest) async throws -> Bool
+    /// The stop requests for `node`'s jobs, each given once.
+    func stopRequests(node: String) async throws -> [(id: String, request: StopRequest)]
+    /// Ends in `error`, reason `node-lost`, the running jobs of every node whose lease ran out
+    /// before `now`, and forgets those nodes. Returns the jobs it ended.
+    func reapLostNodes(now: Date) async throws -> [JobRecord]
+    /// Puts a job that ended in `error` back in the queue with `state` (a resume). False when
+    /// the job is not in `error` any more: another resume took it first.
+    func requeue(id: String, state: JobState) async throws -> Bool
+    /// Ends with `state` a job that waits in the queue, unclaimed. False when a node has
+    /// claimed it already (then ask that node with ``requestStop(id:_:)``).
+    func endQueued(id: String, state: JobState) async throws -> Bool
+    /// Replaces the state of a job that `node` runs. Throws a `conflict` when the job is no
+    /// longer `node`'s (its lease ran out and another node ended it): the fence.
+    func update(id: String, state: JobState, owner node: String) async throws
+}
+
+extension DrayError {
+    /// The write of a node whose job was taken.
+    public static func fenced(_ id: String, node: String) -> DrayError {
+        DrayError(.conflict, "job \(id) is no longer node \(node)'s: its lease ran out and another node ended it")
+    }
+
+    /// A second node on a store that holds one.
+    public static func oneNodeOnly(store: String, other: String) -> DrayError {
+        DrayError(
+            .conflict,
+            "node \(other) uses this \(store) store already: \(store) holds one node at a time; run several nodes on PostgreSQL (--store postgres://…), or stop the other node (its lease lasts --lease after it stops answering)"
+        )
+    }
+}
+
+extension JobState {
+    /// The message of a job whose node stopped renewing its lease.
+    public static func nodeLostMessage(node: String, step: String?) -> String {
+        "node \(node) stopped answering while the job ran\(step.map { " (\($0))" } ?? ""): its lease ran out"
+    }
+}
