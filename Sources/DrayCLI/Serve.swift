@@ -71,6 +71,12 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "How long this node's lease on its jobs lasts unless renewed (every third of it); when it runs out, another node ends them as node-lost.",
+            valueName: "duration"))
+    var lease = DurationOption(argument: "30s")!
+
+    @Option(
+        help: ArgumentHelp(
             "The most memory a step may ask for, and what one that does not ask gets (bytes, or 512m, 2g).",
             valueName: "size"))
     var stepMemory: String?
@@ -148,6 +154,9 @@ struct Serve: AsyncParsableCommand {
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
         guard maxConcurrentJobs > 0 else { throw ValidationError("--max-concurrent-jobs must be at least 1") }
         guard shutdownGrace.duration != nil else { throw ValidationError("--shutdown-grace needs a duration, not off") }
+        guard let lease = lease.duration, lease >= .seconds(1) else {
+            throw ValidationError("--lease needs a duration of at least 1s")
+        }
         _ = try stepLimits
         for registry in allowRegistry where !ImageReference.isRegistryHost(Substring(registry)) {
             throw ValidationError("--allow-registry takes host[:port], not \"\(registry)\"")
@@ -247,6 +256,8 @@ struct Serve: AsyncParsableCommand {
             jobs.keepOutputs = keepOutputs.duration
             jobs.jobTTL = jobTTL.duration
             jobs.shutdownGrace = shutdownGrace.duration ?? .seconds(10)
+            jobs.node = node
+            jobs.lease = lease.duration ?? .seconds(30)
             jobs.stepLimits = try stepLimits
             jobs.registries = RegistryPolicy(allowed: allowRegistry)
             let service = JobService(

@@ -5,12 +5,17 @@ import NIOFileSystem
 import ServiceLifecycle
 import Synchronization
 
-/// Runs submitted jobs in the background, at most ``Configuration/maxConcurrentJobs`` at once
-/// and the rest in FIFO order; records them in the store; cancels, resumes and deletes them;
-/// frees old spools and jobs; and on shutdown gives running jobs a grace period to finish.
+/// One node's part of the control plane, which lives in the store (``JobQueue``): it claims
+/// queued jobs while it has free slots (at most ``Configuration/maxConcurrentJobs``), runs them
+/// and records them; keeps its lease (``Configuration/lease``) and acts on the stop requests
+/// that any node took for its jobs; ends the jobs of nodes whose lease ran out; frees old
+/// spools and jobs; and on shutdown gives its running jobs a grace period to finish. Its
+/// queued jobs stay queued in the store, for the next node or the next start.
+///
+/// The routes call only this service.
 public actor JobService: Service {
     public struct Configuration: Sendable {
-        /// How many jobs run at once; later ones wait, in order, in phase `queued`.
+        /// How many jobs run at once on this node; later ones wait, in order, in phase `queued`.
         public var maxConcurrentJobs = 4
         /// How long the step outputs of a finished job are kept (for resume and `/output`); nil: forever.
         public var keepOutputs: Duration? = .seconds(24 * 3600)
@@ -22,6 +27,12 @@ public actor JobService: Service {
         public var stepLimits = StepLimits()
         /// Which registries steps' images may come from.
         public var registries = RegistryPolicy()
+        /// This node's id: its claims, its lease, its containers' `dray.node` label.
+        public var node = "local"
+        /// How long this node's lease lasts unless renewed; it is renewed every third of it.
+        public var lease: Duration = .seconds(30)
+        /// How often the queue is looked at when nothing wakes this node.
+        public var pollInterval: Duration = .seconds(1)
 
         public init() {}
 
@@ -38,16 +49,19 @@ public actor JobService: Service {
     private let runner: JobRunner
     private let spoolRoot: FilePath
     private let logger: Logger
-    /// The running jobs. Each task is owned here: canceled on cancel, delete and shutdown.
+    /// The jobs running on this node. Each task is owned here: canceled on cancel, delete and shutdown.
     private var running: [String: Task<Void, Never>] = [:]
-    /// Jobs waiting for a slot, first come first served, with the step each starts from and
-    /// when it began to wait.
-    private var queue: [(record: JobRecord, from: Int, since: ContinuousClock.Instant)] = []
     /// Why a running job was stopped, read by its runner as it ends.
     private let stopReasons = StopReasons()
     /// Jobs whose spools were freed already.
     private var freed: Set<String> = []
     private var accepting = true
+    /// A claim is under way; another wish to claim sets `claimAgain`.
+    private var claiming = false
+    private var claimAgain = false
+    /// Wakes the claim loop: a job was submitted or resumed here, or a slot came free.
+    private let wake: AsyncStream<Void>.Continuation
+    private let wakes: AsyncStream<Void>
     /// Wakes live-log readers when a job's log or state was written.
     nonisolated let changes = ChangeBoard()
     /// What `GET /metrics` reports.
@@ -64,17 +78,25 @@ public actor JobService: Service {
         self.spoolRoot = spoolRoot
         self.logger = logger
         self.configuration = configuration
+        (wakes, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
+
+    private var node: String { configuration.node }
 
     /// The message of a job that was running when the server stopped.
     public static let restartMessage = "server restarted while the job was running"
 
-    /// Ends in `error` every job an earlier process left `running`, and removes the containers
-    /// of this store's jobs that are not running. Containers of jobs this store does not know
-    /// belong to another Dray on the same engine and are left alone. Call it before serving.
+    /// Takes this node's lease (a store that holds one node refuses a second one), ends the jobs
+    /// of nodes whose lease ran out, ends in `error` the jobs this node left running when it
+    /// stopped, and removes this node's leftover containers. Queued jobs stay queued. Call it
+    /// before serving.
     public func recover() async throws {
+        _ = try await store.heartbeat(node: node, lease: configuration.lease)
+        await reap()
         let records = try await store.jobs()
-        for var record in records where record.state.status == .running && !isActive(record.id) {
+        for var record in records where record.state.status == .running && running[record.id] == nil {
+            // This node's, or a job an earlier version left running without a node.
+            guard record.node == node || (record.node == nil && record.state.phase != .queued) else { continue }
             record.state.fail(Self.restartMessage, reason: .restarted)
             try await store.update(id: record.id, state: record.state)
             logger.notice(
@@ -82,7 +104,9 @@ public actor JobService: Service {
         }
         let known = Set(records.map(\.id))
         for container in try await runtime.jobContainers()
-        where known.contains(container.jobID) && running[container.jobID] == nil {
+        where known.contains(container.jobID) && running[container.jobID] == nil
+            && (container.node == nil || container.node == node)
+        {
             do {
                 try await runtime.removeContainer(container.id)
                 logger.notice(
@@ -101,7 +125,26 @@ public actor JobService: Service {
         try await store.list(listing)
     }
 
-    /// Stores `job` under a new id and queues it. Returns at once; the job runs in the background.
+    /// Whether the store and the container engine answer: the problems, none when ready.
+    public nonisolated func readiness() async -> [String] {
+        var problems: [String] = []
+        do { try await store.ping() } catch { problems.append("the store does not answer: \(error)") }
+        do { try await runtime.ping() } catch { problems.append("the container engine does not answer: \(error)") }
+        return problems
+    }
+
+    /// A job's record.
+    public nonisolated func job(id: String) async throws -> JobRecord {
+        guard let record = try await store.job(id: id) else { throw DrayError.noJob(id) }
+        return record
+    }
+
+    /// Up to `limit` lines of a job's log from `index`.
+    public nonisolated func log(id: String, from index: Int, limit: Int?) async throws -> [LogLine] {
+        try await store.log(id: id, from: index, limit: limit)
+    }
+
+    /// Stores `job` under a new id, queued. Returns at once; the job runs when a node claims it.
     public func submit(_ job: Job) async throws -> JobRecord {
         guard accepting else { throw DrayError(.storage, "the server is shutting down: submit the job again later") }
         let problems = configuration.stepLimits.problems(in: job) + configuration.registries.problems(in: job)
@@ -114,37 +157,48 @@ public actor JobService: Service {
         let record = JobRecord(id: id, job: job, state: JobState(stepCount: job.steps.count))
         try await store.create(record)
         logger.info("job submitted", metadata: ["job": "\(id)", "steps": "\(job.steps.count)"])
-        enqueue(record, from: 0)
+        await claim()
         return record
     }
 
-    /// True while the job runs or waits in the queue.
-    public func isActive(_ id: String) -> Bool {
-        running[id] != nil || queue.contains { $0.record.id == id }
+    /// How many jobs run on this node now, and how many wait in the store's queue.
+    public func load() async throws -> (running: Int, queued: Int) {
+        (running.count, try await store.queuedCount())
     }
 
-    /// How many jobs run now, and how many wait.
-    public var load: (running: Int, queued: Int) { (running.count, queue.count) }
-
-    private func enqueue(_ record: JobRecord, from step: Int) {
-        queue.append((record, step, .now))
-        startQueued()
-    }
-
-    /// Starts waiting jobs, in order, while there are free slots.
-    private func startQueued() {
-        while accepting, running.count < max(1, configuration.maxConcurrentJobs), !queue.isEmpty {
-            let (record, step, since) = queue.removeFirst()
-            metrics.jobStarted(waited: .now - since)
-            running[record.id] = Task { await self.execute(record, from: step) }
+    /// Claims queued jobs while this node has free slots, and starts them. One claim at a time:
+    /// a wish to claim during one makes it claim again once done.
+    private func claim() async {
+        guard !claiming else {
+            claimAgain = true
+            return
         }
-        metrics.jobs(running: running.count, queued: queue.count)
+        claiming = true
+        defer { claiming = false }
+        repeat {
+            claimAgain = false
+            let free = max(1, configuration.maxConcurrentJobs) - running.count
+            guard accepting, free > 0 else { break }
+            let records: [JobRecord]
+            do {
+                records = try await store.claim(node: node, limit: free)
+            } catch {
+                logger.warning("cannot claim queued jobs: \(error)")
+                break
+            }
+            for record in records {
+                metrics.jobStarted(waited: .seconds(max(0, Date().timeIntervalSince(record.state.createdAt))))
+                running[record.id] = Task { await self.execute(record) }
+            }
+            if records.count == free { claimAgain = true }
+        } while claimAgain
+        metrics.jobs(running: running.count, queued: (try? await store.queuedCount()) ?? 0)
     }
 
-    private func execute(_ record: JobRecord, from step: Int) async {
+    private func execute(_ record: JobRecord) async {
         let changes = self.changes
         let recorder = StoreRecorder(
-            id: record.id, store: store, logger: logger, metrics: metrics, steps: record.state.steps
+            id: record.id, store: store, logger: logger, owner: node, metrics: metrics, steps: record.state.steps
         ) {
             changes.bump(record.id)
         }
@@ -152,9 +206,12 @@ public actor JobService: Service {
         let spool = spoolDirectory(of: record.id)
         let id = record.id
         let reasons = stopReasons
+        // A new job starts at its first step; a resumed one where it failed (a streaming job,
+        // which keeps no output between its steps, from the start).
+        let from = record.job.streaming == true ? 0 : min(record.state.stepsCompleted, record.job.steps.count - 1)
         let state = await recorder.recording { observer in
             await runner.run(
-                record.job, id: id, spoolDirectory: spool, observer: observer, state: record.state, from: step,
+                record.job, id: id, spoolDirectory: spool, observer: observer, state: record.state, from: from,
                 stopReason: { reasons[id] })
         }
         running[id] = nil
@@ -167,7 +224,7 @@ public actor JobService: Service {
         if let reason = state.reason { ended["reason"] = "\(reason.rawValue)" }
         if let error = state.error { ended["error"] = "\(error)" }
         logger.info("job ended", metadata: ended)
-        startQueued()
+        wake.yield()
     }
 
     /// Erases the values of a job's secrets from the store, once it can no longer run or be resumed.
@@ -187,51 +244,64 @@ public actor JobService: Service {
 
     /// Stops a running or queued job: its step gets SIGTERM, then SIGKILL after its
     /// `stopGracePeriod`, and its container is removed. The job ends in `error`, phase and reason
-    /// `canceled`. A job that has ended is a `conflict`.
+    /// `canceled`. A job that has ended is a `conflict`. A job another node runs is stopped by
+    /// that node, asked through the store.
     public func cancel(id: String) async throws -> JobRecord {
-        let record = try await settledRecord(id)
-        if record.state.status == .running, try await stop(id, reason: .canceled) {
-            guard let record = try await store.job(id: id) else { throw DrayError.noJob(id) }
-            return record
-        }
+        if try await stop(id, .cancel) { return try await job(id: id) }
+        let record = try await job(id: id)
         throw DrayError(
             .conflict, "job \(id) has ended (\(record.state.status.rawValue)): there is nothing to cancel")
     }
 
-    /// The job's stored record, once the task of a job that has ended is done too: a job's
-    /// end is stored before its task has removed its last container.
-    private func settledRecord(_ id: String) async throws -> JobRecord {
-        guard let record = try await store.job(id: id) else { throw DrayError.noJob(id) }
-        if record.state.status != .running, let task = running[id] { await task.value }
-        return record
-    }
-
-    /// Stops the job if it is active, for `reason`; false when it was not.
-    private func stop(_ id: String, reason: FailureReason) async throws -> Bool {
-        if let index = queue.firstIndex(where: { $0.record.id == id }) {
-            var record = queue.remove(at: index).record
-            record.state.fail(
-                reason == .shutdown
-                    ? "the server shut down before the job started" : "the job was canceled before it started",
-                phase: .canceled, reason: reason)
-            try await store.update(id: id, state: record.state)
-            changes.remove(id)
-            metrics.jobEnded(record.state)
-            metrics.jobs(running: running.count, queued: queue.count)
+    /// Stops the job wherever it is; false when it was not running or queued. Here: at once. In
+    /// the queue: ended there. On another node: asked through the store, and waited for.
+    private func stop(_ id: String, _ request: StopRequest) async throws -> Bool {
+        var record = try await job(id: id)
+        if let task = running[id] {
+            // A job's end is stored before its task has removed its last container.
+            guard record.state.status == .running else {
+                await task.value
+                return false
+            }
+            stopReasons[id] = .canceled
+            task.cancel()
+            await task.value
             return true
         }
-        guard let task = running[id] else { return false }
-        stopReasons[id] = reason
-        task.cancel()
-        await task.value
-        return true
+        guard record.state.status == .running else { return false }
+        if record.node == nil {
+            record.state.fail("the job was canceled before it started", phase: .canceled, reason: .canceled)
+            if try await store.endQueued(id: id, state: record.state) {
+                changes.bump(id)
+                metrics.jobEnded(record.state)
+                metrics.jobs(running: running.count, queued: (try? await store.queuedCount()) ?? 0)
+                return true
+            }
+            // Claimed meanwhile: ask its node.
+            record = try await job(id: id)
+        }
+        guard try await store.requestStop(id: id, request) else {
+            return try await job(id: id).state.status != .running
+        }
+        // The owner looks at its requests every pollInterval; a step may take its stopGracePeriod.
+        let patience =
+            configuration.pollInterval * 3 + .seconds(record.job.steps.map { $0.stopGracePeriod ?? 10 }.max() ?? 10)
+        let deadline = ContinuousClock.now + patience
+        while ContinuousClock.now < deadline {
+            guard let now = try await store.job(id: id), now.state.status == .running else { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw DrayError(
+            .storage,
+            "node \(record.node ?? "?") did not stop job \(id) within \(patience): it may have stopped answering")
     }
 
     /// Runs a job in `error` again from the step that failed, with the spooled output of the
-    /// last step that succeeded as its input. Earlier steps are not run again.
+    /// last step that succeeded as its input. Earlier steps are not run again. Of two resumes
+    /// at once, one wins: the store's requeue is a compare-and-set.
     public func resume(id: String) async throws -> JobRecord {
-        var record = try await settledRecord(id)
-        guard record.state.status == .error, !isActive(id) else {
+        var record = try await job(id: id)
+        guard record.state.status == .error, running[id] == nil else {
             throw DrayError(
                 .conflict,
                 "job \(id) is \(record.state.status.rawValue): only a job that ended in error can resume")
@@ -256,18 +326,21 @@ public actor JobService: Service {
         state.currentStep = nil
         state.stepsCompleted = from
         for index in from..<state.steps.count { state.steps[index] = StepState() }
+        guard try await store.requeue(id: id, state: state) else {
+            throw DrayError(.conflict, "job \(id) is no longer in error: another resume took it first")
+        }
         record.state = state
-        try await store.update(id: id, state: state)
+        record.node = nil
         freed.remove(id)
         logger.info("job resumes", metadata: ["job": "\(id)", "step": "\(from + 1)"])
-        enqueue(record, from: from)
+        await claim()
         return record
     }
 
     /// The file holding the final output of a complete job. A job that is not complete, or whose
     /// outputs were freed, is a `conflict`.
     public func output(id: String) async throws -> FilePath {
-        guard let record = try await store.job(id: id) else { throw DrayError.noJob(id) }
+        let record = try await job(id: id)
         guard record.state.status == .complete else {
             throw DrayError(
                 .conflict, "job \(id) is \(record.state.status.rawValue): only a complete job has an output")
@@ -282,15 +355,68 @@ public actor JobService: Service {
     /// Stops the job if it runs (its container is removed) or waits, then deletes its record,
     /// log and spools. Returns false when there was no such job.
     public func delete(id: String) async throws -> Bool {
-        if let index = queue.firstIndex(where: { $0.record.id == id }) {
-            queue.remove(at: index)
-            metrics.jobs(running: running.count, queued: queue.count)
-        }
-        _ = try await stop(id, reason: .canceled)
+        guard try await store.job(id: id) != nil else { return false }
+        _ = try await stop(id, .delete)
         let existed = try await store.delete(id: id)
         _ = try? await FileSystem.shared.removeItem(at: spoolDirectory(of: id), recursively: true)
         freed.remove(id)
         return existed
+    }
+
+    /// Acts on the stop requests any node took for this node's jobs.
+    private func takeStopRequests() async {
+        let requests: [(id: String, request: StopRequest)]
+        do {
+            requests = try await store.stopRequests(node: node)
+        } catch {
+            logger.warning("cannot read the stop requests for this node's jobs: \(error)")
+            return
+        }
+        for (id, request) in requests {
+            guard let task = running[id] else { continue }
+            logger.info("stopping the job, as another node asked", metadata: ["job": "\(id)", "request": "\(request)"])
+            stopReasons[id] = .canceled
+            task.cancel()
+            await task.value
+            if request == .delete {
+                _ = try? await store.delete(id: id)
+                _ = try? await FileSystem.shared.removeItem(at: spoolDirectory(of: id), recursively: true)
+            }
+        }
+    }
+
+    /// Renews this node's lease. When it had run out and another node took this node's jobs,
+    /// stops them: their writes are refused, and their containers must not run on.
+    private func renewLease() async {
+        do {
+            if try await store.heartbeat(node: node, lease: configuration.lease) { return }
+        } catch {
+            logger.error("cannot renew this node's lease: \(error)")
+            return
+        }
+        logger.error(
+            "this node's lease ran out and its jobs were taken by another node: stopping them",
+            metadata: ["jobs": "\(running.count)"])
+        for (id, task) in running {
+            stopReasons[id] = .nodeLost
+            task.cancel()
+        }
+        for task in running.values { await task.value }
+    }
+
+    /// Ends the jobs of nodes whose lease ran out.
+    private func reap() async {
+        do {
+            for record in try await store.reapLostNodes(now: Date()) {
+                metrics.jobEnded(record.state)
+                changes.bump(record.id)
+                logger.warning(
+                    "ended the job of a node that stopped answering",
+                    metadata: ["job": "\(record.id)", "lostNode": "\(record.node ?? "?")", "reason": "node-lost"])
+            }
+        } catch {
+            logger.warning("cannot look for nodes that stopped answering: \(error)")
+        }
     }
 
     /// Frees the spools of jobs finished longer than `keepOutputs` ago, and deletes jobs finished
@@ -304,7 +430,7 @@ public actor JobService: Service {
             logger.warning("cannot look for old jobs to clean up: \(error)")
             return
         }
-        for record in records where record.state.status != .running && !isActive(record.id) {
+        for record in records where record.state.status != .running && running[record.id] == nil {
             guard let finished = record.state.finishedAt else { continue }
             let age = Duration.seconds(now.timeIntervalSince(finished))
             if let ttl = configuration.jobTTL, age > ttl {
@@ -322,23 +448,61 @@ public actor JobService: Service {
         }
     }
 
-    /// Cleans up until the server shuts down; then lets running jobs finish within the grace
-    /// period, and stops the rest.
+    /// Works until the server shuts down; then lets running jobs finish within the grace period,
+    /// stops the rest, and gives up this node's lease. Queued jobs stay queued.
     public func run() async throws {
         await withTaskGroup { group in
-            group.addTask { await self.cleanUp() }
+            group.addTask { await self.work() }
             try? await gracefulShutdown()
             group.cancelAll()
         }
         await shutDown(grace: configuration.shutdownGrace)
     }
 
-    /// Frees old spools and deletes expired jobs now and then, until the task is canceled.
-    public func cleanUp() async {
-        let interval = configuration.sweepInterval
-        while !Task.isCancelled {
-            await sweep()
-            try? await Task.sleep(for: interval)
+    /// What ``run()`` does until shutdown: claims queued jobs when woken or every
+    /// `pollInterval`; renews the lease, takes stop requests and reaps lost nodes every
+    /// `pollInterval` (and the lease at least every third of it); cleans up old jobs.
+    public func work() async {
+        await withTaskGroup { group in
+            group.addTask {
+                let interval = self.configuration.sweepInterval
+                while !Task.isCancelled {
+                    await self.sweep()
+                    try? await Task.sleep(for: interval)
+                }
+            }
+            group.addTask {
+                let interval = min(self.configuration.pollInterval, self.configuration.lease / 3)
+                while !Task.isCancelled {
+                    await self.renewLease()
+                    await self.takeStopRequests()
+                    await self.reap()
+                    try? await Task.sleep(for: interval)
+                }
+            }
+            group.addTask {
+                let wakes = self.wakes
+                let poll = self.configuration.pollInterval
+                await withTaskGroup { ticks in
+                    ticks.addTask {
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: poll)
+                            self.wake.yield()
+                        }
+                    }
+                    for await _ in wakes {
+                        if Task.isCancelled { break }
+                        await self.claim()
+                    }
+                    ticks.cancelAll()
+                }
+            }
+            await withTaskCancellationHandler {
+                await group.next()
+            } onCancel: {
+                self.wake.finish()
+            }
+            group.cancelAll()
         }
     }
 
@@ -347,27 +511,33 @@ public actor JobService: Service {
         await shutDown(grace: .zero)
     }
 
-    /// Takes no more jobs, ends the queued ones, gives the running ones `grace` to finish, then
-    /// stops them with reason `shutdown` and waits until their containers are removed.
+    /// Takes no more jobs, gives the running ones `grace` to finish, then stops them with reason
+    /// `shutdown`, waits until their containers are removed, and gives up the lease.
     private func shutDown(grace: Duration) async {
         accepting = false
-        for (record, _, _) in queue { _ = try? await stop(record.id, reason: .shutdown) }
         let tasks = running
-        guard !tasks.isEmpty else { return }
-        if grace > .zero {
-            logger.notice("waiting up to \(grace) for \(tasks.count) running job(s) to finish")
+        if !tasks.isEmpty {
+            if grace > .zero {
+                logger.notice("waiting up to \(grace) for \(tasks.count) running job(s) to finish")
+            }
+            await withTaskGroup { group in
+                group.addTask {
+                    for task in tasks.values { await task.value }
+                }
+                group.addTask { try? await Task.sleep(for: grace) }
+                await group.next()
+                for (id, task) in running {
+                    stopReasons[id] = .shutdown
+                    task.cancel()
+                }
+                group.cancelAll()
+            }
+            for task in tasks.values { await task.value }
         }
-        await withTaskGroup { group in
-            group.addTask {
-                for task in tasks.values { await task.value }
-            }
-            group.addTask { try? await Task.sleep(for: grace) }
-            await group.next()
-            for (id, task) in running {
-                stopReasons[id] = .shutdown
-                task.cancel()
-            }
-            group.cancelAll()
+        do {
+            try await store.leave(node: node)
+        } catch {
+            logger.warning("cannot give up this node's lease: \(error)")
         }
     }
 }

@@ -21,6 +21,8 @@ final class StoreRecorder: JobObserver, Sendable {
     static let pendingByteLimit = 1 << 20
 
     private let id: String
+    /// The node that runs the job: its state writes are refused once the job is not its own.
+    private let owner: String?
     private let store: any JobStore
     private let logger: Logger
     private let metrics: DrayMetrics?
@@ -43,10 +45,11 @@ final class StoreRecorder: JobObserver, Sendable {
     }
 
     init(
-        id: String, store: any JobStore, logger: Logger, metrics: DrayMetrics? = nil, steps: [StepState] = [],
-        didWrite: @escaping @Sendable () -> Void = {}
+        id: String, store: any JobStore, logger: Logger, owner: String? = nil, metrics: DrayMetrics? = nil,
+        steps: [StepState] = [], didWrite: @escaping @Sendable () -> Void = {}
     ) {
         self.id = id
+        self.owner = owner
         seenSteps = Mutex(steps)
         self.metrics = metrics
         self.store = store
@@ -156,7 +159,13 @@ final class StoreRecorder: JobObserver, Sendable {
             }
         }
         if let state {
-            await retrying("update the state") { try await self.store.update(id: self.id, state: state) }
+            await retrying("update the state") {
+                if let owner = self.owner {
+                    try await self.store.update(id: self.id, state: state, owner: owner)
+                } else {
+                    try await self.store.update(id: self.id, state: state)
+                }
+            }
         }
         didWrite()
     }
@@ -171,6 +180,10 @@ final class StoreRecorder: JobObserver, Sendable {
             do {
                 return try await write()
             } catch let error as DrayError where error.code == .notFound {
+                return
+            } catch let error as DrayError where error.code == .conflict {
+                // Fenced: the job is no longer this node's.
+                logger.error("cannot \(what): \(error.message)", metadata: ["job": "\(id)"])
                 return
             } catch  where attempt >= 3 && stopping.withLock({ $0 }) {
                 logger.error("gave up trying to \(what) after \(attempt) tries: \(error)", metadata: ["job": "\(id)"])

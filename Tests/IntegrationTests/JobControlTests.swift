@@ -213,14 +213,14 @@ extension ServerTests {
             let started = ContinuousClock.now
             var ids: [String] = []
             for _ in 0..<12 { ids.append(try await submit(client, shJob(["sleep 0.5"]))) }
-            let load = await service.load
+            let load = try await service.load()
             #expect(load.running == 2 && load.queued == 10)
             let waiting = try json(try await call(client, .get, "/jobs/\(ids[11])", route: "/jobs/{id}"))
             #expect(waiting["status"] as? String == "running")
             #expect(waiting["phase"] as? String == "queued")
             var most = 0
-            while await service.load.running + service.load.queued > 0 {
-                most = max(most, await service.load.running)
+            while try await service.load().running + service.load().queued > 0 {
+                most = max(most, try await service.load().running)
                 try await Task.sleep(for: .milliseconds(20))
             }
             let elapsed = ContinuousClock.now - started

@@ -1,4 +1,5 @@
 import DockerClient
+import DrayStoreTesting
 import Foundation
 import Testing
 
@@ -38,6 +39,61 @@ struct RestartTests {
             let next = try await second.request(.POST, "/jobs", body: #"{"steps":[{"source":"dray/randword"}]}"#)
             #expect(next.status == 201)
         }
+    }
+
+    @Test(
+        "queued jobs live in the store: after kill -9 or SIGTERM they run once the server is back, on each store",
+        arguments: StoreKind.allCases, [true, false])
+    func queuedJobsSurvive(_ kind: StoreKind, crash: Bool) async throws {
+        let redis = kind == .redis ? try await RedisServer() : nil
+        let store = redis.map { ["--store", $0.url] } ?? []
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("dray-queued-\(UUID().uuidString)")
+            .path
+        let arguments = store + ["--max-concurrent-jobs", "1", "--shutdown-grace", "0s"]
+        let first = try ServerProcess(dataDirectory: data, arguments: arguments)
+        try await first.waitUntilUp()
+        let long = try #require(
+            try await first.request(.POST, "/jobs", body: ServerProcess.shellJob("sleep 120")).json["id"] as? String)
+        var queued: [String] = []
+        for index in 0..<3 {
+            let body = ServerProcess.shellJob("echo queued \(index)")
+            queued.append(try #require(try await first.request(.POST, "/jobs", body: body).json["id"] as? String))
+        }
+        for id in queued { #expect(try await first.request(.GET, "/jobs/\(id)").json["phase"] as? String == "queued") }
+        if crash { first.kill9() } else { first.stop() }
+
+        let second = try ServerProcess(dataDirectory: data, arguments: store)
+        defer { second.stop() }
+        try await second.waitUntilUp()
+        let ended = try await second.waitUntilEnded(long)
+        #expect(ended["status"] as? String == "error")
+        #expect(ended["reason"] as? String == (crash ? "restarted" : "shutdown"))
+        for (index, id) in queued.enumerated() {
+            let state = try await second.waitUntilEnded(id)
+            #expect(state["status"] as? String == "complete", "queued job \(index) ran after the restart")
+            #expect(try await second.request(.GET, "/jobs/\(id)/log").json["lines"] as? [String] == ["queued \(index)"])
+        }
+        second.stop()
+        try await redis?.stop()
+    }
+
+    @Test(
+        "a second node on the same SQLite or Redis store refuses to start, and names PostgreSQL",
+        arguments: StoreKind.allCases)
+    func oneNodePerStore(_ kind: StoreKind) async throws {
+        let redis = kind == .redis ? try await RedisServer() : nil
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("dray-one-\(UUID().uuidString)").path
+        let store = redis?.url ?? "sqlite:\(data)/dray.sqlite"
+        let first = try ServerProcess(dataDirectory: data, arguments: ["--store", store])
+        defer { first.stop() }
+        try await first.waitUntilUp()
+        let second = try await DrayProcess.run([
+            "serve", "--store", store, "--data-dir", data + "-second", "--port", String(try LoopbackPort.free()),
+        ])
+        #expect(second.status != 0)
+        #expect(second.stderr.contains("PostgreSQL"), "\(second.stderr)")
+        first.stop()
+        try await redis?.stop()
     }
 
     @Test("SIGTERM: running jobs get --shutdown-grace to finish; the rest stop with reason shutdown, no container left")

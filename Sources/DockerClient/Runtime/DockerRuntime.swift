@@ -125,7 +125,9 @@ public struct DockerRuntime: ContainerRuntime {
     public func jobContainers() async throws -> [JobContainer] {
         try await engineCall("list containers") {
             try await client.listContainers(label: "dray.job").compactMap { container in
-                container.labels?["dray.job"].map { JobContainer(id: container.id, jobID: $0) }
+                container.labels?["dray.job"].map {
+                    JobContainer(id: container.id, jobID: $0, node: container.labels?["dray.node"])
+                }
             }
         }
     }

@@ -49,10 +49,13 @@ public struct JobContainer: Sendable, Equatable {
     public var id: String
     /// The job it belongs to: its `dray.job` label.
     public var jobID: String
+    /// The node that started it: its `dray.node` label, nil on containers made before nodes.
+    public var node: String?
 
-    public init(id: String, jobID: String) {
+    public init(id: String, jobID: String, node: String? = nil) {
         self.id = id
         self.jobID = jobID
+        self.node = node
     }
 }
 

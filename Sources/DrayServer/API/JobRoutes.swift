@@ -171,8 +171,7 @@ struct JobRoutes: Sendable {
 
     /// `GET /jobs/{id}`.
     func get(_ id: String) async throws -> Response {
-        guard let record = try await service.store.job(id: id) else { throw DrayError.noJob(id) }
-        return JSONResponse.make(JobView(record))
+        JSONResponse.make(JobView(try await service.job(id: id)))
     }
 
     /// `GET /jobs/{id}/log?index=N&limit=M`: lines from N (default 0), at most M.
@@ -184,7 +183,7 @@ struct JobRoutes: Sendable {
         if try Self.flag(query["follow"].map(String.init), name: "follow") {
             return try await follow(id, from: index, detail: detail)
         }
-        let lines = try await service.store.log(id: id, from: index, limit: limit)
+        let lines = try await service.log(id: id, from: index, limit: limit)
         return JSONResponse.make(LogPage(lines, detail: detail))
     }
 
@@ -193,8 +192,8 @@ struct JobRoutes: Sendable {
     /// status once the job has ended and every line was sent. With `detail=true`, each event's
     /// data is the JSON of a ``LogEntry``.
     func follow(_ id: String, from start: Int, detail: Bool) async throws -> Response {
-        guard try await service.store.job(id: id) != nil else { throw DrayError.noJob(id) }
-        let store = service.store
+        _ = try await service.job(id: id)
+        let service = service
         let changes = service.changes
         let body = ResponseBody { writer in
             var index = start
@@ -204,11 +203,11 @@ struct JobRoutes: Sendable {
                 let lines: [LogLine]
                 do {
                     let seen = changes.version(of: id)
-                    lines = try await store.log(id: id, from: index, limit: 1000)
+                    lines = try await service.log(id: id, from: index, limit: 1000)
                     if lines.isEmpty, ended == nil {
                         // The recorder writes a job's last lines before its final state: read
                         // the state, then the log once more, and nothing is missed.
-                        guard let record = try await store.job(id: id) else { break }
+                        let record = try await service.job(id: id)
                         if record.state.status != .running { ended = record }
                         // Woken by the next write; the timeout covers a job another server runs.
                         if ended == nil { await changes.wait(for: id, after: seen, timeout: .seconds(1)) }
@@ -267,11 +266,7 @@ struct JobRoutes: Sendable {
 
     /// `GET /readyz`: 200 when the store and the container engine answer, else 503 and why.
     func ready() async -> Response {
-        var problems: [String] = []
-        do { try await service.store.ping() } catch { problems.append("the store does not answer: \(error)") }
-        do { try await service.runtime.ping() } catch {
-            problems.append("the container engine does not answer: \(error)")
-        }
+        let problems = await service.readiness()
         if problems.isEmpty { return JSONResponse.make(["status": "ready"]) }
         return JSONResponse.make(
             ["status": "unready", "error": problems.joined(separator: "; ")], status: .serviceUnavailable)
