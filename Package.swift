@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // The job model, its validation, and the engine that runs steps; the
@@ -76,6 +77,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The job store on PostgreSQL (postgres-nio), which many nodes share.
+        .target(
+            name: "DrayPostgres",
+            dependencies: [
+                "DrayEngine",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The contract every `JobStore` passes, run by each store's tests.
         .target(
             name: "DrayStoreTesting",
@@ -113,6 +124,7 @@ let package = Package(
                 "DrayServer",
                 "DraySQLite",
                 "DrayRedis",
+                "DrayPostgres",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -145,6 +157,12 @@ let package = Package(
             dependencies: ["DrayRedis", "DrayStoreTesting"],
             swiftSettings: swiftSettings
         ),
+        // Runs against a real PostgreSQL: see scripts/test.
+        .testTarget(
+            name: "DrayPostgresTests",
+            dependencies: ["DrayPostgres", "DrayStoreTesting"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "DrayServerTests",
             dependencies: [
@@ -169,6 +187,7 @@ let package = Package(
                 "DrayServer",
                 "DraySQLite",
                 "DrayRedis",
+                "DrayPostgres",
                 "DrayStoreTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

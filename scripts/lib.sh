@@ -221,3 +221,29 @@ ensure_selenium() {
     python3 -c 'import selenium' || die "selenium did not install"
   fi
 }
+
+# start_postgres: Debian's PostgreSQL, a cluster of its own in $DRAY_PG_DIR (initdb as the
+# postgres user, trust on loopback only, no fsync: test data), on a free loopback port; exports
+# DRAY_TEST_POSTGRES_URL. The tests make a database each on it.
+DRAY_PG_DIR=${DRAY_PG_DIR:-/tmp/dray-postgres}
+start_postgres() {
+  need_packages postgresql
+  local bin port
+  bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  stop_postgres
+  rm -rf "$DRAY_PG_DIR"
+  mkdir -p "$DRAY_PG_DIR"
+  chown postgres "$DRAY_PG_DIR"
+  runuser -u postgres -- "$bin/initdb" -D "$DRAY_PG_DIR/data" --auth=trust -U postgres --no-sync >/dev/null
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  say "starting PostgreSQL on 127.0.0.1:$port"
+  runuser -u postgres -- "$bin/pg_ctl" -D "$DRAY_PG_DIR/data" -l "$DRAY_PG_DIR/log" -w \
+    -o "-p $port -k $DRAY_PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=500" start >/dev/null
+  export DRAY_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+}
+stop_postgres() {
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -n "$bin" ] && [ -f "$DRAY_PG_DIR/data/postmaster.pid" ] || return 0
+  runuser -u postgres -- "$bin/pg_ctl" -D "$DRAY_PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+}

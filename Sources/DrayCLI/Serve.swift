@@ -1,6 +1,7 @@
 import ArgumentParser
 import DockerClient
 import DrayEngine
+import DrayPostgres
 import DrayRedis
 import DraySQLite
 import DrayServer
@@ -242,7 +243,32 @@ struct Serve: AsyncParsableCommand {
         switch storeURL {
         case .sqlite(let path): jobStore = try SQLiteJobStore(path: path)
         case .redis(let configuration): jobStore = RedisJobStore(configuration: configuration)
+        case .postgres(let url):
+            do {
+                jobStore = try PostgresJobStore(url: url, logger: logger)
+            } catch {
+                throw ValidationError("--store \(error)")
+            }
         }
+        try await Self.withRunning(jobStore) {
+            try await serve(jobStore, storeURL: storeURL, node: node, logger: logger, access: access)
+        }
+    }
+
+    /// Runs `body` while the store's own tasks run: PostgreSQL's connection pool, once migrated.
+    static func withRunning(_ store: any JobStore, _ body: () async throws -> Void) async throws {
+        guard let postgres = store as? PostgresJobStore else { return try await body() }
+        try await withThrowingTaskGroup { group in
+            group.addTask { await postgres.run() }
+            defer { group.cancelAll() }
+            try await postgres.migrate()
+            try await body()
+        }
+    }
+
+    private func serve(
+        _ jobStore: any JobStore, storeURL: StoreURL, node: String, logger: Logger, access: ServeAccess
+    ) async throws {
         let logins = registryConfig.map(RegistryLogins.init(path:)) ?? RegistryLogins(environment: environment)
         try logins?.check()
         let metrics = DrayMetrics(node: node)
@@ -292,6 +318,7 @@ struct Serve: AsyncParsableCommand {
 enum StoreURL: CustomStringConvertible {
     case sqlite(path: String)
     case redis(RedisConfiguration)
+    case postgres(String)
 
     init(_ text: String) throws {
         if text.hasPrefix("redis://") || text.hasPrefix("rediss://") {
@@ -300,6 +327,8 @@ enum StoreURL: CustomStringConvertible {
             } catch {
                 throw ValidationError("--store \(error)")
             }
+        } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
+            self = .postgres(text)
         } else if text.hasPrefix("sqlite:") {
             let path = String(text.dropFirst("sqlite:".count))
             guard !path.isEmpty else {
@@ -308,7 +337,8 @@ enum StoreURL: CustomStringConvertible {
             self = .sqlite(path: path)
         } else {
             throw ValidationError(
-                "--store \"\(text)\" is not a store this dray knows: use sqlite:PATH or redis://HOST:PORT")
+                "--store \"\(text)\" is not a store this dray knows: use sqlite:PATH, redis://HOST:PORT or postgres://USER@HOST:PORT/DATABASE"
+            )
         }
     }
 
@@ -317,6 +347,7 @@ enum StoreURL: CustomStringConvertible {
         switch self {
         case .sqlite(let path): "sqlite:\(path)"
         case .redis(let configuration): configuration.redactedURL
+        case .postgres(let url): PostgresJobStore.redacted(url)
         }
     }
 }

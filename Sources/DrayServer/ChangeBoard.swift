@@ -28,6 +28,20 @@ final class ChangeBoard: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    /// Another node wrote the job: wakes its waiters here, if any, and keeps no entry for a job
+    /// no one follows here (a follower that missed it looks again within its timeout).
+    func poke(_ id: String) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard var entry = state.entries[id] else { return [] }
+            entry.version += 1
+            let waiters = entry.waiters.values
+            entry.waiters = [:]
+            state.entries[id] = entry.waiters.isEmpty && waiters.isEmpty ? nil : entry
+            return Array(waiters)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
     /// Forgets a job that ended, waking its waiters.
     func remove(_ id: String) {
         bump(id)

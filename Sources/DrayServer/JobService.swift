@@ -481,6 +481,23 @@ public actor JobService: Service {
                 }
             }
             group.addTask {
+                // Another node queued a job, or wrote one this node's readers follow.
+                let changes = self.changes
+                let wake = self.wake
+                do {
+                    try await self.store.watch { change in
+                        switch change {
+                        case .queued: wake.yield()
+                        case .job(let id): changes.poke(id)
+                        }
+                    }
+                } catch {
+                    self.logger.warning("the store's change feed stopped: \(error)")
+                }
+                // Without a feed, the other loops poll; wait for the end like them.
+                while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+            }
+            group.addTask {
                 let wakes = self.wakes
                 let poll = self.configuration.pollInterval
                 await withTaskGroup { ticks in

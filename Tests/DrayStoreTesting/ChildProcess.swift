@@ -81,7 +81,12 @@ public enum ChildProcess {
 
     /// Sends `pid` SIGTERM and waits until it has ended, as a service manager stops a program.
     public static func terminate(_ pid: pid_t) {
-        kill(pid, SIGTERM)
+        end(pid, with: SIGTERM)
+    }
+
+    /// Sends `pid` `signal` and waits until it has ended.
+    public static func end(_ pid: pid_t, with signal: Int32) {
+        kill(pid, signal)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     }

@@ -28,11 +28,7 @@ public final class RedisServer: Sendable {
     }
 
     deinit {
-        if let pid = pid.withLock({ $0 }) {
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-        }
+        if let pid = pid.withLock({ $0 }) { ChildProcess.end(pid, with: SIGKILL) }
     }
 
     static var binary: String {

@@ -35,7 +35,17 @@ extension ServerTests {
             let bad = try await submit(client, shJob(["exit 3"]))
             _ = try await waitUntilDone(client, bad)
 
-            let text = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            // A job's end is stored before its task has counted it: wait for the count (a bound, not a timing).
+            var text = ""
+            for _ in 0..<200 {
+                text = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+                if Self.samples(text)["dray_jobs_running"] == 0,
+                    Self.samples(text)["dray_job_duration_seconds_count"] == 2
+                {
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
             let samples = Self.samples(text)
             #expect(samples[#"dray_jobs_ended_total{status="complete",reason="none"}"#] == 1, "\(text)")
             #expect(samples[#"dray_jobs_ended_total{status="error",reason="failed"}"#] == 1)

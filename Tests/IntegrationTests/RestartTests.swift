@@ -46,7 +46,8 @@ struct RestartTests {
         arguments: StoreKind.allCases, [true, false])
     func queuedJobsSurvive(_ kind: StoreKind, crash: Bool) async throws {
         let redis = kind == .redis ? try await RedisServer() : nil
-        let store = redis.map { ["--store", $0.url] } ?? []
+        let postgres = kind == .postgres ? try await PostgresServer.freshDatabase() : nil
+        let store = (redis?.url ?? postgres).map { ["--store", $0] } ?? []
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("dray-queued-\(UUID().uuidString)")
             .path
         let arguments = store + ["--max-concurrent-jobs", "1", "--shutdown-grace", "0s"]

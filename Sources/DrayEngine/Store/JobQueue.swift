@@ -44,6 +44,23 @@ public protocol JobQueue: Sendable {
     /// Replaces the state of a job that `node` runs. Throws a `conflict` when the job is no
     /// longer `node`'s (its lease ran out and another node ended it): the fence.
     func update(id: String, state: JobState, owner node: String) async throws
+    /// Calls `changed` for every change any node makes, until the task is canceled. It only
+    /// wakes: whoever is woken reads the store. A store without a feed returns at once, and
+    /// nodes look every second instead.
+    func watch(_ changed: @escaping @Sendable (StoreChange) -> Void) async throws
+}
+
+/// What a store's change feed says happened.
+public enum StoreChange: Sendable, Equatable {
+    /// A job joined the queue.
+    case queued
+    /// A job's state or log was written.
+    case job(String)
+}
+
+extension JobQueue {
+    /// No feed: nodes poll.
+    public func watch(_ changed: @escaping @Sendable (StoreChange) -> Void) async throws {}
 }
 
 extension DrayError {

@@ -1,4 +1,5 @@
 import DrayEngine
+import DrayPostgres
 import DrayRedis
 import DraySQLite
 import DrayStoreTesting
@@ -9,6 +10,7 @@ import Testing
 enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sqlite
     case redis
+    case postgres
 
     var testDescription: String { rawValue }
 
@@ -17,6 +19,11 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
         switch self {
         case .sqlite:
             return (try SQLiteJobStore(path: folder + "/dray.sqlite"), {})
+        case .postgres:
+            let store = try PostgresJobStore(url: try await PostgresServer.freshDatabase())
+            let pool = Task { await store.run() }
+            try await store.migrate()
+            return (store, { pool.cancel() })
         case .redis:
             let server = try await RedisServer()
             let store = RedisJobStore(configuration: try RedisConfiguration(url: server.url))

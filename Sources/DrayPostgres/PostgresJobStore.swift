@@ -1,0 +1,585 @@
+import DrayEngine
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// A ``JobStore`` on PostgreSQL, which many nodes share: each claims queued jobs with
+/// `FOR UPDATE SKIP LOCKED`, so a job runs on exactly one node, and `NOTIFY dray` wakes the
+/// idle nodes and the live-log readers of every node (it only wakes; they read the tables).
+///
+/// Call ``run()`` (it runs the connection pool) for as long as the store is used.
+public final class PostgresJobStore: JobStore {
+    public let client: PostgresClient
+    /// Where it connects, without the password, for messages.
+    public let description: String
+    private let logger: Logger
+    /// The nodes that renewed their lease through this store: a missing lease row for one of
+    /// them means another node reaped it.
+    private let joined = Joined()
+
+    /// Connects (lazily) to `url`: `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (also
+    /// `postgresql://`), with `?sslmode=disable|prefer|require` (default prefer).
+    public init(url: String, logger: Logger = Logger(label: "dray.postgres")) throws {
+        let parsed = try PostgresURL(url)
+        description = parsed.redacted
+        self.logger = logger
+        var configuration = PostgresClient.Configuration(
+            host: parsed.host, port: parsed.port, username: parsed.user, password: parsed.password,
+            database: parsed.database, tls: parsed.tls)
+        configuration.options.connectTimeout = .seconds(5)
+        configuration.options.maximumConnections = 16
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+    }
+
+    /// `url` without its password, for messages.
+    public static func redacted(_ url: String) -> String {
+        (try? PostgresURL(url).redacted) ?? "postgres://…"
+    }
+
+    /// Runs the connection pool until the task is canceled.
+    public func run() async {
+        await client.run()
+    }
+
+    /// Creates or migrates the tables. Migrations are versioned and run once, under a lock, so
+    /// that nodes starting together do not race.
+    public func migrate() async throws {
+        try await access {
+            try await self.client.withTransaction(logger: self.logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(7375001)", logger: self.logger)
+                try await connection.query(
+                    "CREATE TABLE IF NOT EXISTS dray_migrations (version INT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+                    logger: self.logger)
+                var applied = Set<Int>()
+                for try await version in try await connection.query(
+                    "SELECT version FROM dray_migrations", logger: self.logger
+                ).decode(Int.self) {
+                    applied.insert(version)
+                }
+                for (version, name, statements) in Self.migrations where !applied.contains(version) {
+                    for statement in statements {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
+                    }
+                    try await connection.query(
+                        "INSERT INTO dray_migrations (version, name) VALUES (\(version), \(name))", logger: self.logger)
+                }
+            }
+        }
+    }
+
+    /// The schema, one migration per version. Never edit a registered migration; add one.
+    static let migrations: [(Int, String, [String])] = [
+        (
+            1, "jobs, log lines and nodes",
+            [
+                """
+                CREATE TABLE jobs (
+                    seq BIGSERIAL PRIMARY KEY,
+                    id TEXT NOT NULL UNIQUE,
+                    job BYTEA NOT NULL,
+                    state BYTEA NOT NULL,
+                    name TEXT,
+                    total_steps INT NOT NULL,
+                    status TEXT NOT NULL,
+                    phase TEXT NOT NULL,
+                    steps_completed INT NOT NULL,
+                    current_step INT,
+                    reason TEXT,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    started_at DOUBLE PRECISION,
+                    finished_at DOUBLE PRECISION,
+                    node TEXT,
+                    stop_request TEXT,
+                    log_count BIGINT NOT NULL DEFAULT 0,
+                    last_batch TEXT
+                )
+                """,
+                "CREATE INDEX jobs_by_status ON jobs (status, seq)",
+                "CREATE INDEX jobs_by_phase ON jobs (phase, seq)",
+                "CREATE INDEX jobs_running_by_node ON jobs (node) WHERE status = 'running'",
+                """
+                CREATE TABLE log_lines (
+                    job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+                    seq BIGINT NOT NULL,
+                    step INT NOT NULL,
+                    stream SMALLINT NOT NULL,
+                    text BYTEA NOT NULL,
+                    PRIMARY KEY (job_id, seq)
+                )
+                """,
+                "CREATE TABLE nodes (id TEXT PRIMARY KEY, lease_until DOUBLE PRECISION NOT NULL)",
+            ]
+        )
+    ]
+
+    private static let encoder = JSONEncoder.keepingSecrets()
+    private static let decoder = JSONDecoder()
+    /// The channel of the change feed: payload `queue`, or `job:ID`.
+    static let channel = "dray"
+
+    public func ping() async throws {
+        try await access { try await self.client.query("SELECT 1", logger: self.logger) }
+    }
+
+    // MARK: - Jobs
+
+    public func create(_ record: JobRecord) async throws {
+        let job = try Self.encoder.encode(record.job)
+        let state = try Self.encoder.encode(record.state)
+        let s = Columns(record.state)
+        let name = record.job.name
+        let steps = record.job.steps.count
+        let id = record.id
+        try await access {
+            try await self.client.query(
+                """
+                WITH created AS (
+                    INSERT INTO jobs (id, job, state, name, total_steps, status, phase, steps_completed, current_step,
+                        reason, created_at, started_at, finished_at)
+                    VALUES (\(id), \(job), \(state), \(name), \(steps), \(s.status), \(s.phase), \(s.stepsCompleted),
+                        \(s.currentStep), \(s.reason), \(s.createdAt), \(s.startedAt), \(s.finishedAt))
+                    RETURNING status)
+                SELECT pg_notify(\(Self.channel), 'queue') FROM created WHERE status = 'running'
+                """, logger: self.logger)
+        }
+    }
+
+    private static let recordColumns = "id, job, state, node"
+
+    private static func records(_ rows: PostgresRowSequence) async throws -> [JobRecord] {
+        var records: [JobRecord] = []
+        for try await (id, job, state, node) in rows.decode((String, Data, Data, String?).self) {
+            records.append(
+                JobRecord(
+                    id: id, job: try decoder.decode(Job.self, from: job),
+                    state: try decoder.decode(JobState.self, from: state), node: node))
+        }
+        return records
+    }
+
+    public func job(id: String) async throws -> JobRecord? {
+        try await access {
+            try await Self.records(
+                try await self.client.query(
+                    "SELECT id, job, state, node FROM jobs WHERE id = \(id)", logger: self.logger)
+            ).first
+        }
+    }
+
+    public func jobs() async throws -> [JobRecord] {
+        try await access {
+            try await Self.records(
+                try await self.client.query("SELECT id, job, state, node FROM jobs ORDER BY seq", logger: self.logger))
+        }
+    }
+
+    public func list(_ listing: JobListing) async throws -> JobPage {
+        var query = PostgresQuery(
+            unsafeSQL:
+                "SELECT seq, id, name, total_steps, status, phase, steps_completed, current_step, reason, created_at, started_at, finished_at FROM jobs WHERE TRUE"
+        )
+        var bindings = PostgresBindings()
+        var sql = query.sql
+        if let cursor = listing.cursor {
+            guard let seq = Int64(cursor), seq >= 0 else { throw JobListing.badCursor(cursor) }
+            bindings.append(seq)
+            sql += listing.newestFirst ? " AND seq < $\(bindings.count)" : " AND seq > $\(bindings.count)"
+        }
+        if !listing.statuses.isEmpty {
+            bindings.append(listing.statuses.map(\.rawValue).sorted())
+            sql += " AND status = ANY($\(bindings.count))"
+        }
+        if !listing.phases.isEmpty {
+            bindings.append(listing.phases.map(\.rawValue).sorted())
+            sql += " AND phase = ANY($\(bindings.count))"
+        }
+        sql += " ORDER BY seq \(listing.newestFirst ? "DESC" : "ASC")"
+        if let limit = listing.limit {
+            bindings.append(limit + 1)
+            sql += " LIMIT $\(bindings.count)"
+        }
+        query = PostgresQuery(unsafeSQL: sql, binds: bindings)
+        let request = query
+        let rows = try await access {
+            var rows: [(Int64, JobSummary)] = []
+            let sequence = try await self.client.query(request, logger: self.logger)
+            for try await row in sequence {
+                let (seq, id, name, total, status, phase, completed, current) = try row.decode(
+                    (Int64, String, String?, Int, String, String, Int, Int?).self)
+                let randomAccess = row.makeRandomAccess()
+                let reason = try randomAccess[8].decode(String?.self)
+                let created = try randomAccess[9].decode(Double.self)
+                let started = try randomAccess[10].decode(Double?.self)
+                let finished = try randomAccess[11].decode(Double?.self)
+                rows.append(
+                    (
+                        seq,
+                        JobSummary(
+                            id: id, name: name, status: JobStatus(rawValue: status) ?? .error,
+                            phase: JobPhase(rawValue: phase) ?? .failed, stepsCompleted: completed, totalSteps: total,
+                            currentStep: current.map { $0 + 1 }, reason: reason.flatMap(FailureReason.init),
+                            createdAt: Date(timeIntervalSinceReferenceDate: created),
+                            startedAt: started.map(Date.init(timeIntervalSinceReferenceDate:)),
+                            finishedAt: finished.map(Date.init(timeIntervalSinceReferenceDate:)))
+                    ))
+            }
+            return rows
+        }
+        let page = rows.prefix(listing.limit ?? rows.count)
+        return JobPage(
+            jobs: page.map(\.1), next: rows.count > page.count ? page.last.map { String($0.0) } : nil)
+    }
+
+    public func update(id: String, job: Job) async throws {
+        let encoded = try Self.encoder.encode(job)
+        let updated = try await access {
+            try await self.count(
+                "UPDATE jobs SET job = \(encoded) WHERE id = \(id) RETURNING id")
+        }
+        guard updated > 0 else { throw DrayError.noJob(id) }
+    }
+
+    public func update(id: String, state: JobState) async throws {
+        guard try await setState(id: id, state: state, where: "TRUE") else { throw DrayError.noJob(id) }
+    }
+
+    public func update(id: String, state: JobState, owner node: String) async throws {
+        guard try await setState(id: id, state: state, where: "node = $\(Columns.count + 3)", node) else {
+            guard try await job(id: id) != nil else { throw DrayError.noJob(id) }
+            throw DrayError.fenced(id, node: node)
+        }
+    }
+
+    /// Replaces a job's state where `condition` holds (its parameters after the columns' and
+    /// the id's); then wakes those who watch the job. False when it does not hold.
+    private func setState(
+        id: String, state: JobState, where condition: String, _ extra: String? = nil, then action: String = ""
+    ) async throws -> Bool {
+        let encoded = try Self.encoder.encode(state)
+        var bindings = PostgresBindings()
+        Columns(state).bind(to: &bindings)
+        try bindings.append(encoded)
+        bindings.append(id)
+        if let extra { bindings.append(extra) }
+        let sql = """
+            WITH changed AS (
+                UPDATE jobs SET \(Columns.assignments), state = $\(Columns.count + 1)\(action)
+                WHERE id = $\(Columns.count + 2) AND \(condition) RETURNING id, status)
+            SELECT pg_notify('\(Self.channel)', 'job:' || id) FROM changed
+            """
+        let query = PostgresQuery(unsafeSQL: sql, binds: bindings)
+        return try await access { try await self.count(query) } > 0
+    }
+
+    public func appendLog(id: String, lines: [LogLine], batch: UUID?) async throws {
+        guard !lines.isEmpty else { return }
+        let token = batch?.uuidString
+        let steps = lines.map(\.step)
+        let streams = lines.map { $0.stream == .stdout ? 1 : 2 }
+        // As bytes: PostgreSQL's text cannot hold a NUL.
+        let texts = lines.map { ByteBuffer(string: $0.text) }
+        try await access {
+            try await self.client.withTransaction(logger: self.logger) { connection in
+                let rows = try await connection.query(
+                    "SELECT log_count, last_batch FROM jobs WHERE id = \(id) FOR UPDATE", logger: self.logger)
+                var found: (Int64, String?)?
+                for try await row in rows.decode((Int64, String?).self) { found = row }
+                guard let (count, last) = found else { throw DrayError.noJob(id) }
+                if let token, last == token { return }
+                try await connection.query(
+                    """
+                    INSERT INTO log_lines (job_id, seq, step, stream, text)
+                    SELECT \(id), \(count) + ordinality - 1, step, stream, text
+                    FROM unnest(\(steps)::int[], \(streams)::smallint[], \(texts)::bytea[]) WITH ORDINALITY AS l(step, stream, text)
+                    """, logger: self.logger)
+                try await connection.query(
+                    """
+                    UPDATE jobs SET log_count = \(count + Int64(lines.count)), last_batch = \(token) WHERE id = \(id)
+                    """, logger: self.logger)
+                try await connection.query(
+                    "SELECT pg_notify(\(Self.channel), \("job:" + id))", logger: self.logger)
+            }
+        }
+    }
+
+    public func log(id: String, from index: Int, limit: Int?) async throws -> [LogLine] {
+        let start = Int64(max(0, index))
+        let limit = Int64(limit ?? Int(Int32.max))
+        return try await access {
+            try await self.client.withConnection { connection in
+                var exists = false
+                for try await _ in try await connection.query(
+                    "SELECT 1 FROM jobs WHERE id = \(id)", logger: self.logger)
+                {
+                    exists = true
+                }
+                guard exists else { throw DrayError.noJob(id) }
+                var lines: [LogLine] = []
+                let rows = try await connection.query(
+                    """
+                    SELECT step, stream, text FROM log_lines WHERE job_id = \(id) AND seq >= \(start)
+                    ORDER BY seq LIMIT \(limit)
+                    """, logger: self.logger)
+                for try await (step, stream, text) in rows.decode((Int, Int16, ByteBuffer).self) {
+                    lines.append(
+                        LogLine(
+                            step: step, stream: stream == 2 ? .stderr : .stdout,
+                            text: String(decoding: text.readableBytesView, as: UTF8.self)))
+                }
+                return lines
+            }
+        }
+    }
+
+    public func delete(id: String) async throws -> Bool {
+        try await access {
+            try await self.count("DELETE FROM jobs WHERE id = \(id) RETURNING id") > 0
+        }
+    }
+
+    // MARK: - The control plane (many nodes)
+
+    public func heartbeat(node: String, lease: Duration) async throws -> Bool {
+        let until = Date().timeIntervalSince1970 + Double(lease / .milliseconds(1)) / 1000
+        let renewed = try await access {
+            try await self.count("UPDATE nodes SET lease_until = \(until) WHERE id = \(node) RETURNING id")
+        }
+        if renewed > 0 { return true }
+        try await access {
+            try await self.client.query(
+                """
+                INSERT INTO nodes (id, lease_until) VALUES (\(node), \(until))
+                ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until
+                """, logger: self.logger)
+        }
+        // A node that had a lease here and finds none was reaped.
+        return joined.insert(node)
+    }
+
+    public func leave(node: String) async throws {
+        try await access { try await self.client.query("DELETE FROM nodes WHERE id = \(node)", logger: self.logger) }
+        joined.remove(node)
+    }
+
+    public func claim(node: String, limit: Int) async throws -> [JobRecord] {
+        guard limit > 0 else { return [] }
+        let claimed = try await access {
+            try await Self.records(
+                try await self.client.query(
+                    """
+                    UPDATE jobs SET node = \(node) WHERE seq IN (
+                        SELECT seq FROM jobs WHERE phase = 'queued' AND status = 'running' AND node IS NULL
+                        ORDER BY seq LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+                    RETURNING id, job, state, node
+                    """, logger: self.logger))
+        }
+        // RETURNING keeps no order: the oldest first, as created.
+        return claimed.sorted { $0.state.createdAt < $1.state.createdAt }
+    }
+
+    public func queuedCount() async throws -> Int {
+        try await access {
+            var count = 0
+            for try await value in try await self.client.query(
+                "SELECT COUNT(*) FROM jobs WHERE phase = 'queued' AND status = 'running' AND node IS NULL",
+                logger: self.logger
+            ).decode(Int.self) {
+                count = value
+            }
+            return count
+        }
+    }
+
+    public func requestStop(id: String, _ request: StopRequest) async throws -> Bool {
+        let text = request.rawValue
+        return try await access {
+            try await self.count(
+                """
+                WITH asked AS (
+                    UPDATE jobs SET stop_request = \(text) WHERE id = \(id) AND status = 'running' AND node IS NOT NULL
+                    RETURNING node)
+                SELECT pg_notify(\(Self.channel), 'stop:' || node) FROM asked
+                """)
+        } > 0
+    }
+
+    public func stopRequests(node: String) async throws -> [(id: String, request: StopRequest)] {
+        try await access {
+            var requests: [(id: String, request: StopRequest)] = []
+            let rows = try await self.client.query(
+                """
+                UPDATE jobs SET stop_request = NULL
+                FROM (SELECT id, stop_request FROM jobs WHERE node = \(node) AND stop_request IS NOT NULL FOR UPDATE) asked
+                WHERE jobs.id = asked.id
+                RETURNING jobs.id, asked.stop_request
+                """, logger: self.logger)
+            for try await (id, request) in rows.decode((String, String?).self) {
+                if let request = request.flatMap(StopRequest.init) { requests.append((id: id, request: request)) }
+            }
+            return requests
+        }
+    }
+
+    public func reapLostNodes(now: Date) async throws -> [JobRecord] {
+        let cutoff = now.timeIntervalSince1970
+        return try await access {
+            try await self.client.withTransaction(logger: self.logger) { connection in
+                var lost: [String] = []
+                for try await node in try await connection.query(
+                    "DELETE FROM nodes WHERE lease_until < \(cutoff) RETURNING id", logger: self.logger
+                ).decode(String.self) {
+                    lost.append(node)
+                }
+                guard !lost.isEmpty else { return [] }
+                let running = try await Self.records(
+                    try await connection.query(
+                        "SELECT id, job, state, node FROM jobs WHERE status = 'running' AND node = ANY(\(lost)) FOR UPDATE",
+                        logger: self.logger))
+                var ended: [JobRecord] = []
+                for var record in running {
+                    let node = record.node ?? "?"
+                    record.state.fail(
+                        JobState.nodeLostMessage(
+                            node: node, step: record.state.currentStep.map { record.job.steps[$0].label(index: $0) }),
+                        reason: .nodeLost, at: now)
+                    let encoded = try Self.encoder.encode(record.state)
+                    var bindings = PostgresBindings()
+                    Columns(record.state).bind(to: &bindings)
+                    try bindings.append(encoded)
+                    bindings.append(record.id)
+                    try await connection.query(
+                        PostgresQuery(
+                            unsafeSQL:
+                                "UPDATE jobs SET \(Columns.assignments), state = $\(Columns.count + 1), node = NULL, stop_request = NULL WHERE id = $\(Columns.count + 2)",
+                            binds: bindings), logger: self.logger)
+                    try await connection.query(
+                        "SELECT pg_notify(\(Self.channel), \("job:" + record.id))", logger: self.logger)
+                    ended.append(record)
+                }
+                return ended
+            }
+        }
+    }
+
+    public func requeue(id: String, state: JobState) async throws -> Bool {
+        let requeued = try await setState(
+            id: id, state: state, where: "status = 'error'", then: ", node = NULL, stop_request = NULL")
+        if requeued {
+            try await access {
+                try await self.client.query("SELECT pg_notify(\(Self.channel), 'queue')", logger: self.logger)
+            }
+        }
+        return requeued
+    }
+
+    public func endQueued(id: String, state: JobState) async throws -> Bool {
+        try await setState(id: id, state: state, where: "phase = 'queued' AND status = 'running' AND node IS NULL")
+    }
+
+    /// Listens on the `dray` channel on a connection of its own, again after any failure, until
+    /// the task is canceled.
+    public func watch(_ changed: @escaping @Sendable (StoreChange) -> Void) async throws {
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.channel) { notifications in
+                        // Whatever happened while no one listened: look once.
+                        changed(.queued)
+                        for try await notification in notifications {
+                            let payload = notification.payload
+                            if payload == "queue" || payload.hasPrefix("stop:") {
+                                changed(.queued)
+                            } else if payload.hasPrefix("job:") {
+                                changed(.job(String(payload.dropFirst(4))))
+                            }
+                        }
+                    }
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("the PostgreSQL change feed stopped: \(error); listening again in 1 s")
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    // MARK: - Calls
+
+    /// The rows a query answers with (each `RETURNING` row, for writes).
+    private func count(_ query: PostgresQuery) async throws -> Int {
+        var count = 0
+        for try await _ in try await client.query(query, logger: logger) { count += 1 }
+        return count
+    }
+
+    /// Runs a call, giving its failures the store's error type.
+    @discardableResult
+    private func access<T>(_ body: () async throws -> T) async throws -> T {
+        try await DrayError.storage("the PostgreSQL store at \(description)") {
+            do {
+                return try await body()
+            } catch let error as PostgresTransactionError {
+                // What the transaction's own code threw (no such job), as it threw it.
+                if let inner = error.closureError as? DrayError { throw inner }
+                throw error
+            } catch let error as PSQLError {
+                // Its description hides the server's message: say what the server said.
+                throw DrayErrorLike(
+                    message: error.serverInfo?[.message].map { "\($0) (\(error.code))" } ?? "\(error.code)")
+            }
+        }
+    }
+}
+
+/// The state's columns, for lists, filters and claims. Times are seconds since 2001, as the
+/// state's JSON has them.
+struct Columns {
+    var status: String
+    var phase: String
+    var stepsCompleted: Int
+    var currentStep: Int?
+    var reason: String?
+    var createdAt: Double
+    var startedAt: Double?
+    var finishedAt: Double?
+
+    init(_ state: JobState) {
+        status = state.status.rawValue
+        phase = state.phase.rawValue
+        stepsCompleted = state.stepsCompleted
+        currentStep = state.currentStep
+        reason = state.reason?.rawValue
+        createdAt = state.createdAt.timeIntervalSinceReferenceDate
+        startedAt = state.startedAt?.timeIntervalSinceReferenceDate
+        finishedAt = state.finishedAt?.timeIntervalSinceReferenceDate
+    }
+
+    static let count = 8
+    /// `status = $1, …, finished_at = $8`.
+    static let assignments = [
+        "status", "phase", "steps_completed", "current_step", "reason", "created_at", "started_at", "finished_at",
+    ].enumerated().map { "\($1) = $\($0 + 1)" }.joined(separator: ", ")
+
+    func bind(to bindings: inout PostgresBindings) {
+        bindings.append(status)
+        bindings.append(phase)
+        bindings.append(stepsCompleted)
+        bindings.append(currentStep)
+        bindings.append(reason)
+        bindings.append(createdAt)
+        bindings.append(startedAt)
+        bindings.append(finishedAt)
+    }
+}
+
+/// The nodes that have renewed a lease through this store.
+private final class Joined: Sendable {
+    private let nodes = Mutex<Set<String>>([])
+
+    /// Adds `node`; true when it was not there (a first lease, not a reaped one).
+    func insert(_ node: String) -> Bool { nodes.withLock { $0.insert(node).inserted } }
+    func remove(_ node: String) { _ = nodes.withLock { $0.remove(node) } }
+}
