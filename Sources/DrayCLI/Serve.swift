@@ -121,6 +121,12 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Serve no /metrics, and time neither requests nor engine calls.")
     var noMetrics = false
 
+    @Flag(
+        help:
+            "Do not LISTEN for PostgreSQL's NOTIFY: look at the queue once a second only (behind a pooler that drops LISTEN, such as PgBouncer in transaction mode)."
+    )
+    var noListen = false
+
     @Option(
         help: ArgumentHelp(
             "This server's node id, on its containers (dray.node), logs and gauges. (default: $DRAY_NODE_ID, or one made once and kept in DATA_DIR/node-id)",
@@ -284,6 +290,7 @@ struct Serve: AsyncParsableCommand {
             jobs.shutdownGrace = shutdownGrace.duration ?? .seconds(10)
             jobs.node = node
             jobs.lease = lease.duration ?? .seconds(30)
+            jobs.listen = !noListen
             jobs.stepLimits = try stepLimits
             jobs.registries = RegistryPolicy(allowed: allowRegistry)
             let service = JobService(

@@ -515,12 +515,24 @@ public final class PostgresJobStore: JobStore {
         return count
     }
 
-    /// Runs a call, giving its failures the store's error type.
+    /// How long a call may take: the pool waits for a connection without end while PostgreSQL
+    /// is down, and a client must be told (503) rather than left waiting.
+    static let callTimeout: Duration = .seconds(5)
+
+    /// Runs a call within ``callTimeout``, giving its failures the store's error type.
     @discardableResult
-    private func access<T>(_ body: () async throws -> T) async throws -> T {
+    private func access<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         try await DrayError.storage("the PostgreSQL store at \(description)") {
             do {
-                return try await body()
+                return try await withThrowingTaskGroup(of: T.self) { group in
+                    group.addTask { try await body() }
+                    group.addTask {
+                        try await Task.sleep(for: Self.callTimeout)
+                        throw DrayErrorLike(message: "PostgreSQL did not answer within \(Self.callTimeout)")
+                    }
+                    defer { group.cancelAll() }
+                    return try await group.next()!
+                }
             } catch let error as PostgresTransactionError {
                 // What the transaction's own code threw (no such job), as it threw it.
                 if let inner = error.closureError as? DrayError { throw inner }

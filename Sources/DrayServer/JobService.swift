@@ -33,6 +33,8 @@ public actor JobService: Service {
         public var lease: Duration = .seconds(30)
         /// How often the queue is looked at when nothing wakes this node.
         public var pollInterval: Duration = .seconds(1)
+        /// Be woken by the store's change feed (PostgreSQL's NOTIFY), not only by polling.
+        public var listen = true
 
         public init() {}
 
@@ -207,11 +209,23 @@ public actor JobService: Service {
         let id = record.id
         let reasons = stopReasons
         // A new job starts at its first step; a resumed one where it failed (a streaming job,
-        // which keeps no output between its steps, from the start).
-        let from = record.job.streaming == true ? 0 : min(record.state.stepsCompleted, record.job.steps.count - 1)
-        let state = await recorder.recording { observer in
+        // which keeps no output between its steps, from the start), when the step's input is in
+        // this node's spool: resumed on another node, it starts again from step 1.
+        var from = record.job.streaming == true ? 0 : min(record.state.stepsCompleted, record.job.steps.count - 1)
+        var start = record.state
+        if from > 0,
+            (try? await FileSystem.shared.info(forFileAt: JobRunner.outputPath(step: from - 1, in: spool))) == nil
+        {
+            logger.notice(
+                "the job's spooled input is on the node that ran it before: it runs again from step 1",
+                metadata: ["job": "\(id)"])
+            from = 0
+            start.stepsCompleted = 0
+            for index in start.steps.indices { start.steps[index] = StepState() }
+        }
+        let state = await recorder.recording { [start, from] observer in
             await runner.run(
-                record.job, id: id, spoolDirectory: spool, observer: observer, state: record.state, from: from,
+                record.job, id: id, spoolDirectory: spool, observer: observer, state: start, from: from,
                 stopReason: { reasons[id] })
         }
         running[id] = nil
@@ -308,14 +322,17 @@ public actor JobService: Service {
         }
         // A streaming job keeps no output between its steps: it starts over.
         let from = record.job.streaming == true ? 0 : min(record.state.stepsCompleted, record.job.steps.count - 1)
-        if from > 0 {
-            let input = JobRunner.outputPath(step: from - 1, in: spoolDirectory(of: id))
-            guard try await FileSystem.shared.info(forFileAt: input) != nil else {
-                throw DrayError(
-                    .conflict,
-                    "job \(id) cannot resume: the output of step \(from) was freed (--keep-outputs), and step \(from + 1) needs it"
-                )
-            }
+        // This node freed the step's input: say so. (Another node may hold it, or not: the node
+        // that claims the job runs it from step 1 when the input is not in its spool.)
+        if from > 0, freed.contains(id) || record.node == node,
+            try await FileSystem.shared.info(
+                forFileAt: JobRunner.outputPath(step: from - 1, in: spoolDirectory(of: id)))
+                == nil
+        {
+            throw DrayError(
+                .conflict,
+                "job \(id) cannot resume: the output of step \(from) was freed (--keep-outputs), and step \(from + 1) needs it"
+            )
         }
         var state = record.state
         state.status = .running
@@ -357,10 +374,11 @@ public actor JobService: Service {
     public func delete(id: String) async throws -> Bool {
         guard try await store.job(id: id) != nil else { return false }
         _ = try await stop(id, .delete)
-        let existed = try await store.delete(id: id)
+        // The node that ran it may have deleted it already, as asked.
+        _ = try await store.delete(id: id)
         _ = try? await FileSystem.shared.removeItem(at: spoolDirectory(of: id), recursively: true)
         freed.remove(id)
-        return existed
+        return true
     }
 
     /// Acts on the stop requests any node took for this node's jobs.
@@ -385,14 +403,15 @@ public actor JobService: Service {
         }
     }
 
-    /// Renews this node's lease. When it had run out and another node took this node's jobs,
-    /// stops them: their writes are refused, and their containers must not run on.
-    private func renewLease() async {
+    /// Renews this node's lease; false when the store could not be reached. When the lease had
+    /// run out and another node took this node's jobs, stops them: their writes are refused, and
+    /// their containers must not run on.
+    private func renewLease() async -> Bool {
         do {
-            if try await store.heartbeat(node: node, lease: configuration.lease) { return }
+            if try await store.heartbeat(node: node, lease: configuration.lease) { return true }
         } catch {
             logger.error("cannot renew this node's lease: \(error)")
-            return
+            return false
         }
         logger.error(
             "this node's lease ran out and its jobs were taken by another node: stopping them",
@@ -402,6 +421,7 @@ public actor JobService: Service {
             task.cancel()
         }
         for task in running.values { await task.value }
+        return true
     }
 
     /// Ends the jobs of nodes whose lease ran out.
@@ -474,9 +494,12 @@ public actor JobService: Service {
             group.addTask {
                 let interval = min(self.configuration.pollInterval, self.configuration.lease / 3)
                 while !Task.isCancelled {
-                    await self.renewLease()
-                    await self.takeStopRequests()
-                    await self.reap()
+                    // Only a node whose own lease is fresh ends others': after the store was
+                    // away, every lease looks run out until its node renews it.
+                    if await self.renewLease() {
+                        await self.takeStopRequests()
+                        await self.reap()
+                    }
                     try? await Task.sleep(for: interval)
                 }
             }
@@ -485,10 +508,12 @@ public actor JobService: Service {
                 let changes = self.changes
                 let wake = self.wake
                 do {
-                    try await self.store.watch { change in
-                        switch change {
-                        case .queued: wake.yield()
-                        case .job(let id): changes.poke(id)
+                    if self.configuration.listen {
+                        try await self.store.watch { change in
+                            switch change {
+                            case .queued: wake.yield()
+                            case .job(let id): changes.poke(id)
+                            }
                         }
                     }
                 } catch {

@@ -67,7 +67,16 @@ public final class PostgresServer: Sendable {
     }
 
     deinit {
-        if let pid = pid.withLock({ $0 }) { ChildProcess.end(pid, with: SIGKILL) }
+        guard let pid = pid.withLock({ $0 }) else { return }
+        // runuser passes no signal on: signal the postmaster itself.
+        if let postmaster { kill(postmaster, SIGQUIT) }
+        ChildProcess.end(pid, with: SIGKILL)
+    }
+
+    /// The postmaster's pid, from its pid file (runuser, which started it, passes no signal on).
+    private var postmaster: pid_t? {
+        (try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8))?
+            .split(separator: "\n").first.flatMap { pid_t($0) }
     }
 
     private static func run(_ argv: [String]) async throws {
@@ -99,14 +108,14 @@ public final class PostgresServer: Sendable {
         throw PostgresServerError(message: "PostgreSQL did not start on port \(port): \(log)")
     }
 
-    /// Stops the server at once, as a crash would not, but fast: SIGINT, PostgreSQL's fast shutdown.
+    /// Stops the server with PostgreSQL's fast shutdown (SIGINT to the postmaster).
     public func stop() async throws {
         guard
             let pid = pid.withLock({ pid in
                 defer { pid = nil }; return pid
             })
         else { return }
-        kill(pid, SIGINT)
+        if let postmaster { kill(postmaster, SIGINT) } else { kill(pid, SIGKILL) }
         _ = try await ChildProcess.wait(pid)
     }
 }

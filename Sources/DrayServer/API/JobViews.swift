@@ -16,6 +16,8 @@ public struct JobView: Codable, Sendable {
     public var reason: FailureReason?
     /// The job's timeout, in seconds.
     public var timeout: Double?
+    /// The node that claimed the job (`--node-id`); absent while it waits in the queue.
+    public var node: String?
     public var createdAt: Date
     public var startedAt: Date?
     public var finishedAt: Date?
@@ -78,6 +80,7 @@ public struct JobView: Codable, Sendable {
         error = state.error
         reason = state.reason
         timeout = record.job.timeout
+        node = record.node
         createdAt = state.createdAt
         startedAt = state.startedAt
         finishedAt = state.finishedAt

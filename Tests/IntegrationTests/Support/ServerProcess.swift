@@ -59,6 +59,11 @@ final class ServerProcess {
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    /// Sends the server `signal` (SIGSTOP, SIGCONT).
+    func signal(_ signal: Int32) {
+        kill(process.processIdentifier, signal)
+    }
+
     /// Ends the server with SIGKILL, as a crash would.
     func kill9() {
         kill(process.processIdentifier, SIGKILL)
