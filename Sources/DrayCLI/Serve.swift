@@ -121,6 +121,12 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Serve no /metrics, and time neither requests nor engine calls.")
     var noMetrics = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Where step outputs are spooled. Nodes that share it can resume each other's jobs from the step that failed. (default: $DRAY_SPOOL_DIR, or DATA_DIR/spool)",
+            valueName: "path"))
+    var spoolDir: String?
+
     @Flag(
         help:
             "Do not LISTEN for PostgreSQL's NOTIFY: look at the queue once a second only (behind a pooler that drops LISTEN, such as PgBouncer in transaction mode)."
@@ -295,7 +301,9 @@ struct Serve: AsyncParsableCommand {
             jobs.registries = RegistryPolicy(allowed: allowRegistry)
             let service = JobService(
                 store: jobStore, runtime: DockerRuntime(client: client, logins: logins, labels: ["dray.node": node]),
-                spoolRoot: FilePath(resolvedDataDir).appending("spool"), logger: logger, configuration: jobs,
+                spoolRoot: FilePath(
+                    spoolDir ?? environment["DRAY_SPOOL_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+                        ?? resolvedDataDir + "/spool"), logger: logger, configuration: jobs,
                 metrics: metrics)
             try await service.recover()
 

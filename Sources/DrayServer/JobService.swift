@@ -194,7 +194,7 @@ public actor JobService: Service {
             }
             if records.count == free { claimAgain = true }
         } while claimAgain
-        metrics.jobs(running: running.count, queued: (try? await store.queuedCount()) ?? 0)
+        metrics.jobs(running: running.count, queued: nil)
     }
 
     private func execute(_ record: JobRecord) async {
@@ -288,7 +288,6 @@ public actor JobService: Service {
             if try await store.endQueued(id: id, state: record.state) {
                 changes.bump(id)
                 metrics.jobEnded(record.state)
-                metrics.jobs(running: running.count, queued: (try? await store.queuedCount()) ?? 0)
                 return true
             }
             // Claimed meanwhile: ask its node.
@@ -424,6 +423,11 @@ public actor JobService: Service {
         return true
     }
 
+    /// Updates the queued-jobs gauge from the store, once per pollInterval rather than per claim.
+    private func countQueued() async {
+        if let queued = try? await store.queuedCount() { metrics.jobs(running: running.count, queued: queued) }
+    }
+
     /// Ends the jobs of nodes whose lease ran out.
     private func reap() async {
         do {
@@ -499,6 +503,7 @@ public actor JobService: Service {
                     if await self.renewLease() {
                         await self.takeStopRequests()
                         await self.reap()
+                        await self.countQueued()
                     }
                     try? await Task.sleep(for: interval)
                 }

@@ -172,6 +172,40 @@ struct ClusterTests {
         #expect(paused.log.contains("lease ran out"), "the paused node said why it stopped its job")
     }
 
+    @Test(
+        "resume on another node: from the failed step when the nodes share --spool-dir, else from step 1",
+        arguments: [true, false])
+    func resumeElsewhere(sharedSpool: Bool) async throws {
+        let store = try await PostgresServer.freshDatabase()
+        let spool = FileManager.default.temporaryDirectory.appendingPathComponent("dray-spool-\(UUID().uuidString)")
+            .path
+        func node(_ id: String) async throws -> ServerProcess {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "dray-\(id)-\(UUID().uuidString)"
+            )
+            .path
+            let server = try ServerProcess(
+                dataDirectory: folder,
+                arguments: ["--store", store, "--node-id", id] + (sharedSpool ? ["--spool-dir", spool] : []))
+            try await server.waitUntilUp()
+            return server
+        }
+        let first = try await node("s1")
+        let body =
+            #"{"steps":[{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"echo one"}]},{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"cat; exit 1"}]}]}"#
+        let id = try #require(try await first.request(.POST, "/jobs", body: body).json["id"] as? String)
+        #expect(try await first.waitUntilEnded(id)["stepsCompleted"] as? Int == 1)
+        first.stop()
+        let second = try await node("s2")
+        defer { second.stop() }
+        #expect(try await second.request(.POST, "/jobs/\(id)/resume").status == 202)
+        let state = try await Self.wait(second, id) { $0["status"] as? String == "error" }
+        #expect(state["node"] as? String == "s2")
+        let log = try await second.request(.GET, "/jobs/\(id)/log").json["lines"] as? [String]
+        // Step 1 prints one, step 2 passes it on; resumed, step 2 alone runs again, or both do.
+        #expect(log == Array(repeating: "one", count: sharedSpool ? 3 : 4), "\(log ?? [])")
+    }
+
     @Test("PostgreSQL restarts while a job runs: 503s meanwhile, then the job completes, no node restarted")
     func storeRestarts() async throws {
         let postgres = try await PostgresServer()

@@ -62,10 +62,10 @@ public final class DrayMetrics: Sendable {
         MetricNameDescriptor(namespace: "dray", metricName: name, unitName: unit, helpText: help)
     }
 
-    /// The running and queued jobs, as they are now.
-    func jobs(running count: Int, queued waiting: Int) {
+    /// The running jobs, and the queued ones when counted, as they are now.
+    func jobs(running count: Int, queued waiting: Int?) {
         running.set(Int64(count))
-        queued.set(Int64(waiting))
+        if let waiting { queued.set(Int64(waiting)) }
     }
 
     func jobStarted(waited: Duration) {
