@@ -49,7 +49,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The largest job description accepted, in bytes; larger gets 413.")
     var maxBodyBytes = 1 << 20
 
-    @Option(help: "How many jobs run at once; later ones wait in FIFO order, in phase queued.")
+    @Option(
+        help:
+            "How many jobs run at once on this node; later ones wait in FIFO order, in phase queued. 0 serves the API and runs no jobs (on PostgreSQL, which other nodes share)."
+    )
     var maxConcurrentJobs = 4
 
     @Option(
@@ -165,7 +168,9 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--port must be from 1 to 65535, not \(port)")
         }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
-        guard maxConcurrentJobs > 0 else { throw ValidationError("--max-concurrent-jobs must be at least 1") }
+        guard maxConcurrentJobs >= 0 else {
+            throw ValidationError("--max-concurrent-jobs must be 0 (serve the API, run no jobs) or more")
+        }
         guard shutdownGrace.duration != nil else { throw ValidationError("--shutdown-grace needs a duration, not off") }
         guard let lease = lease.duration, lease >= .seconds(1) else {
             throw ValidationError("--lease needs a duration of at least 1s")
@@ -251,6 +256,12 @@ struct Serve: AsyncParsableCommand {
         let access = try ServeAccess.resolve(accessOptions)
         for message in access.messages { logger.log(level: message.level, "\(message.text)") }
         let storeURL = try StoreURL(resolvedStore())
+        if maxConcurrentJobs == 0 {
+            guard case .postgres = storeURL else {
+                throw ValidationError(
+                    "--max-concurrent-jobs 0 runs no jobs here: it needs a store that nodes share, PostgreSQL")
+            }
+        }
         let jobStore: any JobStore
         switch storeURL {
         case .sqlite(let path): jobStore = try SQLiteJobStore(path: path)

@@ -517,7 +517,7 @@ public final class PostgresJobStore: JobStore {
 
     /// How long a call may take: the pool waits for a connection without end while PostgreSQL
     /// is down, and a client must be told (503) rather than left waiting.
-    static let callTimeout: Duration = .seconds(5)
+    static let callTimeout: Duration = .seconds(10)
 
     /// Runs a call within ``callTimeout``, giving its failures the store's error type.
     @discardableResult

@@ -53,7 +53,6 @@ public enum DrayServer {
             service: service, maxBodyBytes: configuration.maxBodyBytes, openAPI: openAPI,
             metrics: configuration.metrics
         ).add(to: router)
-        DashboardRoutes().add(to: router)
         return VersionPrefixResponder(wrapped: router.buildResponder())
     }
 

@@ -16,6 +16,7 @@ import Synchronization
 public actor JobService: Service {
     public struct Configuration: Sendable {
         /// How many jobs run at once on this node; later ones wait, in order, in phase `queued`.
+        /// 0 makes a node that serves the API and runs no jobs (with a store that other nodes share).
         public var maxConcurrentJobs = 4
         /// How long the step outputs of a finished job are kept (for resume and `/output`); nil: forever.
         public var keepOutputs: Duration? = .seconds(24 * 3600)
@@ -179,7 +180,7 @@ public actor JobService: Service {
         defer { claiming = false }
         repeat {
             claimAgain = false
-            let free = max(1, configuration.maxConcurrentJobs) - running.count
+            let free = configuration.maxConcurrentJobs - running.count
             guard accepting, free > 0 else { break }
             let records: [JobRecord]
             do {

@@ -212,7 +212,7 @@ extension ServerTests {
         try await withServer(.sqlite, jobs: jobs) { client, service in
             let started = ContinuousClock.now
             var ids: [String] = []
-            for _ in 0..<12 { ids.append(try await submit(client, shJob(["sleep 0.5"]))) }
+            for _ in 0..<12 { ids.append(try await submit(client, shJob(["sleep 2"]))) }
             let load = try await service.load()
             #expect(load.running == 2 && load.queued == 10)
             let waiting = try json(try await call(client, .get, "/jobs/\(ids[11])", route: "/jobs/{id}"))
@@ -224,7 +224,7 @@ extension ServerTests {
                 try await Task.sleep(for: .milliseconds(20))
             }
             let elapsed = ContinuousClock.now - started
-            print("queue: 12 jobs of 0.5 s with --max-concurrent-jobs 2 took \(elapsed); at most \(most) ran at once")
+            print("queue: 12 jobs of 2 s with --max-concurrent-jobs 2 took \(elapsed); at most \(most) ran at once")
             #expect(most <= 2)
             var starts: [Date] = []
             for id in ids {

@@ -4,8 +4,8 @@ import NIOCore
 /// The dashboard at `/`: one page, its script and its style, compiled into the binary. They
 /// hold no data (the page reads the API, with the token when one is set), so they are served
 /// without the token, with a content security policy that lets the page load nothing but them
-/// and talk to nothing but this server.
-struct DashboardRoutes: Sendable {
+/// and talk to nothing but this server. ``Routes/table`` serves them.
+enum DashboardRoutes {
     struct File: Sendable {
         var type: String
         var body: ByteBuffer
@@ -31,13 +31,6 @@ struct DashboardRoutes: Sendable {
     static let policy =
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
         + "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-
-    func add(to router: Router<some RequestContext>) {
-        for (path, file) in Self.files {
-            router.get(RouterPath(path)) { request, _ in Self.response(file, ifNoneMatch: request.headers[.ifNoneMatch])
-            }
-        }
-    }
 
     static func response(_ file: File, ifNoneMatch: String?) -> Response {
         var headers: HTTPFields = [

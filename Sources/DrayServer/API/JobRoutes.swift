@@ -4,7 +4,8 @@ import Hummingbird
 import NIOCore
 import NIOFileSystem
 
-/// The seed's REST API, and `/healthz`, `/readyz` and `/openapi.yaml` around it.
+/// The seed's REST API, and `/healthz`, `/readyz`, `/metrics`, `/openapi.yaml` and the
+/// dashboard around it: the handlers of ``Routes/table``.
 struct JobRoutes: Sendable {
     let service: JobService
     let maxBodyBytes: Int
@@ -12,38 +13,24 @@ struct JobRoutes: Sendable {
     /// False when the server was started with `--no-metrics`.
     let metrics: Bool
 
+    /// Registers every route of ``Routes/table`` with its handler.
     func add(to router: Router<some RequestContext>) {
-        router.post("/jobs") { request, _ in try await submit(request) }
-        router.get("/jobs") { request, _ in try await list(request) }
-        router.get("/jobs/:id") { _, context in try await get(context.parameters.require("id")) }
-        router.get("/jobs/:id/log") { request, context in try await log(context.parameters.require("id"), request) }
-        router.delete("/jobs/:id") { _, context in try await delete(context.parameters.require("id")) }
-        router.post("/jobs/:id/cancel") { _, context in
-            JSONResponse.make(JobView(try await service.cancel(id: context.parameters.require("id"))))
-        }
-        router.post("/jobs/:id/resume") { _, context in
-            JSONResponse.make(
-                JobView(try await service.resume(id: context.parameters.require("id"))), status: .accepted)
-        }
-        router.get("/jobs/:id/output") { _, context in try await output(context.parameters.require("id")) }
-        router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
-        router.get("/readyz") { _, _ in await ready() }
-        router.get("/metrics") { _, _ in
-            guard metrics else {
-                throw APIError(.notFound, "metrics are off: this server was started with --no-metrics")
+        for route in Routes.table {
+            let path = RouterPath(route.pattern.replacingOccurrences(of: "{id}", with: ":id"))
+            router.on(path, method: route.method) { request, context in
+                try await route.handle(self, request, context.parameters.get("id"))
             }
-            return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: service.metrics.registry.emitToBuffer())))
         }
-        router.get("/openapi.yaml") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: openAPI))
+    }
+
+    /// `GET /metrics`: Prometheus' text, or a 404 with `--no-metrics`.
+    func metricsText() throws -> Response {
+        guard metrics else {
+            throw APIError(.notFound, "metrics are off: this server was started with --no-metrics")
         }
-        router.get("/schema/job.json") { _, _ in
-            Response(
-                status: .ok, headers: [.contentType: "application/schema+json"],
-                body: .init(byteBuffer: DrayServer.jobSchema))
-        }
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: service.metrics.registry.emitToBuffer())))
     }
 
     /// `POST /jobs`: 201 with the job echoed and its new id; the job runs in the background.
