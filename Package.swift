@@ -87,6 +87,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A fake container runtime, for tests of pure engine and service logic without Docker.
+        .target(
+            name: "DrayEngineTesting",
+            dependencies: [
+                "DrayEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
+            ],
+            path: "Tests/DrayEngineTesting",
+            swiftSettings: swiftSettings
+        ),
         // The contract every `JobStore` passes, run by each store's tests.
         .target(
             name: "DrayStoreTesting",
@@ -143,7 +154,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DrayEngineTests",
-            dependencies: ["DrayEngine"],
+            dependencies: ["DrayEngine", "DrayEngineTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -168,6 +179,8 @@ let package = Package(
             dependencies: [
                 "DrayServer",
                 "DraySQLite",
+                "DrayEngineTesting",
+                "DrayStoreTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
             ],

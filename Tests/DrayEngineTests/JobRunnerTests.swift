@@ -1,73 +1,10 @@
 import DrayEngine
+import DrayEngineTesting
 import Foundation
 import NIOCore
 import NIOFileSystem
 import Synchronization
 import Testing
-
-/// A container runtime for the engine's own logic: each step's behaviour is a function of
-/// its spec and its input.
-struct FakeRuntime: ContainerRuntime {
-    struct Outcome: Sendable {
-        var writes: [(StandardStream, String)] = []
-        var exitCode: Int32 = 0
-        var file: String?
-    }
-
-    let behaviour: @Sendable (ContainerSpec, String) throws -> Outcome
-    let record = Record()
-
-    actor Record {
-        var specs: [ContainerSpec] = []
-        var pulls: [(String, Bool)] = []
-        func add(_ spec: ContainerSpec) { specs.append(spec) }
-        func pull(_ image: String, _ refresh: Bool) { pulls.append((image, refresh)) }
-    }
-
-    func prepareImage(_ image: ImageReference, refresh: Bool, progress: @escaping @Sendable (String) async -> Void)
-        async throws
-    {
-        await record.pull(image.description, refresh)
-        if image.repository == "missing" { throw DrayError(.imageNotFound, "image \(image) not found") }
-    }
-
-    func run(_ spec: ContainerSpec, output: (OutputChunk) async throws -> Void) async throws -> Int32 {
-        await record.add(spec)
-        var input = ""
-        if let pipe = spec.stdinPipe {
-            for await chunk in pipe { input += String(buffer: chunk) }
-        } else if let stdin = spec.stdin {
-            input = String(
-                buffer: try await FileSystem.shared.withFileHandle(forReadingAt: stdin) {
-                    try await $0.readToEnd(maximumSizeAllowed: .mebibytes(1))
-                })
-        }
-        let outcome = try behaviour(spec, input)
-        for (stream, text) in outcome.writes {
-            try await output(OutputChunk(stream: stream, bytes: ByteBuffer(string: text)))
-        }
-        if let file = spec.outputFile, let content = outcome.file, outcome.exitCode == 0 {
-            try await FileSystem.shared.withFileHandle(
-                forWritingAt: file.localPath, options: .newFile(replaceExisting: true)
-            ) {
-                _ = try await $0.write(contentsOf: ByteBuffer(string: content), toAbsoluteOffset: 0)
-            }
-        }
-        return outcome.exitCode
-    }
-
-    func ping() async throws {}
-    func jobContainers() async throws -> [JobContainer] { [] }
-    func removeContainer(_ id: String) async throws {}
-}
-
-actor RecordingObserver: JobObserver {
-    var states: [JobState] = []
-    var lines: [LogLine] = []
-    func jobDidChange(_ state: JobState) { states.append(state) }
-    func jobDidLog(_ lines: [LogLine]) { self.lines += lines }
-    func jobDidPull(step: Int, progress: String) {}
-}
 
 /// The variable `SCRIPT` of a spec's environment, which names what the fake step does.
 private func script(_ spec: ContainerSpec) -> String {

@@ -61,7 +61,12 @@ public struct JobRunner: Sendable {
         do {
             try await FileSystem.shared.createDirectory(at: spoolDirectory, withIntermediateDirectories: true)
         } catch {
-            state.fail("cannot create the spool folder \(spoolDirectory): \(error)")
+            // Stopped before its first step: canceled (or shut down), not failed.
+            if Task.isCancelled || error is CancellationError {
+                fail(&state, error, label: "the job", stopReason: stopReason)
+            } else {
+                state.fail("cannot create the spool folder \(spoolDirectory): \(error)")
+            }
             await observer.jobDidChange(state)
             return state
         }
