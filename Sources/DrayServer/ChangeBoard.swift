@@ -28,18 +28,12 @@ final class ChangeBoard: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Another node wrote the job: wakes its waiters here, if any, and keeps no entry for a job
-    /// no one follows here (a follower that missed it looks again within its timeout).
+    /// A node (maybe this one) wrote the job, as the store's feed says: the same as ``bump(_:)``
+    /// for a job someone here follows or writes, and nothing for the rest, so that the board
+    /// keeps no entry for every job of every node.
     func poke(_ id: String) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            guard var entry = state.entries[id] else { return [] }
-            entry.version += 1
-            let waiters = entry.waiters.values
-            entry.waiters = [:]
-            state.entries[id] = entry.waiters.isEmpty && waiters.isEmpty ? nil : entry
-            return Array(waiters)
-        }
-        for waiter in waiters { waiter.resume() }
+        guard state.withLock({ $0.entries[id] != nil }) else { return }
+        bump(id)
     }
 
     /// Forgets a job that ended, waking its waiters.
