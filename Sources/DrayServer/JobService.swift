@@ -500,10 +500,12 @@ public actor JobService: Service {
                 let interval = min(self.configuration.pollInterval, self.configuration.lease / 3)
                 while !Task.isCancelled {
                     // Only a node whose own lease is fresh ends others': after the store was
-                    // away, every lease looks run out until its node renews it.
+                    // away, every lease looks run out until its node renews it. Fresh means
+                    // renewed within half a lease, as the calls between may have waited long.
+                    let renewing = ContinuousClock.now
                     if await self.renewLease() {
                         await self.takeStopRequests()
-                        await self.reap()
+                        if ContinuousClock.now - renewing < self.configuration.lease / 2 { await self.reap() }
                         await self.countQueued()
                     }
                     try? await Task.sleep(for: interval)

@@ -209,7 +209,7 @@ struct ClusterTests {
     @Test("PostgreSQL restarts while a job runs: 503s meanwhile, then the job completes, no node restarted")
     func storeRestarts() async throws {
         let postgres = try await PostgresServer()
-        let node = try await Self.node("r1", store: postgres.url)
+        let node = try await Self.node("r1", store: postgres.url, lease: "10s")
         defer { node.stop() }
         let id = try await Self.submit(node, "for i in $(seq 1 12); do echo line $i; sleep 0.5; done")
         _ = try await Self.wait(node, id) { $0["phase"] as? String == "running" }

@@ -83,7 +83,13 @@ extension ServerTests {
         #expect(try await server.waitUntilEnded(id)["status"] as? String == "complete")
         let state = try await server.request(.GET, "/jobs/\(id)").json
         #expect((state["steps"] as? [[String: Any]])?.first?["outputBytes"] as? Int == 3)
-        let samples = Self.samples(String(decoding: try await server.request(.GET, "/metrics").body, as: UTF8.self))
+        // A job's end is stored before its task has counted it: wait for the count (a bound, not a timing).
+        var samples: [String: Double] = [:]
+        for _ in 0..<200 {
+            samples = Self.samples(String(decoding: try await server.request(.GET, "/metrics").body, as: UTF8.self))
+            if samples["dray_step_output_bytes_total"] == 3 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
         for call in [
             "POST /containers/create", "POST /containers/{id}/start", "POST /containers/{id}/wait",
             "POST /containers/{id}/attach",
