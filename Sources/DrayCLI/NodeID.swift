@@ -13,6 +13,11 @@ enum NodeID {
             }
     }
 
+    /// The id kept in the file at `path`, without surrounding white space; nil when none.
+    static func kept(at path: String) -> String? {
+        (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     static func resolve(given: String?, dataDir: String) throws -> String {
         if let given {
             guard isValid(given) else {
@@ -22,8 +27,7 @@ enum NodeID {
             return given
         }
         let path = dataDir + "/node-id"
-        if let kept = try? String(contentsOfFile: path, encoding: .utf8) {
-            let id = kept.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let id = kept(at: path) {
             guard isValid(id) else { throw ValidationError("\(path) does not hold a node id: delete it to make one") }
             return id
         }
@@ -36,11 +40,7 @@ enum NodeID {
             try Data((id + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .withoutOverwriting)
         } catch {
             // Another process made it first: use that one.
-            if let kept = try? String(contentsOfFile: path, encoding: .utf8),
-                isValid(kept.trimmingCharacters(in: .whitespacesAndNewlines))
-            {
-                return kept.trimmingCharacters(in: .whitespacesAndNewlines)
-            }
+            if let id = kept(at: path), isValid(id) { return id }
             throw ValidationError("cannot keep the node id in \(path): \(error)")
         }
         return id

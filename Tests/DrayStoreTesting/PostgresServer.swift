@@ -40,15 +40,7 @@ public final class PostgresServer: Sendable {
 
     /// Runs one statement with psql, as root or as the postgres user.
     static func psql(_ url: String, _ statement: String) async throws {
-        let folder = FileManager.default.temporaryDirectory.path
-        let name = UUID().uuidString
-        let pid = try ChildProcess.spawn(
-            ["/usr/bin/psql", url, "-v", "ON_ERROR_STOP=1", "-q", "-c", statement], stdout: "/dev/null",
-            stderr: "\(folder)/psql-\(name).err")
-        let exit = try await ChildProcess.wait(pid)
-        let errors = (try? String(contentsOfFile: "\(folder)/psql-\(name).err", encoding: .utf8)) ?? ""
-        try? FileManager.default.removeItem(atPath: "\(folder)/psql-\(name).err")
-        guard exit.status == 0 else { throw PostgresServerError(message: "psql \(statement): \(errors)") }
+        try await run(["/usr/bin/psql", url, "-v", "ON_ERROR_STOP=1", "-q", "-c", statement])
     }
 
     /// Makes a cluster of its own in a fresh folder (owned by the postgres user, as initdb
@@ -79,6 +71,7 @@ public final class PostgresServer: Sendable {
             .split(separator: "\n").first.flatMap { pid_t($0) }
     }
 
+    /// Runs a program to its end; a non-zero exit throws with what it wrote to stderr.
     private static func run(_ argv: [String]) async throws {
         let err = FileManager.default.temporaryDirectory.appendingPathComponent("dray-pg-\(UUID().uuidString).err").path
         let pid = try ChildProcess.spawn(argv, stdout: "/dev/null", stderr: err)
