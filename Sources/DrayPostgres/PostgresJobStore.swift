@@ -110,7 +110,11 @@ public final class PostgresJobStore: JobStore {
                 """,
                 "CREATE TABLE nodes (id TEXT PRIMARY KEY, lease_until DOUBLE PRECISION NOT NULL)",
             ]
-        )
+        ),
+        (
+            2, "a version for each job's state, so that a stale write is refused",
+            ["ALTER TABLE jobs ADD COLUMN version BIGINT NOT NULL DEFAULT 0"]
+        ),
     ]
 
     private static let encoder = JSONEncoder.keepingSecrets()
@@ -145,15 +149,14 @@ public final class PostgresJobStore: JobStore {
         }
     }
 
-    private static let recordColumns = "id, job, state, node"
-
+    /// A job's rows as records; they are `id, job, state, node, version`.
     private static func records(_ rows: PostgresRowSequence) async throws -> [JobRecord] {
         var records: [JobRecord] = []
-        for try await (id, job, state, node) in rows.decode((String, Data, Data, String?).self) {
+        for try await (id, job, state, node, version) in rows.decode((String, Data, Data, String?, Int64).self) {
             records.append(
                 JobRecord(
                     id: id, job: try decoder.decode(Job.self, from: job),
-                    state: try decoder.decode(JobState.self, from: state), node: node))
+                    state: try decoder.decode(JobState.self, from: state), node: node, version: Int(version)))
         }
         return records
     }
@@ -162,7 +165,7 @@ public final class PostgresJobStore: JobStore {
         try await access {
             try await Self.records(
                 try await self.client.query(
-                    "SELECT id, job, state, node FROM jobs WHERE id = \(id)", logger: self.logger)
+                    "SELECT id, job, state, node, version FROM jobs WHERE id = \(id)", logger: self.logger)
             ).first
         }
     }
@@ -170,7 +173,8 @@ public final class PostgresJobStore: JobStore {
     public func jobs() async throws -> [JobRecord] {
         try await access {
             try await Self.records(
-                try await self.client.query("SELECT id, job, state, node FROM jobs ORDER BY seq", logger: self.logger))
+                try await self.client.query(
+                    "SELECT id, job, state, node, version FROM jobs ORDER BY seq", logger: self.logger))
         }
     }
 
@@ -244,27 +248,32 @@ public final class PostgresJobStore: JobStore {
         guard try await setState(id: id, state: state, where: "TRUE") else { throw DrayError.noJob(id) }
     }
 
-    public func update(id: String, state: JobState, owner node: String) async throws {
-        guard try await setState(id: id, state: state, where: "node = $\(Columns.count + 3)", node) else {
+    public func update(id: String, state: JobState, owner node: String, version: Int) async throws {
+        guard
+            try await setState(
+                id: id, state: state, where: "node = $\(Columns.count + 3) AND version = $\(Columns.count + 4)",
+                [node, Int64(version)])
+        else {
             guard try await job(id: id) != nil else { throw DrayError.noJob(id) }
-            throw DrayError.fenced(id, node: node)
+            throw DrayError.fenced(id, node: node, version: version)
         }
     }
 
     /// Replaces a job's state where `condition` holds (its parameters after the columns' and
     /// the id's); then wakes those who watch the job. False when it does not hold.
     private func setState(
-        id: String, state: JobState, where condition: String, _ extra: String? = nil, then action: String = ""
+        id: String, state: JobState, where condition: String, _ extra: [any PostgresNonThrowingEncodable] = [],
+        then action: String = ""
     ) async throws -> Bool {
         let encoded = try Self.encoder.encode(state)
         var bindings = PostgresBindings()
         Columns(state).bind(to: &bindings)
         try bindings.append(encoded)
         bindings.append(id)
-        if let extra { bindings.append(extra) }
+        for value in extra { bindings.append(value) }
         let sql = """
             WITH changed AS (
-                UPDATE jobs SET \(Columns.assignments), state = $\(Columns.count + 1)\(action)
+                UPDATE jobs SET \(Columns.assignments), state = $\(Columns.count + 1), version = version + 1\(action)
                 WHERE id = $\(Columns.count + 2) AND \(condition) RETURNING id, status)
             SELECT pg_notify('\(Self.channel)', 'job:' || id) FROM changed
             """
@@ -368,10 +377,10 @@ public final class PostgresJobStore: JobStore {
             try await Self.records(
                 try await self.client.query(
                     """
-                    UPDATE jobs SET node = \(node) WHERE seq IN (
+                    UPDATE jobs SET node = \(node), version = version + 1 WHERE seq IN (
                         SELECT seq FROM jobs WHERE phase = 'queued' AND status = 'running' AND node IS NULL
                         ORDER BY seq LIMIT \(limit) FOR UPDATE SKIP LOCKED)
-                    RETURNING id, job, state, node
+                    RETURNING id, job, state, node, version
                     """, logger: self.logger))
         }
         // RETURNING keeps no order: the oldest first, as created.
@@ -434,7 +443,7 @@ public final class PostgresJobStore: JobStore {
                 guard !lost.isEmpty else { return [] }
                 let running = try await Self.records(
                     try await connection.query(
-                        "SELECT id, job, state, node FROM jobs WHERE status = 'running' AND node = ANY(\(lost)) FOR UPDATE",
+                        "SELECT id, job, state, node, version FROM jobs WHERE status = 'running' AND node = ANY(\(lost)) FOR UPDATE",
                         logger: self.logger))
                 var ended: [JobRecord] = []
                 for var record in running {
@@ -451,7 +460,7 @@ public final class PostgresJobStore: JobStore {
                     try await connection.query(
                         PostgresQuery(
                             unsafeSQL:
-                                "UPDATE jobs SET \(Columns.assignments), state = $\(Columns.count + 1), node = NULL, stop_request = NULL WHERE id = $\(Columns.count + 2)",
+                                "UPDATE jobs SET \(Columns.assignments), state = $\(Columns.count + 1), version = version + 1, node = NULL, stop_request = NULL WHERE id = $\(Columns.count + 2)",
                             binds: bindings), logger: self.logger)
                     try await connection.query(
                         "SELECT pg_notify(\(Self.channel), \("job:" + record.id))", logger: self.logger)

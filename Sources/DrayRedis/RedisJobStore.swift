@@ -8,7 +8,8 @@ import NIOFoundationCompat
 ///
 /// - `jobs`: a list of job ids, in creation order (`RPUSH`);
 /// - `jobs:<id>`: a hash with the original's `status`, `completedSteps` and `totalSteps`, and ours:
-///   `job` (the description as JSON), `state` (the detail as JSON) and `name`, for lists;
+///   `job` (the description as JSON), `state` (the detail as JSON), `name`, for lists, and for
+///   the control plane `node` and `version`;
 /// - `jobs:<id>:log`: a list, one element per log line, as the original wrote it;
 /// - `jobs:<id>:log:meta`: ours, beside it: each line's step and stream (`0o`, `2e`).
 ///
@@ -348,16 +349,18 @@ public final class RedisJobStore: JobStore {
         try await transition(id: id, state: state, from: .running, node: "")
     }
 
-    public func update(id: String, state: JobState, owner node: String) async throws {
-        guard try await transition(id: id, state: state, from: nil, node: node) else {
-            throw DrayError.fenced(id, node: node)
+    public func update(id: String, state: JobState, owner node: String, version: Int) async throws {
+        guard try await transition(id: id, state: state, from: nil, node: node, version: version) else {
+            throw DrayError.fenced(id, node: node, version: version)
         }
     }
 
     /// Replaces the state of a job in status `from` (nil for any) whose node is `node` ("" for
-    /// none, "*" for any), then does `then` (see ``Scripts/transition``).
+    /// none, "*" for any) and, when given, whose version is `version`, then does `then` (see
+    /// ``Scripts/transition``).
     private func transition(
-        id: String, state: JobState, from status: JobStatus?, node: String, then action: String = ""
+        id: String, state: JobState, from status: JobStatus?, node: String, version: Int? = nil,
+        then action: String = ""
     ) async throws -> Bool {
         let encoded = try Self.encoder.encode(state)
         let result = try await access {
@@ -366,6 +369,7 @@ public final class RedisJobStore: JobStore {
                 arguments: [
                     .string(id), .string(state.status.rawValue), .int(state.stepsCompleted),
                     .bytes(ByteBuffer(data: encoded)), .string(status?.rawValue ?? "*"), .string(node), .string(action),
+                    .string(version.map(String.init) ?? "*"),
                 ])
         }
         guard result.int != -1 else { throw DrayError.noJob(id) }
@@ -374,7 +378,9 @@ public final class RedisJobStore: JobStore {
 
     // MARK: - Encoding
 
-    private static let fields: [RedisArgument] = ["status", "completedSteps", "totalSteps", "job", "state", "node"]
+    private static let fields: [RedisArgument] = [
+        "status", "completedSteps", "totalSteps", "job", "state", "node", "version",
+    ]
 
     /// A record from the hash's fields; nil when there is no hash. A job the original Dray wrote
     /// has only `status`, `completedSteps` and `totalSteps`: the rest is made up from them.
@@ -383,7 +389,8 @@ public final class RedisJobStore: JobStore {
         if case .bulkString(let job?) = fields[3], case .bulkString(let state?) = fields[4] {
             return JobRecord(
                 id: id, job: try decoder.decode(Job.self, from: job),
-                state: try decoder.decode(JobState.self, from: state), node: fields.count > 5 ? fields[5].string : nil)
+                state: try decoder.decode(JobState.self, from: state), node: fields.count > 5 ? fields[5].string : nil,
+                version: fields.count > 6 ? fields[6].int ?? 0 : 0)
         }
         let totalSteps = legacyCount(fields[2].string)
         return JobRecord(
@@ -461,6 +468,7 @@ public final class RedisJobStore: JobStore {
               local key = 'jobs:' .. id
               if redis.call('HGET', key, 'status') == 'running' and not redis.call('HGET', key, 'node') then
                 redis.call('HSET', key, 'node', ARGV[1])
+                redis.call('HINCRBY', key, 'version', 1)
                 redis.call('SADD', KEYS[2], id)
                 table.insert(claimed, id)
               end
@@ -496,16 +504,19 @@ public final class RedisJobStore: JobStore {
             """
 
         /// KEYS: job, queue. ARGV: id, status, completedSteps, state, the status it must have ("*"
-        /// for any), the node it must have ("" for none, "*" for any), and what else to do:
-        /// "requeue" (lose the node, join the queue), "release" (lose the node) or "". 1 when the
-        /// state was replaced, 0 when the job is not as required, -1 when there is no job. A
-        /// queued job that ends leaves the queue.
+        /// for any), the node it must have ("" for none, "*" for any), what else to do: "requeue"
+        /// (lose the node, join the queue), "release" (lose the node) or "", and the version it
+        /// must have ("*" for any). 1 when the state was replaced (and the version went up by
+        /// one), 0 when the job is not as required, -1 when there is no job. A queued job that
+        /// ends leaves the queue.
         static let transition = """
             if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
             if ARGV[5] ~= '*' and redis.call('HGET', KEYS[1], 'status') ~= ARGV[5] then return 0 end
             local node = redis.call('HGET', KEYS[1], 'node') or ''
             if ARGV[6] ~= '*' and node ~= ARGV[6] then return 0 end
+            if ARGV[8] ~= '*' and (redis.call('HGET', KEYS[1], 'version') or '0') ~= ARGV[8] then return 0 end
             redis.call('HSET', KEYS[1], 'status', ARGV[2], 'completedSteps', ARGV[3], 'state', ARGV[4])
+            redis.call('HINCRBY', KEYS[1], 'version', 1)
             if ARGV[7] == 'requeue' or ARGV[7] == 'release' then redis.call('HDEL', KEYS[1], 'node') end
             if ARGV[7] == 'requeue' then
               redis.call('RPUSH', KEYS[2], ARGV[1])
@@ -526,6 +537,7 @@ public final class RedisJobStore: JobStore {
         static let update = """
             if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
             redis.call('HSET', KEYS[1], 'status', ARGV[1], 'completedSteps', ARGV[2], 'state', ARGV[3])
+            redis.call('HINCRBY', KEYS[1], 'version', 1)
             return 1
             """
 

@@ -85,6 +85,9 @@ public final class SQLiteJobStore: JobStore {
                     CREATE TABLE nodes (id TEXT PRIMARY KEY, lease_until REAL NOT NULL) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v5: a version for each job's state, so that a stale write is refused") { db in
+            try db.execute(sql: "ALTER TABLE jobs ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
@@ -112,7 +115,7 @@ public final class SQLiteJobStore: JobStore {
     public func job(id: String) async throws -> JobRecord? {
         try await access {
             try await self.pool.read { db in
-                try Row.fetchOne(db, sql: "SELECT id, job, state, node FROM jobs WHERE id = ?", arguments: [id]).map(
+                try Row.fetchOne(db, sql: "SELECT \(Self.recordColumns) FROM jobs WHERE id = ?", arguments: [id]).map(
                     Self.record)
             }
         }
@@ -121,7 +124,7 @@ public final class SQLiteJobStore: JobStore {
     public func jobs() async throws -> [JobRecord] {
         try await access {
             try await self.pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT id, job, state, node FROM jobs ORDER BY seq").map(Self.record)
+                try Row.fetchAll(db, sql: "SELECT \(Self.recordColumns) FROM jobs ORDER BY seq").map(Self.record)
             }
         }
     }
@@ -200,7 +203,8 @@ public final class SQLiteJobStore: JobStore {
         let changed = try await access {
             try await self.pool.write { db in
                 try db.execute(
-                    sql: "UPDATE jobs SET state = ?, (\(Self.stateColumns)) = (\(Self.stateParameters)) WHERE id = ?",
+                    sql:
+                        "UPDATE jobs SET state = ?, version = version + 1, (\(Self.stateColumns)) = (\(Self.stateParameters)) WHERE id = ?",
                     arguments: [encoded] + Self.stateArguments(state) + [id])
                 return db.changesCount
             }
@@ -264,12 +268,14 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    private static let recordColumns = "id, job, state, node, version"
+
     private static func record(_ row: Row) throws -> JobRecord {
         JobRecord(
             id: row["id"],
             job: try decoder.decode(Job.self, from: row["job"] as Data),
             state: try decoder.decode(JobState.self, from: row["state"] as Data),
-            node: row["node"])
+            node: row["node"], version: row["version"])
     }
 
     // MARK: - The control plane (one node at a time)
@@ -307,15 +313,18 @@ public final class SQLiteJobStore: JobStore {
                 let rows = try Row.fetchAll(
                     db,
                     sql: """
-                        SELECT id, job, state, node FROM jobs
+                        SELECT \(Self.recordColumns) FROM jobs
                         WHERE phase = 'queued' AND status = 'running' AND node IS NULL ORDER BY seq LIMIT ?
                         """,
                     arguments: [limit])
                 var records: [JobRecord] = []
                 for row in rows {
                     var record = try Self.record(row)
-                    try db.execute(sql: "UPDATE jobs SET node = ? WHERE id = ?", arguments: [node, record.id])
+                    try db.execute(
+                        sql: "UPDATE jobs SET node = ?, version = version + 1 WHERE id = ?",
+                        arguments: [node, record.id])
                     record.node = node
+                    record.version += 1
                     records.append(record)
                 }
                 return records
@@ -371,7 +380,7 @@ public final class SQLiteJobStore: JobStore {
                 var ended: [JobRecord] = []
                 for node in lost {
                     let rows = try Row.fetchAll(
-                        db, sql: "SELECT id, job, state, node FROM jobs WHERE node = ? AND status = 'running'",
+                        db, sql: "SELECT \(Self.recordColumns) FROM jobs WHERE node = ? AND status = 'running'",
                         arguments: [node])
                     for row in rows {
                         var record = try Self.record(row)
@@ -382,7 +391,7 @@ public final class SQLiteJobStore: JobStore {
                             reason: .nodeLost, at: now)
                         try db.execute(
                             sql:
-                                "UPDATE jobs SET state = ?, node = NULL, stop_request = NULL, (\(Self.stateColumns)) = (\(Self.stateParameters)) WHERE id = ?",
+                                "UPDATE jobs SET state = ?, version = version + 1, node = NULL, stop_request = NULL, (\(Self.stateColumns)) = (\(Self.stateParameters)) WHERE id = ?",
                             arguments: [try encoder.encode(record.state)] + Self.stateArguments(record.state) + [
                                 record.id
                             ])
@@ -405,10 +414,13 @@ public final class SQLiteJobStore: JobStore {
         )
     }
 
-    public func update(id: String, state: JobState, owner node: String) async throws {
-        guard try await conditionalUpdate(id: id, state: state, clearingNode: false, where: "node = ?", [node]) else {
+    public func update(id: String, state: JobState, owner node: String, version: Int) async throws {
+        guard
+            try await conditionalUpdate(
+                id: id, state: state, clearingNode: false, where: "node = ? AND version = ?", [node, version])
+        else {
             guard try await job(id: id) != nil else { throw DrayError.noJob(id) }
-            throw DrayError.fenced(id, node: node)
+            throw DrayError.fenced(id, node: node, version: version)
         }
     }
 
@@ -420,7 +432,7 @@ public final class SQLiteJobStore: JobStore {
         let encoded = try Self.encoder.encode(state)
         let clear = clearingNode ? ", node = NULL, stop_request = NULL" : ""
         let sql =
-            "UPDATE jobs SET state = ?\(clear), (\(Self.stateColumns)) = (\(Self.stateParameters)) WHERE id = ? AND \(condition)"
+            "UPDATE jobs SET state = ?, version = version + 1\(clear), (\(Self.stateColumns)) = (\(Self.stateParameters)) WHERE id = ? AND \(condition)"
         return try await access {
             try await self.pool.write { db in
                 try db.execute(

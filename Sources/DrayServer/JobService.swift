@@ -201,7 +201,8 @@ public actor JobService: Service {
     private func execute(_ record: JobRecord) async {
         let changes = self.changes
         let recorder = StoreRecorder(
-            id: record.id, store: store, logger: logger, owner: node, metrics: metrics, steps: record.state.steps
+            id: record.id, store: store, logger: logger, owner: (node, record.version), metrics: metrics,
+            steps: record.state.steps
         ) {
             changes.bump(record.id)
         }

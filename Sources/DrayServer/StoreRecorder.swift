@@ -21,14 +21,19 @@ final class StoreRecorder: JobObserver, Sendable {
     static let pendingByteLimit = 1 << 20
 
     private let id: String
-    /// The node that runs the job: its state writes are refused once the job is not its own.
-    private let owner: String?
+    /// The node that runs the job, and the job's version as it claimed it: its state writes are
+    /// refused once the job is not its own, or was written by anyone else since.
+    private let owner: (node: String, version: Int)?
+    /// The version of this node's last state write.
+    private let version: Mutex<Int>
     private let store: any JobStore
     private let logger: Logger
     private let metrics: DrayMetrics?
     private let pending = Mutex(Pending())
     /// The job was canceled: writes give up after a few tries.
     private let stopping = Mutex(false)
+    /// A state write was refused: the job is no longer this node's.
+    private let fenced = Mutex(false)
     private let wake: AsyncStream<Void>.Continuation
     private let wakes: AsyncStream<Void>
     /// Called after each write reached the store.
@@ -45,11 +50,12 @@ final class StoreRecorder: JobObserver, Sendable {
     }
 
     init(
-        id: String, store: any JobStore, logger: Logger, owner: String? = nil, metrics: DrayMetrics? = nil,
-        steps: [StepState] = [], didWrite: @escaping @Sendable () -> Void = {}
+        id: String, store: any JobStore, logger: Logger, owner: (node: String, version: Int)? = nil,
+        metrics: DrayMetrics? = nil, steps: [StepState] = [], didWrite: @escaping @Sendable () -> Void = {}
     ) {
         self.id = id
         self.owner = owner
+        version = Mutex(owner?.version ?? 0)
         seenSteps = Mutex(steps)
         self.metrics = metrics
         self.store = store
@@ -149,7 +155,8 @@ final class StoreRecorder: JobObserver, Sendable {
         }
         // What was pending is taken: there is room again.
         for waiter in waiting { waiter.resume() }
-        guard !lines.isEmpty || state != nil else { return }
+        // Once fenced, the job is another node's: nothing more of this run is written.
+        guard !lines.isEmpty || state != nil, !fenced.withLock({ $0 }) else { return }
         for start in stride(from: 0, to: lines.count, by: Self.batchLimit) {
             let batch = Array(lines[start..<min(start + Self.batchLimit, lines.count)])
             // One token for every try: a retry after a lost answer adds nothing twice.
@@ -159,12 +166,21 @@ final class StoreRecorder: JobObserver, Sendable {
             }
         }
         if let state {
+            var tries = 0
             await retrying("update the state") {
-                if let owner = self.owner {
-                    try await self.store.update(id: self.id, state: state, owner: owner)
-                } else {
-                    try await self.store.update(id: self.id, state: state)
+                tries += 1
+                guard let node = self.owner?.node else { return try await self.store.update(id: self.id, state: state) }
+                let version = self.version.withLock { $0 }
+                do {
+                    try await self.store.update(id: self.id, state: state, owner: node, version: version)
+                } catch let error as DrayError where error.code == .conflict && tries > 1 {
+                    // A retry after a lost answer: the first try may have landed. It did when the
+                    // job is still this node's, one version on (only its owner writes a job it
+                    // holds; a reaper takes the node away).
+                    guard let now = try await self.store.job(id: self.id), now.node == node, now.version == version + 1
+                    else { throw error }
                 }
+                self.version.withLock { $0 = version + 1 }
             }
         }
         didWrite()
@@ -183,6 +199,7 @@ final class StoreRecorder: JobObserver, Sendable {
                 return
             } catch let error as DrayError where error.code == .conflict {
                 // Fenced: the job is no longer this node's.
+                fenced.withLock { $0 = true }
                 logger.error("cannot \(what): \(error.message)", metadata: ["job": "\(id)"])
                 return
             } catch  where attempt >= 3 && stopping.withLock({ $0 }) {

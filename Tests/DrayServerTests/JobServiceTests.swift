@@ -12,7 +12,9 @@ import Testing
 /// runtime: no Docker. A step whose `SCRIPT` is `wait` runs until it is stopped.
 @Suite("The job service, without Docker")
 struct JobServiceTests {
-    static func service(slots: Int = 1) throws -> (JobService, SQLiteJobStore) {
+    static func service(
+        slots: Int = 1, wrapping wrap: (SQLiteJobStore) -> any JobStore = { $0 }
+    ) throws -> (JobService, SQLiteJobStore) {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dray-service-\(UUID().uuidString)")
             .path
         let store = try SQLiteJobStore(path: folder + "/dray.sqlite")
@@ -27,7 +29,7 @@ struct JobServiceTests {
         }
         return (
             JobService(
-                store: store, runtime: runtime, spoolRoot: FilePath(folder + "/spool"),
+                store: wrap(store), runtime: runtime, spoolRoot: FilePath(folder + "/spool"),
                 logger: Logger(label: "test"), configuration: configuration),
             store
         )
@@ -102,6 +104,18 @@ struct JobServiceTests {
             #expect(results.filter { $0 }.count == 1)
             let again = try await Self.ended(service, failed.id)
             #expect(again.state.status == .error && again.state.steps[1].exitCode == 1)
+        }
+    }
+
+    @Test("a state write whose answer was lost is tried again, and the job goes on: it was not fenced")
+    func lostAnswer() async throws {
+        let (service, store) = try Self.service { AnswerLosingStore($0, losses: 2) }
+        try await Self.running(service) {
+            let record = try await service.submit(Self.job("a", "b"))
+            let ended = try await Self.ended(service, record.id)
+            #expect(ended.state.status == .complete && ended.state.stepsCompleted == 2)
+            let stored = try #require(try await store.job(id: record.id))
+            #expect(stored.version >= 3, "claimed, then written twice at least, both answers lost")
         }
     }
 

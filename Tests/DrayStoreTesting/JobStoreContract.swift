@@ -30,6 +30,7 @@ public struct JobStoreContract: Sendable {
         case stopRequestsReachTheOwner
         case resumeAndCancelAreCompareAndSet
         case lostNodesAreReapedAndFenced
+        case staleWritesAreRefused
         case nodesAtOnce
 
         public var testDescription: String { rawValue }
@@ -63,6 +64,7 @@ public struct JobStoreContract: Sendable {
         case .stopRequestsReachTheOwner: try await stopRequestsReachTheOwner()
         case .resumeAndCancelAreCompareAndSet: try await resumeAndCancelAreCompareAndSet()
         case .lostNodesAreReapedAndFenced: try await lostNodesAreReapedAndFenced()
+        case .staleWritesAreRefused: try await staleWritesAreRefused()
         case .nodesAtOnce: try await nodesAtOnce()
         }
     }
@@ -248,9 +250,9 @@ public struct JobStoreContract: Sendable {
     func resumeAndCancelAreCompareAndSet() async throws {
         var record = Self.record()
         try await store.create(record)
-        _ = try await store.claim(node: "a", limit: 1)
+        let claimed = try #require(try await store.claim(node: "a", limit: 1).first)
         record.state.fail("step 1 exited with code 1")
-        try await store.update(id: record.id, state: record.state, owner: "a")
+        try await store.update(id: record.id, state: record.state, owner: "a", version: claimed.version)
         var resumed = record.state
         resumed.status = .running
         resumed.phase = .queued
@@ -271,7 +273,7 @@ public struct JobStoreContract: Sendable {
         ended.fail("canceled", phase: .canceled, reason: .canceled)
         #expect(try await store.endQueued(id: record.id, state: ended) == false, "a claimed job is the owner's to end")
         do {
-            try await store.update(id: record.id, state: ended, owner: "a")
+            try await store.update(id: record.id, state: ended, owner: "a", version: claimed.version + 1)
             Issue.record("node a wrote to a job node b has claimed")
         } catch let error as DrayError {
             #expect(error.code == .conflict)
@@ -282,10 +284,10 @@ public struct JobStoreContract: Sendable {
         var record = Self.record()
         try await store.create(record)
         #expect(try await store.heartbeat(node: "gone", lease: .milliseconds(1)))
-        _ = try await store.claim(node: "gone", limit: 1)
+        let claimed = try #require(try await store.claim(node: "gone", limit: 1).first)
         record.state.phase = .running
         record.state.currentStep = 1
-        try await store.update(id: record.id, state: record.state, owner: "gone")
+        try await store.update(id: record.id, state: record.state, owner: "gone", version: claimed.version)
         #expect(try await store.reapLostNodes(now: Date().addingTimeInterval(-60)).isEmpty, "a live lease is kept")
         try await Task.sleep(for: .milliseconds(20))
         let reaped = try await store.reapLostNodes(now: Date())
@@ -296,12 +298,41 @@ public struct JobStoreContract: Sendable {
         #expect(try await store.reapLostNodes(now: Date()).isEmpty, "reaped once")
         do {
             record.state.status = .complete
-            try await store.update(id: record.id, state: record.state, owner: "gone")
+            try await store.update(id: record.id, state: record.state, owner: "gone", version: claimed.version + 1)
             Issue.record("a lost node's write was taken")
         } catch let error as DrayError {
             #expect(error.code == .conflict)
         }
         #expect(try await store.job(id: record.id)?.state.reason == .nodeLost)
+    }
+
+    func staleWritesAreRefused() async throws {
+        var record = Self.record()
+        try await store.create(record)
+        #expect(try await store.job(id: record.id)?.version == 0)
+        let claimed = try #require(try await store.claim(node: "a", limit: 1).first)
+        #expect(claimed.version == 1, "a claim is a write")
+        #expect(try await store.job(id: record.id)?.version == 1)
+        record.state.phase = .running
+        try await store.update(id: record.id, state: record.state, owner: "a", version: 1)
+        #expect(try await store.job(id: record.id)?.version == 2)
+        func refused(at version: Int, _ why: Comment) async throws {
+            do {
+                try await store.update(id: record.id, state: record.state, owner: "a", version: version)
+                Issue.record(why)
+            } catch let error as DrayError {
+                #expect(error.code == .conflict && error.message.contains("version \(version)"), "\(error.message)")
+            }
+        }
+        try await refused(at: 1, "a write at a version written since was taken")
+        try await refused(at: 3, "a write at a version not reached yet was taken")
+        // Anyone else's write (here: a server's own recovery) moves the version on.
+        var other = record.state
+        other.fail("server restarted", reason: .restarted)
+        try await store.update(id: record.id, state: other)
+        try await refused(at: 2, "the owner overwrote a write it had not seen")
+        let stored = try #require(try await store.job(id: record.id))
+        #expect(stored.version == 3 && stored.state.reason == .restarted)
     }
 
     func nodesAtOnce() async throws {

@@ -41,9 +41,11 @@ public protocol JobQueue: Sendable {
     /// Ends with `state` a job that waits in the queue, unclaimed. False when a node has
     /// claimed it already (then ask that node with ``requestStop(id:_:)``).
     func endQueued(id: String, state: JobState) async throws -> Bool
-    /// Replaces the state of a job that `node` runs. Throws a `conflict` when the job is no
-    /// longer `node`'s (its lease ran out and another node ended it): the fence.
-    func update(id: String, state: JobState, owner node: String) async throws
+    /// Replaces the state of a job that `node` runs, written last at `version` (as claimed, or
+    /// as this node last wrote it), and makes it `version + 1`. Throws a `conflict` when the job
+    /// is no longer `node`'s (its lease ran out and another node ended it) or when it was
+    /// written since: the fence. Any other write of a job's state or node adds one to its version.
+    func update(id: String, state: JobState, owner node: String, version: Int) async throws
     /// Calls `changed` for every change any node makes, until the task is canceled. It only
     /// wakes: whoever is woken reads the store. A store without a feed returns at once, and
     /// nodes look every second instead.
@@ -64,9 +66,12 @@ extension JobQueue {
 }
 
 extension DrayError {
-    /// The write of a node whose job was taken.
-    public static func fenced(_ id: String, node: String) -> DrayError {
-        DrayError(.conflict, "job \(id) is no longer node \(node)'s: its lease ran out and another node ended it")
+    /// The write of a node whose job was taken, or that did not see the job's last write.
+    public static func fenced(_ id: String, node: String, version: Int) -> DrayError {
+        DrayError(
+            .conflict,
+            "job \(id) is no longer node \(node)'s at version \(version): its lease ran out and another node ended it, or it was written since"
+        )
     }
 
     /// A second node on a store that holds one.

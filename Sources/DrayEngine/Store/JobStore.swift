@@ -7,12 +7,16 @@ public struct JobRecord: Sendable, Equatable {
     public var state: JobState
     /// The node that runs or ran the job; nil while it waits to be claimed.
     public var node: String?
+    /// How many times the job's state or node was written: every write adds one. A node writes
+    /// a job's state only at the version it last saw (``JobQueue/update(id:state:owner:version:)``).
+    public var version: Int
 
-    public init(id: String, job: Job, state: JobState, node: String? = nil) {
+    public init(id: String, job: Job, state: JobState, node: String? = nil, version: Int = 0) {
         self.id = id
         self.job = job
         self.state = state
         self.node = node
+        self.version = version
     }
 }
 

@@ -1,0 +1,64 @@
+import DrayEngine
+import Foundation
+import Synchronization
+
+/// A real store whose answers to a node's state writes are lost the first `losses` times: the
+/// write lands, and the caller gets an error, as when the connection drops before the reply.
+/// Everything else goes straight through.
+public final class AnswerLosingStore: JobStore {
+    public let store: any JobStore
+    private let losses: Mutex<Int>
+
+    public init(_ store: any JobStore, losses: Int) {
+        self.store = store
+        self.losses = Mutex(losses)
+    }
+
+    public func update(id: String, state: JobState, owner node: String, version: Int) async throws {
+        try await store.update(id: id, state: state, owner: node, version: version)
+        let lose = losses.withLock { left in
+            defer { left = max(0, left - 1) }
+            return left > 0
+        }
+        if lose { throw DrayError(.storage, "the connection closed before the answer (a lost answer, on purpose)") }
+    }
+
+    public func ping() async throws { try await store.ping() }
+    public func create(_ record: JobRecord) async throws { try await store.create(record) }
+    public func job(id: String) async throws -> JobRecord? { try await store.job(id: id) }
+    public func jobs() async throws -> [JobRecord] { try await store.jobs() }
+    public func list(_ listing: JobListing) async throws -> JobPage { try await store.list(listing) }
+    public func update(id: String, state: JobState) async throws { try await store.update(id: id, state: state) }
+    public func update(id: String, job: Job) async throws { try await store.update(id: id, job: job) }
+    public func appendLog(id: String, lines: [LogLine], batch: UUID?) async throws {
+        try await store.appendLog(id: id, lines: lines, batch: batch)
+    }
+    public func log(id: String, from index: Int, limit: Int?) async throws -> [LogLine] {
+        try await store.log(id: id, from: index, limit: limit)
+    }
+    public func delete(id: String) async throws -> Bool { try await store.delete(id: id) }
+    public func heartbeat(node: String, lease: Duration) async throws -> Bool {
+        try await store.heartbeat(node: node, lease: lease)
+    }
+    public func leave(node: String) async throws { try await store.leave(node: node) }
+    public func claim(node: String, limit: Int) async throws -> [JobRecord] {
+        try await store.claim(node: node, limit: limit)
+    }
+    public func queuedCount() async throws -> Int { try await store.queuedCount() }
+    public func requestStop(id: String, _ request: StopRequest) async throws -> Bool {
+        try await store.requestStop(id: id, request)
+    }
+    public func stopRequests(node: String) async throws -> [(id: String, request: StopRequest)] {
+        try await store.stopRequests(node: node)
+    }
+    public func reapLostNodes(now: Date) async throws -> [JobRecord] { try await store.reapLostNodes(now: now) }
+    public func requeue(id: String, state: JobState) async throws -> Bool {
+        try await store.requeue(id: id, state: state)
+    }
+    public func endQueued(id: String, state: JobState) async throws -> Bool {
+        try await store.endQueued(id: id, state: state)
+    }
+    public func watch(_ changed: @escaping @Sendable (StoreChange) -> Void) async throws {
+        try await store.watch(changed)
+    }
+}
