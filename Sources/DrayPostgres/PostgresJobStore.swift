@@ -496,12 +496,7 @@ public final class PostgresJobStore: JobStore {
                         // Whatever happened while no one listened: look once.
                         changed(.queued)
                         for try await notification in notifications {
-                            let payload = notification.payload
-                            if payload == "queue" || payload.hasPrefix("stop:") {
-                                changed(.queued)
-                            } else if payload.hasPrefix("job:") {
-                                changed(.job(String(payload.dropFirst(4))))
-                            }
+                            if let change = StoreChange(payload: notification.payload) { changed(change) }
                         }
                     }
                 }

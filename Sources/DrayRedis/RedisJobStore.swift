@@ -13,7 +13,9 @@ import NIOFoundationCompat
 /// - `jobs:<id>:log`: a list, one element per log line, as the original wrote it;
 /// - `jobs:<id>:log:meta`: ours, beside it: each line's step and stream (`0o`, `2e`).
 ///
-/// Every write that depends on the job existing is one Lua script, so it is atomic.
+/// Every write that depends on the job existing is one Lua script, so it is atomic. The scripts
+/// that change what a node or a live log follows publish on `dray:changes` (``watch(_:)``):
+/// `queue`, `stop:NODE` or `job:ID`. It only wakes; whoever is woken reads the keys.
 public final class RedisJobStore: JobStore {
     public let client: RedisClient
 
@@ -37,6 +39,8 @@ public final class RedisJobStore: JobStore {
     static func jobKey(_ id: String) -> String { "jobs:\(id)" }
     static func logKey(_ id: String) -> String { "jobs:\(id):log" }
     static func metaKey(_ id: String) -> String { "jobs:\(id):log:meta" }
+    /// Ours: the pub/sub channel of the change feed.
+    static let changesChannel = "dray:changes"
 
     private static let encoder = JSONEncoder.keepingSecrets()
     private static let decoder = JSONDecoder()
@@ -376,6 +380,22 @@ public final class RedisJobStore: JobStore {
         return result.int == 1
     }
 
+    /// Subscribes to `dray:changes` on a connection of its own, again a second after any
+    /// failure, until the task is canceled. Each time it has subscribed it says `queued` once:
+    /// whatever happened while no one listened, nodes look.
+    public func watch(_ changed: @escaping @Sendable (StoreChange) -> Void) async throws {
+        while !Task.isCancelled {
+            do {
+                try await client.subscribe(to: Self.changesChannel, subscribed: { changed(.queued) }) { payload in
+                    if let change = StoreChange(payload: payload) { changed(change) }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
     // MARK: - Encoding
 
     private static let fields: [RedisArgument] = [
@@ -455,7 +475,10 @@ public final class RedisJobStore: JobStore {
             redis.call('DEL', KEYS[3], KEYS[4])
             redis.call('HSET', KEYS[1], 'status', ARGV[2], 'completedSteps', ARGV[3], 'totalSteps', ARGV[4], 'job', ARGV[5], 'state', ARGV[6], 'name', ARGV[7])
             redis.call('RPUSH', KEYS[2], ARGV[1])
-            if ARGV[2] == 'running' then redis.call('RPUSH', KEYS[5], ARGV[1]) end
+            if ARGV[2] == 'running' then
+              redis.call('RPUSH', KEYS[5], ARGV[1])
+              redis.call('PUBLISH', 'dray:changes', 'queue')
+            end
             return 1
             """
 
@@ -493,6 +516,7 @@ public final class RedisJobStore: JobStore {
             local node = redis.call('HGET', KEYS[1], 'node')
             if not node then return 0 end
             redis.call('HSET', 'dray:stops:' .. node, ARGV[1], ARGV[2])
+            redis.call('PUBLISH', 'dray:changes', 'stop:' .. node)
             return 1
             """
 
@@ -518,8 +542,10 @@ public final class RedisJobStore: JobStore {
             redis.call('HSET', KEYS[1], 'status', ARGV[2], 'completedSteps', ARGV[3], 'state', ARGV[4])
             redis.call('HINCRBY', KEYS[1], 'version', 1)
             if ARGV[7] == 'requeue' or ARGV[7] == 'release' then redis.call('HDEL', KEYS[1], 'node') end
+            redis.call('PUBLISH', 'dray:changes', 'job:' .. ARGV[1])
             if ARGV[7] == 'requeue' then
               redis.call('RPUSH', KEYS[2], ARGV[1])
+              redis.call('PUBLISH', 'dray:changes', 'queue')
             elseif node == '' and ARGV[2] ~= 'running' then
               redis.call('LREM', KEYS[2], 0, ARGV[1])
             end
@@ -538,6 +564,7 @@ public final class RedisJobStore: JobStore {
             if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
             redis.call('HSET', KEYS[1], 'status', ARGV[1], 'completedSteps', ARGV[2], 'state', ARGV[3])
             redis.call('HINCRBY', KEYS[1], 'version', 1)
+            redis.call('PUBLISH', 'dray:changes', 'job:' .. string.sub(KEYS[1], 6))
             return 1
             """
 
@@ -557,6 +584,7 @@ public final class RedisJobStore: JobStore {
               redis.call('RPUSH', KEYS[3], unpack(ARGV, 1 + n + i, 1 + n + last))
             end
             if batch ~= '' then redis.call('HSET', KEYS[1], 'lastBatch', batch) end
+            redis.call('PUBLISH', 'dray:changes', 'job:' .. string.sub(KEYS[1], 6))
             return redis.call('LLEN', KEYS[2])
             """
 

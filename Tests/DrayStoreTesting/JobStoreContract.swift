@@ -31,6 +31,7 @@ public struct JobStoreContract: Sendable {
         case resumeAndCancelAreCompareAndSet
         case lostNodesAreReapedAndFenced
         case staleWritesAreRefused
+        case changeFeedWakes
         case nodesAtOnce
 
         public var testDescription: String { rawValue }
@@ -39,10 +40,14 @@ public struct JobStoreContract: Sendable {
     public let store: any JobStore
     /// The store lets several nodes share it (PostgreSQL); else a second node is refused.
     public let manyNodes: Bool
+    /// The store has a change feed that other processes see (Redis, PostgreSQL); else its
+    /// ``JobQueue/watch(_:)`` returns at once and nodes poll.
+    public let feed: Bool
 
-    public init(store: any JobStore, manyNodes: Bool = false) {
+    public init(store: any JobStore, manyNodes: Bool = false, feed: Bool = false) {
         self.store = store
         self.manyNodes = manyNodes
+        self.feed = feed
     }
 
     public func run(_ check: Check) async throws {
@@ -65,6 +70,7 @@ public struct JobStoreContract: Sendable {
         case .resumeAndCancelAreCompareAndSet: try await resumeAndCancelAreCompareAndSet()
         case .lostNodesAreReapedAndFenced: try await lostNodesAreReapedAndFenced()
         case .staleWritesAreRefused: try await staleWritesAreRefused()
+        case .changeFeedWakes: try await changeFeedWakes()
         case .nodesAtOnce: try await nodesAtOnce()
         }
     }
@@ -333,6 +339,38 @@ public struct JobStoreContract: Sendable {
         try await refused(at: 2, "the owner overwrote a write it had not seen")
         let stored = try #require(try await store.job(id: record.id))
         #expect(stored.version == 3 && stored.state.reason == .restarted)
+    }
+
+    func changeFeedWakes() async throws {
+        let seen = AsyncStream<StoreChange>.makeStream()
+        let store = store
+        let watcher = Task { try await store.watch { seen.continuation.yield($0) } }
+        defer { watcher.cancel() }
+        guard feed else {
+            try await withThrowingTaskGroup { group in
+                group.addTask { try await watcher.value }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(5))
+                    Issue.record("a store without a feed did not return from watch at once")
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+            return
+        }
+        var changes = seen.stream.makeAsyncIterator()
+        #expect(await changes.next() == .queued, "a first look when it starts listening")
+        var record = Self.record()
+        try await store.create(record)
+        #expect(await changes.next() == .queued, "a new job")
+        try await store.appendLog(id: record.id, lines: [line(0)])
+        #expect(await changes.next() == .job(record.id), "a log line")
+        let claimed = try #require(try await store.claim(node: "a", limit: 1).first)
+        record.state.phase = .running
+        try await store.update(id: record.id, state: record.state, owner: "a", version: claimed.version)
+        #expect(await changes.next() == .job(record.id), "a state")
+        #expect(try await store.requestStop(id: record.id, .cancel))
+        #expect(await changes.next() == .queued, "a stop request wakes the nodes")
     }
 
     func nodesAtOnce() async throws {

@@ -54,10 +54,21 @@ public protocol JobQueue: Sendable {
 
 /// What a store's change feed says happened.
 public enum StoreChange: Sendable, Equatable {
-    /// A job joined the queue.
+    /// A job joined the queue (or a node was asked to stop one): idle nodes look at the store.
     case queued
     /// A job's state or log was written.
     case job(String)
+
+    /// The change a feed's message names: `queue`, `stop:NODE` or `job:ID`; nil for another.
+    public init?(payload: String) {
+        if payload == "queue" || payload.hasPrefix("stop:") {
+            self = .queued
+        } else if payload.hasPrefix("job:") {
+            self = .job(String(payload.dropFirst(4)))
+        } else {
+            return nil
+        }
+    }
 }
 
 extension JobQueue {

@@ -20,36 +20,16 @@ final class RedisConnection: Sendable {
     /// Connects, then sends `AUTH` and `SELECT` as the configuration says.
     static func connect(_ configuration: RedisConfiguration, group: any EventLoopGroup) async throws -> RedisConnection
     {
-        let address = configuration.redactedURL
-        let channel: any Channel
-        do {
-            channel = try await ClientBootstrap(group: group)
-                .connectTimeout(.duration(configuration.connectTimeout))
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder()))
-                        try channel.pipeline.syncOperations.addHandler(RedisRequestHandler())
-                    }
-                }
-                .connect(host: configuration.host, port: configuration.port).get()
-        } catch {
-            throw RedisError.connection("cannot connect to Redis at \(address): \(error)")
+        let channel = try await open(configuration, group: group) { pipeline in
+            try pipeline.addHandler(RedisRequestHandler())
         }
-        // Small commands go out at once. Set after connecting, and only where allowed: some
-        // sandboxes refuse the option (EPERM) inside a container, and Redis works without it.
-        try? await channel.setOption(.socketOption(.tcp_nodelay), value: 1).get()
         let connection = RedisConnection(
-            channel: channel, address: address, timeout: configuration.commandTimeout)
-        var setup: [RedisCommand] = []
-        if let password = configuration.password {
-            setup.append(
-                RedisCommand("AUTH", (configuration.username.map { [.string($0)] } ?? []) + [.string(password)]))
-        }
-        if configuration.database != 0 { setup.append(RedisCommand("SELECT", [.int(configuration.database)])) }
+            channel: channel, address: configuration.redactedURL, timeout: configuration.commandTimeout)
+        let setup = setupCommands(configuration)
         do {
             for (command, reply) in zip(setup, try await connection.send(setup)) {
                 if case .error(let message) = reply {
-                    throw RedisError.server("\(command.name) at \(address) failed: \(message)")
+                    throw RedisError.server("\(command.name) at \(configuration.redactedURL) failed: \(message)")
                 }
             }
         } catch {
@@ -57,6 +37,43 @@ final class RedisConnection: Sendable {
             throw error
         }
         return connection
+    }
+
+    /// A connection to Redis that decodes what it reads into ``RESPValue``s and hands them to
+    /// the handler `addHandler` adds.
+    static func open(
+        _ configuration: RedisConfiguration, group: any EventLoopGroup,
+        addHandler: @escaping @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void
+    ) async throws -> any Channel {
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(.duration(configuration.connectTimeout))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder()))
+                        try addHandler(channel.pipeline.syncOperations)
+                    }
+                }
+                .connect(host: configuration.host, port: configuration.port).get()
+        } catch {
+            throw RedisError.connection("cannot connect to Redis at \(configuration.redactedURL): \(error)")
+        }
+        // Small commands go out at once. Set after connecting, and only where allowed: some
+        // sandboxes refuse the option (EPERM) inside a container, and Redis works without it.
+        try? await channel.setOption(.socketOption(.tcp_nodelay), value: 1).get()
+        return channel
+    }
+
+    /// `AUTH` and `SELECT`, as the configuration asks: what a new connection sends first.
+    static func setupCommands(_ configuration: RedisConfiguration) -> [RedisCommand] {
+        var setup: [RedisCommand] = []
+        if let password = configuration.password {
+            setup.append(
+                RedisCommand("AUTH", (configuration.username.map { [.string($0)] } ?? []) + [.string(password)]))
+        }
+        if configuration.database != 0 { setup.append(RedisCommand("SELECT", [.int(configuration.database)])) }
+        return setup
     }
 
     /// Sends `commands` in one write and returns their replies, error replies included.
