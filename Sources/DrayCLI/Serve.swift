@@ -273,20 +273,7 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("--store \(error)")
             }
         }
-        try await Self.withRunning(jobStore) {
-            try await serve(jobStore, storeURL: storeURL, node: node, logger: logger, access: access)
-        }
-    }
-
-    /// Runs `body` while the store's own tasks run: PostgreSQL's connection pool, once migrated.
-    static func withRunning(_ store: any JobStore, _ body: () async throws -> Void) async throws {
-        guard let postgres = store as? PostgresJobStore else { return try await body() }
-        try await withThrowingTaskGroup { group in
-            group.addTask { await postgres.run() }
-            defer { group.cancelAll() }
-            try await postgres.migrate()
-            try await body()
-        }
+        try await serve(jobStore, storeURL: storeURL, node: node, logger: logger, access: access)
     }
 
     private func serve(
@@ -316,7 +303,6 @@ struct Serve: AsyncParsableCommand {
                     spoolDir ?? environment["DRAY_SPOOL_DIR"].flatMap { $0.isEmpty ? nil : $0 }
                         ?? resolvedDataDir + "/spool"), logger: logger, configuration: jobs,
                 metrics: metrics)
-            try await service.recover()
 
             var configuration = DrayServer.Configuration()
             configuration.host = host

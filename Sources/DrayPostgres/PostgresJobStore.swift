@@ -2,13 +2,15 @@ import DrayEngine
 import Foundation
 import Logging
 import PostgresNIO
+import ServiceLifecycle
 import Synchronization
 
 /// A ``JobStore`` on PostgreSQL, which many nodes share: each claims queued jobs with
 /// `FOR UPDATE SKIP LOCKED`, so a job runs on exactly one node, and `NOTIFY dray` wakes the
 /// idle nodes and the live-log readers of every node (it only wakes; they read the tables).
 ///
-/// Call ``run()`` (it runs the connection pool) for as long as the store is used.
+/// Run it (``run()`` runs the connection pool) for as long as the store is used, and
+/// ``prepare()`` it once before the first use.
 public final class PostgresJobStore: JobStore {
     public let client: PostgresClient
     /// Where it connects, without the password, for messages.
@@ -37,14 +39,14 @@ public final class PostgresJobStore: JobStore {
         (try? PostgresURL(url).redacted) ?? "postgres://…"
     }
 
-    /// Runs the connection pool until the task is canceled.
-    public func run() async {
-        await client.run()
+    /// Runs the connection pool until graceful shutdown or cancellation.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown { await self.client.run() }
     }
 
     /// Creates or migrates the tables. Migrations are versioned and run once, under a lock, so
     /// that nodes starting together do not race.
-    public func migrate() async throws {
+    public func prepare() async throws {
         try await access {
             try await self.client.withTransaction(logger: self.logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(7375001)", logger: self.logger)

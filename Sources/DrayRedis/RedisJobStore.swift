@@ -2,6 +2,7 @@ import DrayEngine
 import Foundation
 import NIOCore
 import NIOFoundationCompat
+import ServiceLifecycle
 
 /// A ``JobStore`` in Redis, in the original Dray's key layout, so that `redis-cli` shows what
 /// its operators know and jobs the original wrote can be read:
@@ -44,6 +45,12 @@ public final class RedisJobStore: JobStore {
 
     private static let encoder = JSONEncoder.keepingSecrets()
     private static let decoder = JSONDecoder()
+
+    /// Waits for graceful shutdown (or cancellation), then closes the connections.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await client.close()
+    }
 
     public func ping() async throws {
         _ = try await access { try await self.client.send("PING") }

@@ -73,16 +73,19 @@ public enum DrayServer {
         return try .tls(http1, tlsConfiguration: tls)
     }
 
-    /// The application: the HTTP server and the job service, shut down gracefully together
-    /// on SIGTERM or SIGINT.
+    /// The application: the store, the job service and the HTTP server, started in that order
+    /// (the server listens once the service has recovered) and shut down gracefully in the
+    /// reverse one on SIGTERM or SIGINT.
     public static func application(
         service: JobService, configuration: Configuration, logger: Logger
     ) throws -> some ApplicationProtocol {
-        Application(
+        var application = Application(
             responder: responder(service: service, configuration: configuration, logger: logger),
             server: try server(configuration),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "dray"),
-            services: [service],
+            services: [service.store, service],
             logger: logger)
+        application.beforeServerStarts { try await service.started() }
+        return application
     }
 }

@@ -69,6 +69,8 @@ public actor JobService: Service {
     nonisolated let changes = ChangeBoard()
     /// What `GET /metrics` reports.
     public nonisolated let metrics: DrayMetrics
+    /// How ``run()``'s start (preparing the store, recovering) ended, for ``started()``.
+    private let startup = Once<Result<Void, any Error>>()
 
     public init(
         store: any JobStore, runtime: any ContainerRuntime, spoolRoot: FilePath, logger: Logger,
@@ -93,7 +95,7 @@ public actor JobService: Service {
     /// of nodes whose lease ran out, ends in `error` the jobs this node left running when it
     /// stopped, and removes this node's leftover containers. Queued jobs stay queued. Call it
     /// before serving.
-    public func recover() async throws {
+    func recover() async throws {
         _ = try await store.heartbeat(node: node, lease: configuration.lease)
         await reap()
         let records = try await store.jobs()
@@ -474,9 +476,18 @@ public actor JobService: Service {
         }
     }
 
-    /// Works until the server shuts down; then lets running jobs finish within the grace period,
-    /// stops the rest, and gives up this node's lease. Queued jobs stay queued.
+    /// Prepares the store and recovers (``recover()``); then works until the server shuts
+    /// down; then lets running jobs finish within the grace period, stops the rest, and gives
+    /// up this node's lease. Queued jobs stay queued. Run the store before it, as a `Service`.
     public func run() async throws {
+        do {
+            try await store.prepare()
+            try await recover()
+        } catch {
+            startup.end(.failure(error))
+            throw error
+        }
+        startup.end(.success(()))
         await withTaskGroup { group in
             group.addTask { await self.work() }
             try? await gracefulShutdown()
@@ -557,6 +568,12 @@ public actor JobService: Service {
         }
     }
 
+    /// Returns once ``run()`` has prepared the store and recovered, so that the API may be
+    /// served; throws what stopped it.
+    public nonisolated func started() async throws {
+        try await startup.result()
+    }
+
     /// Stops every job at once, as a shutdown with no grace period.
     public func stopAll() async {
         await shutDown(grace: .zero)
@@ -600,5 +617,42 @@ private final class StopReasons: Sendable {
     subscript(id: String) -> FailureReason? {
         get { reasons.withLock { $0[id] } }
         set { reasons.withLock { $0[id] = newValue } }
+    }
+}
+
+/// A value set once, which any number of tasks wait for.
+final class Once<Value: Sendable>: Sendable {
+    private struct State {
+        var value: Value?
+        var waiting: [CheckedContinuation<Value, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    /// Sets the value, once; later calls change nothing.
+    func end(_ value: Value) {
+        let waiting = state.withLock { state -> [CheckedContinuation<Value, Never>] in
+            guard state.value == nil else { return [] }
+            state.value = value
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for waiter in waiting { waiter.resume(returning: value) }
+    }
+
+    /// The value, once set.
+    func value() async -> Value {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state -> Value? in
+                if state.value == nil { state.waiting.append(continuation) }
+                return state.value
+            }
+            if let now { continuation.resume(returning: now) }
+        }
+    }
+}
+
+extension Once where Value == Result<Void, any Error> {
+    func result() async throws {
+        try await value().get()
     }
 }

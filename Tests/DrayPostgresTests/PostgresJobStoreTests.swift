@@ -10,9 +10,9 @@ struct PostgresJobStoreTests {
     static func withStore(_ body: (PostgresJobStore) async throws -> Void) async throws {
         let store = try PostgresJobStore(url: try await PostgresServer.freshDatabase())
         try await withThrowingTaskGroup { group in
-            group.addTask { await store.run() }
+            group.addTask { try await store.run() }
             defer { group.cancelAll() }
-            try await store.migrate()
+            try await store.prepare()
             try await body(store)
         }
     }
@@ -29,13 +29,13 @@ struct PostgresJobStoreTests {
         let url = try await PostgresServer.freshDatabase()
         let stores = try (0..<3).map { _ in try PostgresJobStore(url: url) }
         try await withThrowingTaskGroup { group in
-            for store in stores { group.addTask { await store.run() } }
+            for store in stores { group.addTask { try await store.run() } }
             defer { group.cancelAll() }
             try await withThrowingTaskGroup { migrations in
-                for store in stores { migrations.addTask { try await store.migrate() } }
+                for store in stores { migrations.addTask { try await store.prepare() } }
                 try await migrations.waitForAll()
             }
-            try await stores[0].migrate()
+            try await stores[0].prepare()
             try await stores[1].create(JobStoreContract.record())
             #expect(try await stores[2].jobs().count == 1)
         }

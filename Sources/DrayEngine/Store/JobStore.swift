@@ -1,4 +1,5 @@
 import Foundation
+import ServiceLifecycle
 
 /// A job as stored: its description and its state, and the node that claimed it.
 public struct JobRecord: Sendable, Equatable {
@@ -23,7 +24,13 @@ public struct JobRecord: Sendable, Equatable {
 /// Where jobs and their logs are kept. Every store passes the same contract suite
 /// (`DrayStoreTesting`). Calls about a job that does not exist throw a ``DrayError`` with
 /// code `notFound`, except ``job(id:)``, which returns nil, and ``delete(id:)``, which returns false.
-public protocol JobStore: JobQueue {
+///
+/// A store is a `Service`: its `run()` runs what it owns (PostgreSQL's connection pool) until
+/// graceful shutdown, and the application runs it before, and stops it after, everything that
+/// uses it. Once it runs, ``prepare()`` makes it ready (PostgreSQL's migrations).
+public protocol JobStore: JobQueue, Service {
+    /// Makes the store ready to use, once its `run()` runs: creates or migrates its schema.
+    func prepare() async throws
     /// Throws when the store cannot be reached; for readiness checks.
     func ping() async throws
     /// Adds a new job.
@@ -54,6 +61,14 @@ public protocol JobStore: JobQueue {
 }
 
 extension JobStore {
+    /// Nothing to prepare: the store was made ready when it was opened.
+    public func prepare() async throws {}
+
+    /// Nothing of its own to run: waits for graceful shutdown (or cancellation).
+    public func run() async throws {
+        try? await gracefulShutdown()
+    }
+
     /// Appends lines to a job's log, with no retry protection.
     public func appendLog(id: String, lines: [LogLine]) async throws {
         try await appendLog(id: id, lines: lines, batch: nil)

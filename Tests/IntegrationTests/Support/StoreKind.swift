@@ -21,8 +21,8 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
             return (try SQLiteJobStore(path: folder + "/dray.sqlite"), {})
         case .postgres:
             let store = try PostgresJobStore(url: try await PostgresServer.freshDatabase())
-            let pool = Task { await store.run() }
-            try await store.migrate()
+            let pool = Task { try await store.run() }
+            try await store.prepare()
             return (store, { pool.cancel() })
         case .redis:
             let server = try await RedisServer()
