@@ -195,7 +195,7 @@ struct ClusterTests {
             #"{"steps":[{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"echo one"}]},{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"cat; exit 1"}]}]}"#
         let id = try #require(try await first.request(.POST, "/jobs", body: body).json["id"] as? String)
         #expect(try await first.waitUntilEnded(id)["stepsCompleted"] as? Int == 1)
-        first.stop()
+        await first.stopped()
         let second = try await node("s2")
         defer { second.stop() }
         #expect(try await second.request(.POST, "/jobs/\(id)/resume").status == 202)

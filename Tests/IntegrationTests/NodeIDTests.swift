@@ -24,7 +24,7 @@ struct NodeIDTests {
         let metrics = String(decoding: try await server.request(.GET, "/metrics").body, as: UTF8.self)
         #expect(metrics.contains(#"dray_jobs_running{node="\#(node)"} 1"#), "\(metrics)")
         _ = try await server.waitUntilEnded(id)
-        server.stop()
+        await server.stopped()
         #expect(server.log.contains(#""node":"\#(node)""#), "the log lines carry the node: \(server.log)")
 
         let again = try ServerProcess(dataDirectory: server.dataDirectory)

@@ -61,7 +61,7 @@ struct RestartTests {
             queued.append(try #require(try await first.request(.POST, "/jobs", body: body).json["id"] as? String))
         }
         for id in queued { #expect(try await first.request(.GET, "/jobs/\(id)").json["phase"] as? String == "queued") }
-        if crash { first.kill9() } else { first.stop() }
+        if crash { first.kill9() } else { await first.stopped() }
 
         let second = try ServerProcess(dataDirectory: data, arguments: store)
         defer { second.stop() }
@@ -74,7 +74,7 @@ struct RestartTests {
             #expect(state["status"] as? String == "complete", "queued job \(index) ran after the restart")
             #expect(try await second.request(.GET, "/jobs/\(id)/log").json["lines"] as? [String] == ["queued \(index)"])
         }
-        second.stop()
+        await second.stopped()
         try await redis?.stop()
     }
 
@@ -93,7 +93,7 @@ struct RestartTests {
         ])
         #expect(second.status != 0)
         #expect(second.stderr.contains("PostgreSQL"), "\(second.stderr)")
-        first.stop()
+        await first.stopped()
         try await redis?.stop()
     }
 
@@ -114,7 +114,7 @@ struct RestartTests {
                 if quickLog?.first == "begun" && slowLog == ["started"] { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
-            server.stop()
+            await server.stopped()
             #expect(server.log.contains("waiting up to"), "the server said it waits for running jobs")
             #expect(try await docker.listContainers(label: "dray.job=\(quick)").isEmpty)
             #expect(try await docker.listContainers(label: "dray.job=\(slow)").isEmpty)
@@ -136,7 +136,7 @@ struct RestartTests {
             .path
         let invalid = try ServerProcess(dataDirectory: folder, environment: ["LOG_LEVEL": "verbose"])
         try await invalid.waitUntilUp()
-        invalid.stop()
+        await invalid.stopped()
         #expect(
             invalid.log.contains(
                 #"LOG_LEVEL "verbose" is not one of panic, fatal, error, warn, info, debug: using info"#))
@@ -144,7 +144,7 @@ struct RestartTests {
 
         let quiet = try ServerProcess(dataDirectory: folder, environment: ["LOG_LEVEL": "error"])
         try await quiet.waitUntilUp()
-        quiet.stop()
+        await quiet.stopped()
         #expect(!quiet.log.contains("dray serving on"), "info lines are not written at level error")
     }
 }

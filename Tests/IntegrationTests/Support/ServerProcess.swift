@@ -72,11 +72,26 @@ final class ServerProcess {
 
     /// Stops the server with SIGTERM and waits for it, 60 s at most. A server still running
     /// then is a failure: it is aborted, so that its log shows where each thread was, and killed.
+    ///
+    /// It blocks its thread: use it in `defer`, for a server with no running jobs (it ends in
+    /// milliseconds). A server that may take its `--shutdown-grace` is stopped with
+    /// ``stopped()``, which waits without holding one of the few threads every task shares.
     func stop() {
         guard process.isRunning else { return }
         process.terminate()
         for _ in 0..<600 where process.isRunning { usleep(100_000) }
+        if process.isRunning { abortAndKill() }
+    }
+
+    /// ``stop()``, waiting without blocking a thread.
+    func stopped() async {
         guard process.isRunning else { return }
+        process.terminate()
+        for _ in 0..<600 where process.isRunning { try? await Task.sleep(for: .milliseconds(100)) }
+        if process.isRunning { abortAndKill() }
+    }
+
+    private func abortAndKill() {
         kill(process.processIdentifier, SIGABRT)
         for _ in 0..<300 where process.isRunning { usleep(100_000) }
         Issue.record("dray serve did not stop within 60 s of SIGTERM: \(log)")
