@@ -5,15 +5,21 @@ import NIOFileSystem
 import ServiceLifecycle
 import Synchronization
 
-/// One node's part of the control plane, which lives in the store (``JobQueue``): it claims
-/// queued jobs while it has free slots (at most ``Configuration/maxConcurrentJobs``), runs them
-/// and records them; keeps its lease (``Configuration/lease``) and acts on the stop requests
-/// that any node took for its jobs; ends the jobs of nodes whose lease ran out; frees old
-/// spools and jobs; and on shutdown gives its running jobs a grace period to finish. Its
-/// queued jobs stay queued in the store, for the next node or the next start.
+/// One node's part of the control plane, which lives in the store (``JobQueue``), and what
+/// the routes call. It is made of parts with one job each, which its ``run()`` runs:
 ///
-/// The routes call only this service.
-public actor JobService: Service {
+/// - ``JobQueueWorker`` claims queued jobs while this node has free slots (at most
+///   ``Configuration/maxConcurrentJobs``), and starts each with the ``JobExecutor``, which runs
+///   and records it; ``RunningJobs`` owns their tasks;
+/// - ``LeaseKeeper`` renews this node's lease (``Configuration/lease``), stops its jobs when
+///   another node took them, and acts on the stop requests any node wrote for them;
+/// - ``Reaper`` ends the jobs of nodes whose lease ran out, and at start this node's leftovers;
+/// - ``Sweeper`` frees old spools and jobs;
+/// - the store's change feed wakes the worker and live-log readers.
+///
+/// On shutdown running jobs get a grace period to finish. Queued jobs stay queued in the
+/// store, for the next node or the next start.
+public final class JobService: Service, Sendable {
     public struct Configuration: Sendable {
         /// How many jobs run at once on this node; later ones wait, in order, in phase `queued`.
         /// 0 makes a node that serves the API and runs no jobs (with a store that other nodes share).
@@ -38,37 +44,22 @@ public actor JobService: Service {
         public var listen = true
 
         public init() {}
-
-        /// How often finished jobs are looked at for clean-up.
-        var sweepInterval: Duration {
-            let shortest = [keepOutputs, jobTTL].compactMap { $0 }.min() ?? .seconds(600)
-            return min(max(shortest / 10, .milliseconds(200)), .seconds(60))
-        }
     }
 
     public let store: any JobStore
     public let runtime: any ContainerRuntime
     public let configuration: Configuration
-    private let runner: JobRunner
-    private let spoolRoot: FilePath
     private let logger: Logger
-    /// The jobs running on this node. Each task is owned here: canceled on cancel, delete and shutdown.
-    private var running: [String: Task<Void, Never>] = [:]
-    /// Why a running job was stopped, read by its runner as it ends.
-    private let stopReasons = StopReasons()
-    /// Jobs whose spools were freed already.
-    private var freed: Set<String> = []
-    private var accepting = true
-    /// A claim is under way; another wish to claim sets `claimAgain`.
-    private var claiming = false
-    private var claimAgain = false
-    /// Wakes the claim loop: a job was submitted or resumed here, or a slot came free.
-    private let wake: AsyncStream<Void>.Continuation
-    private let wakes: AsyncStream<Void>
+    private let running: RunningJobs
+    private let spools: Spools
+    private let worker: JobQueueWorker
+    private let keeper: LeaseKeeper
+    private let reaper: Reaper
+    private let sweeper: Sweeper
     /// Wakes live-log readers when a job's log or state was written.
-    nonisolated let changes = ChangeBoard()
+    let changes = ChangeBoard()
     /// What `GET /metrics` reports.
-    public nonisolated let metrics: DrayMetrics
+    public let metrics: DrayMetrics
     /// How ``run()``'s start (preparing the store, recovering) ended, for ``started()``.
     private let startup = Once<Result<Void, any Error>>()
 
@@ -79,59 +70,47 @@ public actor JobService: Service {
         self.metrics = metrics
         self.store = store
         self.runtime = runtime
-        self.runner = JobRunner(runtime: runtime, defaults: configuration.stepLimits)
-        self.spoolRoot = spoolRoot
         self.logger = logger
         self.configuration = configuration
-        (wakes, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let node = configuration.node
+        running = RunningJobs(slots: configuration.maxConcurrentJobs)
+        spools = Spools(root: spoolRoot)
+        let executor = JobExecutor(
+            store: store, runner: JobRunner(runtime: runtime, defaults: configuration.stepLimits), spools: spools,
+            node: node, reasons: running.reasons, changes: changes, metrics: metrics, logger: logger)
+        worker = JobQueueWorker(
+            store: store, node: node, running: running, executor: executor,
+            pollInterval: configuration.pollInterval, metrics: metrics, logger: logger)
+        keeper = LeaseKeeper(
+            store: store, node: node, lease: configuration.lease, pollInterval: configuration.pollInterval,
+            running: running, spools: spools, logger: logger)
+        reaper = Reaper(
+            store: store, runtime: runtime, node: node, keeper: keeper, running: running, changes: changes,
+            metrics: metrics, logger: logger)
+        sweeper = Sweeper(
+            store: store, keepOutputs: configuration.keepOutputs, jobTTL: configuration.jobTTL, running: running,
+            spools: spools, executor: executor, logger: logger)
     }
 
-    private var node: String { configuration.node }
-
     /// The message of a job that was running when the server stopped.
-    public static let restartMessage = "server restarted while the job was running"
+    public static let restartMessage = Reaper.restartMessage
 
     /// Takes this node's lease (a store that holds one node refuses a second one), ends the jobs
     /// of nodes whose lease ran out, ends in `error` the jobs this node left running when it
-    /// stopped, and removes this node's leftover containers. Queued jobs stay queued. Call it
-    /// before serving.
+    /// stopped, and removes this node's leftover containers. Queued jobs stay queued.
     func recover() async throws {
-        _ = try await store.heartbeat(node: node, lease: configuration.lease)
-        await reap()
-        let records = try await store.jobs()
-        for var record in records where record.state.status == .running && running[record.id] == nil {
-            // This node's, or a job an earlier version left running without a node.
-            guard record.node == node || (record.node == nil && record.state.phase != .queued) else { continue }
-            record.state.fail(Self.restartMessage, reason: .restarted)
-            try await store.update(id: record.id, state: record.state)
-            logger.notice(
-                "the job was running when the server stopped; it is now in error", metadata: ["job": "\(record.id)"])
-        }
-        let known = Set(records.map(\.id))
-        for container in try await runtime.jobContainers()
-        where known.contains(container.jobID) && running[container.jobID] == nil
-            && (container.node == nil || container.node == node)
-        {
-            do {
-                try await runtime.removeContainer(container.id)
-                logger.notice(
-                    "removed a container of the job",
-                    metadata: ["job": "\(container.jobID)", "container": "\(container.id)"])
-            } catch {
-                logger.warning(
-                    "cannot remove a container of the job: \(error)",
-                    metadata: ["job": "\(container.jobID)", "container": "\(container.id)"])
-            }
-        }
+        try await keeper.join()
+        await reaper.reap()
+        try await reaper.recoverOwn()
     }
 
     /// A page of the job list, from the store's summaries.
-    public nonisolated func list(_ listing: JobListing) async throws -> JobPage {
+    public func list(_ listing: JobListing) async throws -> JobPage {
         try await store.list(listing)
     }
 
     /// Whether the store and the container engine answer: the problems, none when ready.
-    public nonisolated func readiness() async -> [String] {
+    public func readiness() async -> [String] {
         var problems: [String] = []
         do { try await store.ping() } catch { problems.append("the store does not answer: \(error)") }
         do { try await runtime.ping() } catch { problems.append("the container engine does not answer: \(error)") }
@@ -139,19 +118,22 @@ public actor JobService: Service {
     }
 
     /// A job's record.
-    public nonisolated func job(id: String) async throws -> JobRecord {
+    public func job(id: String) async throws -> JobRecord {
         guard let record = try await store.job(id: id) else { throw DrayError.noJob(id) }
         return record
     }
 
     /// Up to `limit` lines of a job's log from `index`.
-    public nonisolated func log(id: String, from index: Int, limit: Int?) async throws -> [LogLine] {
+    public func log(id: String, from index: Int, limit: Int?) async throws -> [LogLine] {
         try await store.log(id: id, from: index, limit: limit)
     }
 
-    /// Stores `job` under a new id, queued. Returns at once; the job runs when a node claims it.
+    /// Stores `job` under a new id, queued. Returns at once; the job runs when a node claims it
+    /// (this one at once, when it has a free slot).
     public func submit(_ job: Job) async throws -> JobRecord {
-        guard accepting else { throw DrayError(.storage, "the server is shutting down: submit the job again later") }
+        guard await running.open else {
+            throw DrayError(.storage, "the server is shutting down: submit the job again later")
+        }
         let problems = configuration.stepLimits.problems(in: job) + configuration.registries.problems(in: job)
         guard problems.isEmpty else {
             throw DrayError(.invalidJob, problems.joined(separator: "; "), problems: problems)
@@ -162,102 +144,18 @@ public actor JobService: Service {
         let record = JobRecord(id: id, job: job, state: JobState(stepCount: job.steps.count))
         try await store.create(record)
         logger.info("job submitted", metadata: ["job": "\(id)", "steps": "\(job.steps.count)"])
-        await claim()
+        await worker.claim()
         return record
     }
 
     /// How many jobs run on this node now, and how many wait in the store's queue.
     public func load() async throws -> (running: Int, queued: Int) {
-        (running.count, try await store.queuedCount())
-    }
-
-    /// Claims queued jobs while this node has free slots, and starts them. One claim at a time:
-    /// a wish to claim during one makes it claim again once done.
-    private func claim() async {
-        guard !claiming else {
-            claimAgain = true
-            return
-        }
-        claiming = true
-        defer { claiming = false }
-        repeat {
-            claimAgain = false
-            let free = configuration.maxConcurrentJobs - running.count
-            guard accepting, free > 0 else { break }
-            let records: [JobRecord]
-            do {
-                records = try await store.claim(node: node, limit: free)
-            } catch {
-                logger.warning("cannot claim queued jobs: \(error)")
-                break
-            }
-            for record in records {
-                metrics.jobStarted(waited: .seconds(max(0, Date().timeIntervalSince(record.state.createdAt))))
-                running[record.id] = Task { await self.execute(record) }
-            }
-            if records.count == free { claimAgain = true }
-        } while claimAgain
-        metrics.jobs(running: running.count, queued: nil)
-    }
-
-    private func execute(_ record: JobRecord) async {
-        let changes = self.changes
-        let recorder = StoreRecorder(
-            id: record.id, store: store, logger: logger, owner: (node, record.version), metrics: metrics,
-            steps: record.state.steps
-        ) {
-            changes.bump(record.id)
-        }
-        let runner = self.runner
-        let spool = spoolDirectory(of: record.id)
-        let id = record.id
-        let reasons = stopReasons
-        // A new job starts at its first step; a resumed one where it failed (a streaming job,
-        // which keeps no output between its steps, from the start), when the step's input is in
-        // this node's spool: resumed on another node, it starts again from step 1.
-        var from = record.job.streaming == true ? 0 : min(record.state.stepsCompleted, record.job.steps.count - 1)
-        var start = record.state
-        if from > 0,
-            (try? await FileSystem.shared.info(forFileAt: JobRunner.outputPath(step: from - 1, in: spool))) == nil
-        {
-            logger.notice(
-                "the job's spooled input is on the node that ran it before: it runs again from step 1",
-                metadata: ["job": "\(id)"])
-            from = 0
-            start.stepsCompleted = 0
-            for index in start.steps.indices { start.steps[index] = StepState() }
-        }
-        let state = await recorder.recording { [start, from] observer in
-            await runner.run(
-                record.job, id: id, spoolDirectory: spool, observer: observer, state: start, from: from,
-                stopReason: { reasons[id] })
-        }
-        running[id] = nil
-        stopReasons[id] = nil
-        metrics.jobEnded(state)
-        // A complete job cannot run again: its secrets are no longer needed anywhere.
-        if state.status == .complete { await eraseSecrets(of: record) }
-        changes.remove(id)
-        var ended: Logger.Metadata = ["job": "\(id)", "status": "\(state.status.rawValue)"]
-        if let reason = state.reason { ended["reason"] = "\(reason.rawValue)" }
-        if let error = state.error { ended["error"] = "\(error)" }
-        logger.info("job ended", metadata: ended)
-        wake.yield()
-    }
-
-    /// Erases the values of a job's secrets from the store, once it can no longer run or be resumed.
-    private func eraseSecrets(of record: JobRecord) async {
-        guard record.job.secretValues.contains(where: { !$0.isEmpty }) else { return }
-        do {
-            try await store.update(id: record.id, job: record.job.erasingSecrets())
-        } catch {
-            logger.warning("cannot erase the job's secrets from the store: \(error)", metadata: ["job": "\(record.id)"])
-        }
+        (await running.count, try await store.queuedCount())
     }
 
     /// Where a job's step outputs are spooled.
     public func spoolDirectory(of id: String) -> FilePath {
-        spoolRoot.appending(id)
+        spools.directory(of: id)
     }
 
     /// Stops a running or queued job: its step gets SIGTERM, then SIGKILL after its
@@ -275,16 +173,13 @@ public actor JobService: Service {
     /// the queue: ended there. On another node: asked through the store, and waited for.
     private func stop(_ id: String, _ request: StopRequest) async throws -> Bool {
         var record = try await job(id: id)
-        if let task = running[id] {
+        if await running.contains(id) {
             // A job's end is stored before its task has removed its last container.
             guard record.state.status == .running else {
-                await task.value
+                await running.waitFor(id)
                 return false
             }
-            stopReasons[id] = .canceled
-            task.cancel()
-            await task.value
-            return true
+            return await running.stop(id, .canceled)
         }
         guard record.state.status == .running else { return false }
         if record.node == nil {
@@ -318,7 +213,7 @@ public actor JobService: Service {
     /// at once, one wins: the store's requeue is a compare-and-set.
     public func resume(id: String) async throws -> JobRecord {
         var record = try await job(id: id)
-        guard record.state.status == .error, running[id] == nil else {
+        guard record.state.status == .error, await !running.contains(id) else {
             throw DrayError(
                 .conflict,
                 "job \(id) is \(record.state.status.rawValue): only a job that ended in error can resume")
@@ -327,10 +222,8 @@ public actor JobService: Service {
         let from = record.job.streaming == true ? 0 : min(record.state.stepsCompleted, record.job.steps.count - 1)
         // This node freed the step's input: say so. (Another node may hold it, or not: the node
         // that claims the job runs it from step 1 when the input is not in its spool.)
-        if from > 0, freed.contains(id) || record.node == node,
-            try await FileSystem.shared.info(
-                forFileAt: JobRunner.outputPath(step: from - 1, in: spoolDirectory(of: id)))
-                == nil
+        if from > 0, await spools.wasFreed(id) || record.node == configuration.node,
+            await spools.output(of: id, step: from - 1) == nil
         {
             throw DrayError(
                 .conflict,
@@ -351,9 +244,9 @@ public actor JobService: Service {
         }
         record.state = state
         record.node = nil
-        freed.remove(id)
+        await spools.forget(id)
         logger.info("job resumes", metadata: ["job": "\(id)", "step": "\(from + 1)"])
-        await claim()
+        await worker.claim()
         return record
     }
 
@@ -365,8 +258,7 @@ public actor JobService: Service {
             throw DrayError(
                 .conflict, "job \(id) is \(record.state.status.rawValue): only a complete job has an output")
         }
-        let path = JobRunner.outputPath(step: record.job.steps.count - 1, in: spoolDirectory(of: id))
-        guard try await FileSystem.shared.info(forFileAt: path) != nil else {
+        guard let path = await spools.output(of: id, step: record.job.steps.count - 1) else {
             throw DrayError(.conflict, "the output of job \(id) was freed (--keep-outputs)")
         }
         return path
@@ -379,101 +271,13 @@ public actor JobService: Service {
         _ = try await stop(id, .delete)
         // The node that ran it may have deleted it already, as asked.
         _ = try await store.delete(id: id)
-        _ = try? await FileSystem.shared.removeItem(at: spoolDirectory(of: id), recursively: true)
-        freed.remove(id)
+        await spools.remove(id)
         return true
     }
 
-    /// Acts on the stop requests any node took for this node's jobs.
-    private func takeStopRequests() async {
-        let requests: [(id: String, request: StopRequest)]
-        do {
-            requests = try await store.stopRequests(node: node)
-        } catch {
-            logger.warning("cannot read the stop requests for this node's jobs: \(error)")
-            return
-        }
-        for (id, request) in requests {
-            guard let task = running[id] else { continue }
-            logger.info("stopping the job, as another node asked", metadata: ["job": "\(id)", "request": "\(request)"])
-            stopReasons[id] = .canceled
-            task.cancel()
-            await task.value
-            if request == .delete {
-                _ = try? await store.delete(id: id)
-                _ = try? await FileSystem.shared.removeItem(at: spoolDirectory(of: id), recursively: true)
-            }
-        }
-    }
-
-    /// Renews this node's lease; false when the store could not be reached. When the lease had
-    /// run out and another node took this node's jobs, stops them: their writes are refused, and
-    /// their containers must not run on.
-    private func renewLease() async -> Bool {
-        do {
-            if try await store.heartbeat(node: node, lease: configuration.lease) { return true }
-        } catch {
-            logger.error("cannot renew this node's lease: \(error)")
-            return false
-        }
-        logger.error(
-            "this node's lease ran out and its jobs were taken by another node: stopping them",
-            metadata: ["jobs": "\(running.count)"])
-        for (id, task) in running {
-            stopReasons[id] = .nodeLost
-            task.cancel()
-        }
-        for task in running.values { await task.value }
-        return true
-    }
-
-    /// Updates the queued-jobs gauge from the store, once per pollInterval rather than per claim.
-    private func countQueued() async {
-        if let queued = try? await store.queuedCount() { metrics.jobs(running: running.count, queued: queued) }
-    }
-
-    /// Ends the jobs of nodes whose lease ran out.
-    private func reap() async {
-        do {
-            for record in try await store.reapLostNodes(now: Date()) {
-                metrics.jobEnded(record.state)
-                changes.bump(record.id)
-                logger.warning(
-                    "ended the job of a node that stopped answering",
-                    metadata: ["job": "\(record.id)", "lostNode": "\(record.node ?? "?")", "reason": "node-lost"])
-            }
-        } catch {
-            logger.warning("cannot look for nodes that stopped answering: \(error)")
-        }
-    }
-
-    /// Frees the spools of jobs finished longer than `keepOutputs` ago, and deletes jobs finished
-    /// longer than `jobTTL` ago.
+    /// Frees old spools and deletes old jobs, as the sweeper does every while.
     func sweep(now: Date = Date()) async {
-        guard configuration.keepOutputs != nil || configuration.jobTTL != nil else { return }
-        let records: [JobRecord]
-        do {
-            records = try await store.jobs()
-        } catch {
-            logger.warning("cannot look for old jobs to clean up: \(error)")
-            return
-        }
-        for record in records where record.state.status != .running && running[record.id] == nil {
-            guard let finished = record.state.finishedAt else { continue }
-            let age = Duration.seconds(now.timeIntervalSince(finished))
-            if let ttl = configuration.jobTTL, age > ttl {
-                if (try? await delete(id: record.id)) == true {
-                    logger.info(
-                        "job deleted: finished more than --job-ttl \(ttl) ago", metadata: ["job": "\(record.id)"])
-                }
-            } else if let keep = configuration.keepOutputs, age > keep, !freed.contains(record.id) {
-                _ = try? await FileSystem.shared.removeItem(at: spoolDirectory(of: record.id), recursively: true)
-                freed.insert(record.id)
-                // Without its outputs the job cannot be resumed: its secrets go too.
-                await eraseSecrets(of: record)
-                logger.debug("freed the job's step outputs", metadata: ["job": "\(record.id)"])
-            }
-        }
+        await sweeper.sweep(now: now)
     }
 
     /// Prepares the store and recovers (``recover()``); then works until the server shuts
@@ -496,82 +300,41 @@ public actor JobService: Service {
         await shutDown(grace: configuration.shutdownGrace)
     }
 
-    /// What ``run()`` does until shutdown: claims queued jobs when woken or every
-    /// `pollInterval`; renews the lease, takes stop requests and reaps lost nodes every
-    /// `pollInterval` (and the lease at least every third of it); cleans up old jobs.
+    /// Returns once ``run()`` has prepared the store and recovered, so that the API may be
+    /// served; throws what stopped it.
+    public func started() async throws {
+        try await startup.result()
+    }
+
+    /// What ``run()`` does until shutdown: runs the parts, each until the task is canceled.
     public func work() async {
         await withTaskGroup { group in
-            group.addTask {
-                let interval = self.configuration.sweepInterval
-                while !Task.isCancelled {
-                    await self.sweep()
-                    try? await Task.sleep(for: interval)
-                }
-            }
-            group.addTask {
-                let interval = min(self.configuration.pollInterval, self.configuration.lease / 3)
-                while !Task.isCancelled {
-                    // Only a node whose own lease is fresh ends others': after the store was
-                    // away, every lease looks run out until its node renews it. Fresh means
-                    // renewed within half a lease, as the calls between may have waited long.
-                    let renewing = ContinuousClock.now
-                    if await self.renewLease() {
-                        await self.takeStopRequests()
-                        if ContinuousClock.now - renewing < self.configuration.lease / 2 { await self.reap() }
-                        await self.countQueued()
-                    }
-                    try? await Task.sleep(for: interval)
-                }
-            }
-            group.addTask {
-                // Another node queued a job, or wrote one this node's readers follow.
-                let changes = self.changes
-                let wake = self.wake
-                do {
-                    if self.configuration.listen {
-                        try await self.store.watch { change in
-                            switch change {
-                            case .queued: wake.yield()
-                            case .job(let id): changes.poke(id)
-                            }
-                        }
-                    }
-                } catch {
-                    self.logger.warning("the store's change feed stopped: \(error)")
-                }
-                // Without a feed, the other loops poll; wait for the end like them.
-                while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
-            }
-            group.addTask {
-                let wakes = self.wakes
-                let poll = self.configuration.pollInterval
-                await withTaskGroup { ticks in
-                    ticks.addTask {
-                        while !Task.isCancelled {
-                            try? await Task.sleep(for: poll)
-                            self.wake.yield()
-                        }
-                    }
-                    for await _ in wakes {
-                        if Task.isCancelled { break }
-                        await self.claim()
-                    }
-                    ticks.cancelAll()
-                }
-            }
-            await withTaskCancellationHandler {
-                await group.next()
-            } onCancel: {
-                self.wake.finish()
-            }
-            group.cancelAll()
+            group.addTask { await self.sweeper.run() }
+            group.addTask { await self.keeper.run() }
+            group.addTask { await self.reaper.run() }
+            group.addTask { await self.worker.run() }
+            group.addTask { await self.listen() }
+            await group.waitForAll()
         }
     }
 
-    /// Returns once ``run()`` has prepared the store and recovered, so that the API may be
-    /// served; throws what stopped it.
-    public nonisolated func started() async throws {
-        try await startup.result()
+    /// Follows the store's change feed, if it has one and ``Configuration/listen`` is on:
+    /// another node queued a job (the worker claims), or wrote one that readers here follow.
+    /// Without a feed, the worker and readers poll.
+    private func listen() async {
+        guard configuration.listen else { return }
+        let changes = self.changes
+        let worker = self.worker
+        do {
+            try await store.watch { change in
+                switch change {
+                case .queued: worker.wake()
+                case .job(let id): changes.poke(id)
+                }
+            }
+        } catch {
+            logger.warning("the store's change feed stopped: \(error)")
+        }
     }
 
     /// Stops every job at once, as a shutdown with no grace period.
@@ -582,41 +345,12 @@ public actor JobService: Service {
     /// Takes no more jobs, gives the running ones `grace` to finish, then stops them with reason
     /// `shutdown`, waits until their containers are removed, and gives up the lease.
     private func shutDown(grace: Duration) async {
-        accepting = false
-        let tasks = running
-        if !tasks.isEmpty {
-            if grace > .zero {
-                logger.notice("waiting up to \(grace) for \(tasks.count) running job(s) to finish")
-            }
-            await withTaskGroup { group in
-                group.addTask {
-                    for task in tasks.values { await task.value }
-                }
-                group.addTask { try? await Task.sleep(for: grace) }
-                await group.next()
-                for (id, task) in running {
-                    stopReasons[id] = .shutdown
-                    task.cancel()
-                }
-                group.cancelAll()
-            }
-            for task in tasks.values { await task.value }
+        let count = await running.count
+        if count > 0, grace > .zero {
+            logger.notice("waiting up to \(grace) for \(count) running job(s) to finish")
         }
-        do {
-            try await store.leave(node: node)
-        } catch {
-            logger.warning("cannot give up this node's lease: \(error)")
-        }
-    }
-}
-
-/// Why running jobs were stopped, shared with their runners, which read it as they end.
-private final class StopReasons: Sendable {
-    private let reasons = Mutex<[String: FailureReason]>([:])
-
-    subscript(id: String) -> FailureReason? {
-        get { reasons.withLock { $0[id] } }
-        set { reasons.withLock { $0[id] = newValue } }
+        await running.close(grace: grace)
+        await keeper.leave()
     }
 }
 

@@ -1,0 +1,75 @@
+import DrayEngine
+import Foundation
+import Logging
+
+/// Ends the jobs of nodes whose lease ran out (`node-lost`), and at start ends what this node
+/// itself left running when it stopped and removes its leftover containers.
+struct Reaper: Sendable {
+    let store: any JobStore
+    let runtime: any ContainerRuntime
+    let node: String
+    let keeper: LeaseKeeper
+    let running: RunningJobs
+    let changes: ChangeBoard
+    let metrics: DrayMetrics
+    let logger: Logger
+
+    /// The message of a job that was running when the server stopped.
+    static let restartMessage = "server restarted while the job was running"
+
+    /// Reaps every `pollInterval` while this node's own lease is fresh (renewed within half a
+    /// lease), until the task is canceled.
+    func run() async {
+        let interval = min(keeper.pollInterval, keeper.lease / 3)
+        while !Task.isCancelled {
+            if keeper.isFresh(within: keeper.lease / 2) { await reap() }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// Ends the jobs of nodes whose lease ran out.
+    func reap() async {
+        do {
+            for record in try await store.reapLostNodes(now: Date()) {
+                metrics.jobEnded(record.state)
+                changes.bump(record.id)
+                logger.warning(
+                    "ended the job of a node that stopped answering",
+                    metadata: ["job": "\(record.id)", "lostNode": "\(record.node ?? "?")", "reason": "node-lost"])
+            }
+        } catch {
+            logger.warning("cannot look for nodes that stopped answering: \(error)")
+        }
+    }
+
+    /// Ends in `error` the jobs this node left running when it stopped (or that an earlier
+    /// version left running without a node), and removes this node's leftover containers.
+    /// Queued jobs stay queued; other nodes' jobs and containers are not touched.
+    func recoverOwn() async throws {
+        let records = try await store.jobs()
+        for var record in records where record.state.status == .running {
+            guard await !running.contains(record.id),
+                record.node == node || (record.node == nil && record.state.phase != .queued)
+            else { continue }
+            record.state.fail(Self.restartMessage, reason: .restarted)
+            try await store.update(id: record.id, state: record.state)
+            logger.notice(
+                "the job was running when the server stopped; it is now in error", metadata: ["job": "\(record.id)"])
+        }
+        let known = Set(records.map(\.id))
+        for container in try await runtime.jobContainers()
+        where known.contains(container.jobID) && (container.node == nil || container.node == node) {
+            guard await !running.contains(container.jobID) else { continue }
+            do {
+                try await runtime.removeContainer(container.id)
+                logger.notice(
+                    "removed a container of the job",
+                    metadata: ["job": "\(container.jobID)", "container": "\(container.id)"])
+            } catch {
+                logger.warning(
+                    "cannot remove a container of the job: \(error)",
+                    metadata: ["job": "\(container.jobID)", "container": "\(container.id)"])
+            }
+        }
+    }
+}
