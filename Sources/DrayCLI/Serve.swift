@@ -132,7 +132,7 @@ struct Serve: AsyncParsableCommand {
 
     @Flag(
         help:
-            "Do not LISTEN for PostgreSQL's NOTIFY: look at the queue once a second only (behind a pooler that drops LISTEN, such as PgBouncer in transaction mode)."
+            "Do not follow the store's change feed (PostgreSQL's NOTIFY, Redis's dray:changes): look at the queue once a second only (behind a pooler that drops LISTEN, such as PgBouncer in transaction mode)."
     )
     var noListen = false
 
