@@ -174,7 +174,7 @@ let package = Package(
         // Runs against a real PostgreSQL: see scripts/test.
         .testTarget(
             name: "DrayPostgresTests",
-            dependencies: ["DrayPostgres", "DrayStoreTesting"],
+            dependencies: ["DrayPostgres", "DrayStoreTesting", .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

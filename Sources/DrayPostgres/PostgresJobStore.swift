@@ -47,6 +47,11 @@ public final class PostgresJobStore: JobStore {
     /// Creates or migrates the tables. Migrations are versioned and run once, under a lock, so
     /// that nodes starting together do not race.
     public func prepare() async throws {
+        try await migrate(upTo: nil)
+    }
+
+    /// Applies the migrations not applied yet, up to `last` (all when nil).
+    func migrate(upTo last: Int?) async throws {
         try await access {
             try await self.client.withTransaction(logger: self.logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(7375001)", logger: self.logger)
@@ -59,7 +64,8 @@ public final class PostgresJobStore: JobStore {
                 ).decode(Int.self) {
                     applied.insert(version)
                 }
-                for (version, name, statements) in Self.migrations where !applied.contains(version) {
+                for (version, name, statements) in Self.migrations
+                where !applied.contains(version) && version <= last ?? .max {
                     for statement in statements {
                         try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
                     }
@@ -116,6 +122,29 @@ public final class PostgresJobStore: JobStore {
         (
             2, "a version for each job's state, so that a stale write is refused",
             ["ALTER TABLE jobs ADD COLUMN version BIGINT NOT NULL DEFAULT 0"]
+        ),
+        (
+            3, "log lines in chunks",
+            [
+                """
+                CREATE TABLE log_chunks (
+                    job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+                    first BIGINT NOT NULL,
+                    count INT NOT NULL,
+                    steps INT[] NOT NULL,
+                    streams SMALLINT[] NOT NULL,
+                    texts BYTEA[] NOT NULL,
+                    PRIMARY KEY (job_id, first)
+                )
+                """,
+                """
+                INSERT INTO log_chunks (job_id, first, count, steps, streams, texts)
+                SELECT job_id, min(seq), count(*), array_agg(step ORDER BY seq), array_agg(stream ORDER BY seq),
+                    array_agg(text ORDER BY seq)
+                FROM log_lines GROUP BY job_id, seq / 1000
+                """,
+                "DROP TABLE log_lines",
+            ]
         ),
     ]
 
@@ -283,13 +312,19 @@ public final class PostgresJobStore: JobStore {
         return try await access { try await self.count(query) } > 0
     }
 
+    /// Appends the lines as rows of up to ``LogChunk/lineLimit`` lines, each three arrays
+    /// (steps, streams, the lines' bytes).
     public func appendLog(id: String, lines: [LogLine], batch: UUID?) async throws {
         guard !lines.isEmpty else { return }
         let token = batch?.uuidString
-        let steps = lines.map(\.step)
-        let streams = lines.map { $0.stream == .stdout ? 1 : 2 }
-        // As bytes: PostgreSQL's text cannot hold a NUL.
-        let texts = lines.map { ByteBuffer(string: $0.text) }
+        let chunks = LogChunk.split(lines).map { chunk in
+            let slice = lines[chunk.first..<chunk.first + chunk.count]
+            return (
+                first: Int64(chunk.first), count: chunk.count, steps: slice.map { Int32($0.step) },
+                streams: slice.map { Int16($0.stream == .stdout ? 1 : 2) },
+                texts: slice.map { ByteBuffer(bytes: $0.bytes) }
+            )
+        }
         try await access {
             try await self.client.withTransaction(logger: self.logger) { connection in
                 let rows = try await connection.query(
@@ -298,12 +333,13 @@ public final class PostgresJobStore: JobStore {
                 for try await row in rows.decode((Int64, String?).self) { found = row }
                 guard let (count, last) = found else { throw DrayError.noJob(id) }
                 if let token, last == token { return }
-                try await connection.query(
-                    """
-                    INSERT INTO log_lines (job_id, seq, step, stream, text)
-                    SELECT \(id), \(count) + ordinality - 1, step, stream, text
-                    FROM unnest(\(steps)::int[], \(streams)::smallint[], \(texts)::bytea[]) WITH ORDINALITY AS l(step, stream, text)
-                    """, logger: self.logger)
+                for chunk in chunks {
+                    try await connection.query(
+                        """
+                        INSERT INTO log_chunks (job_id, first, count, steps, streams, texts)
+                        VALUES (\(id), \(count + chunk.first), \(chunk.count), \(chunk.steps), \(chunk.streams), \(chunk.texts))
+                        """, logger: self.logger)
+                }
                 try await connection.query(
                     """
                     UPDATE jobs SET log_count = \(count + Int64(lines.count)), last_batch = \(token) WHERE id = \(id)
@@ -314,9 +350,11 @@ public final class PostgresJobStore: JobStore {
         }
     }
 
+    /// The chunks from the one that holds line `index` (one index seek) to the page's end.
     public func log(id: String, from index: Int, limit: Int?) async throws -> [LogLine] {
         let start = Int64(max(0, index))
-        let limit = Int64(limit ?? Int(Int32.max))
+        let wanted = limit ?? Int(Int32.max)
+        let end = start + Int64(wanted)
         return try await access {
             try await self.client.withConnection { connection in
                 var exists = false
@@ -326,17 +364,26 @@ public final class PostgresJobStore: JobStore {
                     exists = true
                 }
                 guard exists else { throw DrayError.noJob(id) }
+                guard wanted > 0 else { return [] }
                 var lines: [LogLine] = []
                 let rows = try await connection.query(
                     """
-                    SELECT step, stream, text FROM log_lines WHERE job_id = \(id) AND seq >= \(start)
-                    ORDER BY seq LIMIT \(limit)
+                    SELECT first, steps, streams, texts FROM log_chunks WHERE job_id = \(id) AND first < \(end)
+                    AND first >= (SELECT coalesce(max(first), 0) FROM log_chunks WHERE job_id = \(id) AND first <= \(start))
+                    ORDER BY first
                     """, logger: self.logger)
-                for try await (step, stream, text) in rows.decode((Int, Int16, ByteBuffer).self) {
-                    lines.append(
-                        LogLine(
-                            step: step, stream: stream == 2 ? .stderr : .stdout,
-                            text: String(decoding: text.readableBytesView, as: UTF8.self)))
+                for try await (first, steps, streams, texts) in rows.decode(
+                    (Int64, [Int32], [Int16], [ByteBuffer]).self)
+                {
+                    let skip = max(0, Int(start - first))
+                    let count = min(steps.count, streams.count, texts.count)
+                    guard skip < count else { continue }
+                    for offset in skip..<count where lines.count < wanted {
+                        lines.append(
+                            LogLine(
+                                step: Int(steps[offset]), stream: streams[offset] == 2 ? .stderr : .stdout,
+                                bytes: Array(texts[offset].readableBytesView)))
+                    }
                 }
                 return lines
             }

@@ -222,7 +222,7 @@ public final class RedisJobStore: JobStore {
     public func appendLog(id: String, lines: [LogLine], batch: UUID?) async throws {
         guard !lines.isEmpty else { return }
         let arguments =
-            [RedisArgument.string(batch?.uuidString ?? "")] + lines.map { .string($0.text) }
+            [RedisArgument.string(batch?.uuidString ?? "")] + lines.map { .bytes(ByteBuffer(bytes: $0.bytes)) }
             + lines.map { .string(Self.meta($0)) }
         let length = try await access {
             try await self.script(
@@ -248,7 +248,9 @@ public final class RedisJobStore: JobStore {
         let metas = parts[1].array ?? []
         return texts.enumerated().map { offset, text in
             let (step, stream) = offset < metas.count ? Self.parseMeta(metas[offset].string) : (0, .stdout)
-            return LogLine(step: step, stream: stream, text: text.string ?? "")
+            var bytes: [UInt8] = []
+            if case .bulkString(let buffer?) = text { bytes = Array(buffer.readableBytesView) }
+            return LogLine(step: step, stream: stream, bytes: bytes)
         }
     }
 

@@ -4,7 +4,9 @@ import GRDB
 
 /// A ``JobStore`` in one SQLite file, in WAL mode, with versioned migrations.
 ///
-/// Log lines are rows keyed by (job, index), so a page of the log is an index seek.
+/// Log lines are kept in chunks of up to ``LogChunk/lineLimit`` lines, as the bytes the steps
+/// wrote, in rows keyed by (job, index of the chunk's first line): an append is a row or a few,
+/// and a page of the log is one index seek and the chunks from there.
 public final class SQLiteJobStore: JobStore {
     private let pool: DatabasePool
 
@@ -87,6 +89,43 @@ public final class SQLiteJobStore: JobStore {
         }
         migrator.registerMigration("v5: a version for each job's state, so that a stale write is refused") { db in
             try db.execute(sql: "ALTER TABLE jobs ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
+        }
+        migrator.registerMigration("v6: log lines in chunks, as bytes") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE log_chunks (
+                        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                        first INTEGER NOT NULL,
+                        count INTEGER NOT NULL,
+                        data BLOB NOT NULL,
+                        PRIMARY KEY (job_id, first)
+                    ) WITHOUT ROWID
+                    """)
+            let insert = try db.makeStatement(
+                sql: "INSERT INTO log_chunks (job_id, first, count, data) VALUES (?, ?, ?, ?)")
+            var job: String?
+            var first = 0
+            var lines: [LogLine] = []
+            func flush() throws {
+                guard let job, !lines.isEmpty else { return }
+                try insert.execute(arguments: [job, first, lines.count, Data(LogChunk.encode(lines[...]))])
+            }
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT job_id, seq, step, stream, text FROM log_lines ORDER BY job_id, seq")
+            while let row = try rows.next() {
+                let id: String = row[0]
+                if id != job || lines.count >= LogChunk.lineLimit {
+                    try flush()
+                    job = id
+                    first = row[1]
+                    lines = []
+                }
+                let text: Data = row[4]
+                lines.append(
+                    LogLine(step: row[2], stream: (row[3] as Int) == 2 ? .stderr : .stdout, bytes: [UInt8](text)))
+            }
+            try flush()
+            try db.execute(sql: "DROP TABLE log_lines")
         }
         return migrator
     }
@@ -215,6 +254,9 @@ public final class SQLiteJobStore: JobStore {
     public func appendLog(id: String, lines: [LogLine], batch: UUID?) async throws {
         guard !lines.isEmpty else { return }
         let token = batch?.uuidString
+        let chunks = LogChunk.split(lines).map { chunk in
+            (chunk.first, chunk.count, Data(LogChunk.encode(lines[chunk.first..<chunk.first + chunk.count])))
+        }
         try await access {
             try await self.pool.write { db in
                 guard
@@ -226,12 +268,9 @@ public final class SQLiteJobStore: JobStore {
                 let count: Int = row["log_count"]
                 if let token, row["last_batch"] as String? == token { return }
                 let insert = try db.cachedStatement(
-                    sql: "INSERT INTO log_lines (job_id, seq, step, stream, text) VALUES (?, ?, ?, ?, ?)")
-                for (offset, line) in lines.enumerated() {
-                    try insert.execute(arguments: [
-                        // As UTF-8 bytes: SQLite's text functions stop at a NUL.
-                        id, count + offset, line.step, line.stream == .stdout ? 1 : 2, Data(line.text.utf8),
-                    ])
+                    sql: "INSERT INTO log_chunks (job_id, first, count, data) VALUES (?, ?, ?, ?)")
+                for (first, lineCount, data) in chunks {
+                    try insert.execute(arguments: [id, count + first, lineCount, data])
                 }
                 try db.execute(
                     sql: "UPDATE jobs SET log_count = ?, last_batch = ? WHERE id = ?",
@@ -240,21 +279,31 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// One seek to the chunk that holds line `index`, then the chunks after it until the page is full.
     public func log(id: String, from index: Int, limit: Int?) async throws -> [LogLine] {
-        try await access {
+        let start = max(0, index)
+        let wanted = limit ?? .max
+        return try await access {
             try await self.pool.read { db in
                 guard try Bool.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE id = ?", arguments: [id]) != nil else {
                     throw DrayError.noJob(id)
                 }
-                let rows = try Row.fetchAll(
-                    db,
-                    sql: "SELECT step, stream, text FROM log_lines WHERE job_id = ? AND seq >= ? ORDER BY seq LIMIT ?",
-                    arguments: [id, max(0, index), limit ?? -1])
-                return rows.map { row in
-                    LogLine(
-                        step: row["step"], stream: (row["stream"] as Int) == 2 ? .stderr : .stdout,
-                        text: String(decoding: row["text"] as Data, as: UTF8.self))
+                guard wanted > 0 else { return [] }
+                let from =
+                    try Int.fetchOne(
+                        db, sql: "SELECT max(first) FROM log_chunks WHERE job_id = ? AND first <= ?",
+                        arguments: [id, start]) ?? 0
+                let chunks = try Row.fetchCursor(
+                    db, sql: "SELECT first, data FROM log_chunks WHERE job_id = ? AND first >= ? ORDER BY first",
+                    arguments: [id, from])
+                var lines: [LogLine] = []
+                while lines.count < wanted, let chunk = try chunks.next() {
+                    let first: Int = chunk[0]
+                    let data: Data = chunk[1]
+                    lines += try LogChunk.decode(
+                        [UInt8](data), skip: max(0, start - first), limit: wanted - lines.count)
                 }
+                return lines
             }
         }
     }

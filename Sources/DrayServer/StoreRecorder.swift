@@ -123,7 +123,7 @@ final class StoreRecorder: JobObserver, Sendable {
         metrics?.logged(lines: lines.count)
         let full = pending.withLock { pending in
             pending.lines += lines
-            pending.bytes += lines.reduce(0) { $0 + $1.text.utf8.count }
+            pending.bytes += lines.reduce(0) { $0 + $1.bytes.count }
             return pending.isFull
         }
         guard full else { return }

@@ -1,8 +1,11 @@
 import DrayEngine
-import DrayPostgres
 import DrayStoreTesting
 import Foundation
+import NIOCore
+import PostgresNIO
 import Testing
+
+@testable import DrayPostgres
 
 @Suite("The PostgreSQL store, on a real PostgreSQL")
 struct PostgresJobStoreTests {
@@ -38,6 +41,37 @@ struct PostgresJobStoreTests {
             try await stores[0].prepare()
             try await stores[1].create(JobStoreContract.record())
             #expect(try await stores[2].jobs().count == 1)
+        }
+    }
+
+    @Test("a database of the version with a row per log line gets its lines in chunks")
+    func chunkMigration() async throws {
+        let store = try PostgresJobStore(url: try await PostgresServer.freshDatabase())
+        try await withThrowingTaskGroup { group in
+            group.addTask { try await store.run() }
+            defer { group.cancelAll() }
+            try await store.migrate(upTo: 2)
+            let record = JobStoreContract.record()
+            try await store.create(record)
+            let lines = (0..<2345).map {
+                LogLine(step: $0 % 2, stream: $0 % 3 == 0 ? .stderr : .stdout, bytes: Array("line \($0)".utf8) + [0xFF])
+            }
+            let steps = lines.map(\.step)
+            let streams = lines.map { $0.stream == .stderr ? 2 : 1 }
+            let texts = lines.map { ByteBuffer(bytes: $0.bytes) }
+            let id = record.id
+            try await store.client.query(
+                """
+                INSERT INTO log_lines (job_id, seq, step, stream, text)
+                SELECT \(id), ordinality - 1, step, stream, text
+                FROM unnest(\(steps)::int[], \(streams)::smallint[], \(texts)::bytea[]) WITH ORDINALITY AS l(step, stream, text)
+                """)
+            try await store.client.query("UPDATE jobs SET log_count = \(lines.count) WHERE id = \(id)")
+            try await store.prepare()
+            #expect(try await store.log(id: id, from: 0, limit: nil) == lines)
+            #expect(try await store.log(id: id, from: 999, limit: 3) == Array(lines[999..<1002]))
+            try await store.appendLog(id: id, lines: [LogLine(step: 1, stream: .stdout, text: "after")])
+            #expect(try await store.log(id: id, from: lines.count, limit: nil).map(\.text) == ["after"])
         }
     }
 

@@ -58,6 +58,50 @@ struct SQLiteJobStoreTests {
         #expect(listed.jobs == [JobSummary(record)])
     }
 
+    @Test("a store of the version with a row per log line gets its lines in chunks, bytes and all")
+    func chunkMigration() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "dray-\(UUID().uuidString)/dray.sqlite"
+        ).path
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let records = [JobStoreContract.record(), JobStoreContract.record()]
+        let old = try DatabaseQueue(path: path)
+        try SQLiteJobStore.migrator.migrate(
+            old, upTo: "v5: a version for each job's state, so that a stale write is refused")
+        let encoder = JSONEncoder.keepingSecrets()
+        var expected: [String: [LogLine]] = [:]
+        for (index, record) in records.enumerated() {
+            let lines = (0..<(index == 0 ? 2345 : 3)).map {
+                LogLine(step: $0 % 2, stream: $0 % 3 == 0 ? .stderr : .stdout, bytes: Array("line \($0)".utf8) + [0xFF])
+            }
+            expected[record.id] = lines
+            let row: StatementArguments = [
+                record.id, try encoder.encode(record.job), try encoder.encode(record.state), "running", lines.count,
+            ]
+            try await old.write { db in
+                try db.execute(
+                    sql: "INSERT INTO jobs (id, job, state, status, log_count) VALUES (?, ?, ?, ?, ?)", arguments: row)
+                for (seq, line) in lines.enumerated() {
+                    try db.execute(
+                        sql: "INSERT INTO log_lines (job_id, seq, step, stream, text) VALUES (?, ?, ?, ?, ?)",
+                        arguments: [record.id, seq, line.step, line.stream == .stderr ? 2 : 1, Data(line.bytes)])
+                }
+            }
+        }
+        try old.close()
+        let store = try SQLiteJobStore(path: path)
+        for record in records {
+            let lines = try #require(expected[record.id])
+            #expect(try await store.log(id: record.id, from: 0, limit: nil) == lines)
+            #expect(
+                try await store.log(id: record.id, from: 999, limit: 3)
+                    == Array(lines[min(999, lines.count)...].prefix(3)))
+        }
+        try await store.appendLog(id: records[1].id, lines: [LogLine(step: 1, stream: .stdout, text: "after")])
+        #expect(try await store.log(id: records[1].id, from: 3, limit: nil).map(\.text) == ["after"])
+    }
+
     @Test("a file that is not a database is a clear error")
     func notADatabase() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("dray-\(UUID().uuidString).sqlite")

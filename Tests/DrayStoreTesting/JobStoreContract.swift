@@ -32,6 +32,8 @@ public struct JobStoreContract: Sendable {
         case lostNodesAreReapedAndFenced
         case staleWritesAreRefused
         case changeFeedWakes
+        case chunkBoundaries
+        case binaryBytesKept
         case nodesAtOnce
 
         public var testDescription: String { rawValue }
@@ -71,6 +73,8 @@ public struct JobStoreContract: Sendable {
         case .lostNodesAreReapedAndFenced: try await lostNodesAreReapedAndFenced()
         case .staleWritesAreRefused: try await staleWritesAreRefused()
         case .changeFeedWakes: try await changeFeedWakes()
+        case .chunkBoundaries: try await chunkBoundaries()
+        case .binaryBytesKept: try await binaryBytesKept()
         case .nodesAtOnce: try await nodesAtOnce()
         }
     }
@@ -534,6 +538,48 @@ public struct JobStoreContract: Sendable {
         let lines = texts.map { LogLine(step: 0, stream: .stdout, text: $0) }
         try await store.appendLog(id: record.id, lines: lines, batch: UUID())
         #expect(try await store.log(id: record.id, from: 0, limit: nil).map(\.text) == texts)
+    }
+
+    /// Pages that start inside a chunk, end inside one, cross several, or start past the end,
+    /// over appends of many lines at once (several chunks), of one line, and of a line larger
+    /// than a chunk's byte bound.
+    func chunkBoundaries() async throws {
+        let record = Self.record()
+        try await store.create(record)
+        var all = (0..<2500).map { line($0) }
+        try await store.appendLog(id: record.id, lines: all, batch: UUID())
+        for n in 2500..<2503 {
+            try await store.appendLog(id: record.id, lines: [line(n, step: 1)], batch: UUID())
+            all.append(line(n, step: 1))
+        }
+        let big = LogLine(step: 1, stream: .stderr, bytes: Array(repeating: UInt8(ascii: "b"), count: 300 * 1024))
+        let after = (2504..<2510).map { line($0, step: 1) }
+        try await store.appendLog(id: record.id, lines: [line(2503, step: 1), big] + after, batch: UUID())
+        all += [line(2503, step: 1), big] + after
+        for (start, limit) in [
+            (0, 1), (999, 3), (1000, 1000), (1500, 1001), (2498, 5), (2502, 4), (2504, 3), (2509, 10),
+        ] {
+            let page = try await store.log(id: record.id, from: start, limit: limit)
+            #expect(page == Array(all[start..<min(all.count, start + limit)]), "lines \(start) to \(start + limit - 1)")
+        }
+        #expect(try await store.log(id: record.id, from: 0, limit: nil) == all)
+        #expect(try await store.log(id: record.id, from: 2000, limit: nil) == Array(all[2000...]))
+        #expect(try await store.log(id: record.id, from: all.count, limit: 5).isEmpty)
+        #expect(try await store.log(id: record.id, from: all.count + 1000, limit: nil).isEmpty)
+        #expect(try await store.log(id: record.id, from: 10, limit: 0).isEmpty)
+    }
+
+    /// A line's bytes come back as the step wrote them, valid UTF-8 or not; its text has
+    /// U+FFFD for each invalid byte.
+    func binaryBytesKept() async throws {
+        let record = Self.record()
+        try await store.create(record)
+        let binary: [[UInt8]] = [[0x00, 0xFF, 0xFE, 0x41], [0xC3], Array(0...255).filter { $0 != 0x0A }, []]
+        let lines = binary.map { LogLine(step: 0, stream: .stdout, bytes: $0) }
+        try await store.appendLog(id: record.id, lines: lines, batch: UUID())
+        let read = try await store.log(id: record.id, from: 0, limit: nil)
+        #expect(read.map(\.bytes) == binary)
+        #expect(read.first?.text == "\u{0}\u{FFFD}\u{FFFD}A")
     }
 
     /// A secret's value is kept (a job needs it to run), until the job's description is

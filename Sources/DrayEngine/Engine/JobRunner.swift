@@ -442,16 +442,20 @@ private struct StepLogger<Observer: JobObserver> {
     }
 
     mutating func log(_ chunk: OutputChunk) async {
-        let lines = chunk.stream == .stdout ? stdout.feed(chunk.bytes) : stderr.feed(chunk.bytes)
+        let lines = chunk.stream == .stdout ? stdout.feedBytes(chunk.bytes) : stderr.feedBytes(chunk.bytes)
         if !lines.isEmpty {
-            await observer.jobDidLog(lines.map { LogLine(step: step, stream: chunk.stream, text: mask.apply($0)) })
+            await observer.jobDidLog(lines.map { LogLine(step: step, stream: chunk.stream, bytes: mask.apply($0)) })
         }
     }
 
     mutating func finish() async {
         var lines: [LogLine] = []
-        if let last = stdout.finish() { lines.append(LogLine(step: step, stream: .stdout, text: mask.apply(last))) }
-        if let last = stderr.finish() { lines.append(LogLine(step: step, stream: .stderr, text: mask.apply(last))) }
+        if let last = stdout.finishBytes() {
+            lines.append(LogLine(step: step, stream: .stdout, bytes: mask.apply(last)))
+        }
+        if let last = stderr.finishBytes() {
+            lines.append(LogLine(step: step, stream: .stderr, bytes: mask.apply(last)))
+        }
         if !lines.isEmpty { await observer.jobDidLog(lines) }
     }
 }

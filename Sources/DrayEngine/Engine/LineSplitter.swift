@@ -17,9 +17,23 @@ public struct LineSplitter: Sendable {
         self.maxLineBytes = maxLineBytes
     }
 
-    /// The lines that `bytes` completes.
+    /// The lines that `bytes` completes, decoded as UTF-8 (invalid bytes become U+FFFD).
     public mutating func feed(_ bytes: ByteBuffer) -> [String] {
-        var lines: [String] = []
+        feedBytes(bytes).map(Self.decode)
+    }
+
+    /// The last line, decoded, when the stream ended without a newline.
+    public mutating func finish() -> String? {
+        finishBytes().map(Self.decode)
+    }
+
+    private static func decode(_ line: [UInt8]) -> String {
+        line.withUnsafeBytes { String(repairingUTF8: $0) }
+    }
+
+    /// The lines that `bytes` completes, as bytes.
+    public mutating func feedBytes(_ bytes: ByteBuffer) -> [[UInt8]] {
+        var lines: [[UInt8]] = []
         bytes.withUnsafeReadableBytes { raw in
             var start = 0
             while start < raw.count {
@@ -33,8 +47,8 @@ public struct LineSplitter: Sendable {
         return lines
     }
 
-    /// The last line, when the stream ended without a newline.
-    public mutating func finish() -> String? {
+    /// The last line, as bytes, when the stream ended without a newline.
+    public mutating func finishBytes() -> [UInt8]? {
         pending.isEmpty && dropped == 0 ? nil : takeLine()
     }
 
@@ -44,10 +58,10 @@ public struct LineSplitter: Sendable {
         dropped += bytes.count - kept
     }
 
-    private mutating func takeLine() -> String {
+    private mutating func takeLine() -> [UInt8] {
         if dropped == 0, pending.last == UInt8(ascii: "\r") { pending.removeLast() }
-        var line = pending.withUnsafeBytes { String(repairingUTF8: $0) }
-        if dropped > 0 { line += " … [line cut: \(pending.count + dropped) bytes]" }
+        var line = pending
+        if dropped > 0 { line += Array(" … [line cut: \(pending.count + dropped) bytes]".utf8) }
         pending.removeAll(keepingCapacity: pending.count <= 4096)
         dropped = 0
         return line

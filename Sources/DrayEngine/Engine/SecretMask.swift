@@ -13,6 +13,14 @@ struct SecretMask: Sendable {
 
     var isEmpty: Bool { values.isEmpty }
 
+    /// `line` with every secret replaced by `***`; as it was when there are no secrets.
+    func apply(_ line: [UInt8]) -> [UInt8] {
+        guard !values.isEmpty else { return line }
+        let text = line.withUnsafeBytes { String(repairingUTF8: $0) }
+        let masked = apply(text)
+        return masked == text ? line : Array(masked.utf8)
+    }
+
     func apply(_ text: String) -> String {
         guard !values.isEmpty else { return text }
         var text = text
