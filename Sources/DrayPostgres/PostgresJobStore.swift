@@ -146,6 +146,10 @@ public final class PostgresJobStore: JobStore {
                 "DROP TABLE log_lines",
             ]
         ),
+        (
+            4, "ended jobs by time, for clean-up",
+            ["CREATE INDEX jobs_by_finished ON jobs (finished_at) WHERE status <> 'running'"]
+        ),
     ]
 
     private static let encoder = JSONEncoder.keepingSecrets()
@@ -210,10 +214,7 @@ public final class PostgresJobStore: JobStore {
     }
 
     public func list(_ listing: JobListing) async throws -> JobPage {
-        var query = PostgresQuery(
-            unsafeSQL:
-                "SELECT seq, id, name, total_steps, status, phase, steps_completed, current_step, reason, created_at, started_at, finished_at FROM jobs WHERE TRUE"
-        )
+        var query = PostgresQuery(unsafeSQL: "SELECT \(Self.summaryColumns) FROM jobs WHERE TRUE")
         var bindings = PostgresBindings()
         var sql = query.sql
         if let cursor = listing.cursor {
@@ -239,31 +240,71 @@ public final class PostgresJobStore: JobStore {
         let rows = try await access {
             var rows: [(Int64, JobSummary)] = []
             let sequence = try await self.client.query(request, logger: self.logger)
-            for try await row in sequence {
-                let (seq, id, name, total, status, phase, completed, current) = try row.decode(
-                    (Int64, String, String?, Int, String, String, Int, Int?).self)
-                let randomAccess = row.makeRandomAccess()
-                let reason = try randomAccess[8].decode(String?.self)
-                let created = try randomAccess[9].decode(Double.self)
-                let started = try randomAccess[10].decode(Double?.self)
-                let finished = try randomAccess[11].decode(Double?.self)
-                rows.append(
-                    (
-                        seq,
-                        JobSummary(
-                            id: id, name: name, status: JobStatus(rawValue: status) ?? .error,
-                            phase: JobPhase(rawValue: phase) ?? .failed, stepsCompleted: completed, totalSteps: total,
-                            currentStep: current.map { $0 + 1 }, reason: reason.flatMap(FailureReason.init),
-                            createdAt: Date(timeIntervalSinceReferenceDate: created),
-                            startedAt: started.map(Date.init(timeIntervalSinceReferenceDate:)),
-                            finishedAt: finished.map(Date.init(timeIntervalSinceReferenceDate:)))
-                    ))
-            }
+            for try await row in sequence { rows.append(try Self.summary(row)) }
             return rows
         }
         let page = rows.prefix(listing.limit ?? rows.count)
         return JobPage(
             jobs: page.map(\.1), next: rows.count > page.count ? page.last.map { String($0.0) } : nil)
+    }
+
+    /// The columns ``summary(_:)`` reads, in its order.
+    private static let summaryColumns =
+        "seq, id, name, total_steps, status, phase, steps_completed, current_step, reason, created_at, started_at, finished_at"
+
+    private static func summary(_ row: PostgresRow) throws -> (Int64, JobSummary) {
+        let (seq, id, name, total, status, phase, completed, current) = try row.decode(
+            (Int64, String, String?, Int, String, String, Int, Int?).self)
+        let randomAccess = row.makeRandomAccess()
+        let reason = try randomAccess[8].decode(String?.self)
+        let created = try randomAccess[9].decode(Double.self)
+        let started = try randomAccess[10].decode(Double?.self)
+        let finished = try randomAccess[11].decode(Double?.self)
+        return (
+            seq,
+            JobSummary(
+                id: id, name: name, status: JobStatus(rawValue: status) ?? .error,
+                phase: JobPhase(rawValue: phase) ?? .failed, stepsCompleted: completed, totalSteps: total,
+                currentStep: current.map { $0 + 1 }, reason: reason.flatMap(FailureReason.init),
+                createdAt: Date(timeIntervalSinceReferenceDate: created),
+                startedAt: started.map(Date.init(timeIntervalSinceReferenceDate:)),
+                finishedAt: finished.map(Date.init(timeIntervalSinceReferenceDate:)))
+        )
+    }
+
+    public func runningJobs(node: String) async throws -> [JobRecord] {
+        try await access {
+            try await Self.records(
+                try await self.client.query(
+                    """
+                    SELECT id, job, state, node, version FROM jobs WHERE node = \(node) AND status = 'running'
+                    UNION ALL
+                    SELECT id, job, state, node, version FROM jobs
+                    WHERE node IS NULL AND status = 'running' AND phase <> 'queued'
+                    """, logger: self.logger))
+        }
+    }
+
+    public func finishedJobs(before date: Date, limit: Int) async throws -> [JobSummary] {
+        let cutoff = date.timeIntervalSinceReferenceDate
+        let query = PostgresQuery(
+            unsafeSQL: """
+                SELECT \(Self.summaryColumns) FROM jobs
+                WHERE status <> 'running' AND finished_at < $1 ORDER BY finished_at LIMIT $2
+                """,
+            binds: {
+                var bindings = PostgresBindings()
+                bindings.append(cutoff)
+                bindings.append(limit)
+                return bindings
+            }())
+        return try await access {
+            var summaries: [JobSummary] = []
+            for try await row in try await self.client.query(query, logger: self.logger) {
+                summaries.append(try Self.summary(row).1)
+            }
+            return summaries
+        }
     }
 
     public func update(id: String, job: Job) async throws {

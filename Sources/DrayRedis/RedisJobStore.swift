@@ -1,5 +1,6 @@
 import DrayEngine
 import Foundation
+import Logging
 import NIOCore
 import NIOFoundationCompat
 import ServiceLifecycle
@@ -20,12 +21,95 @@ import ServiceLifecycle
 public final class RedisJobStore: JobStore {
     public let client: RedisClient
 
-    public init(client: RedisClient) {
+    private let logger: Logger
+
+    public init(client: RedisClient, logger: Logger = Logger(label: "dray.redis")) {
         self.client = client
+        self.logger = logger
     }
 
-    public convenience init(configuration: RedisConfiguration) {
-        self.init(client: RedisClient(configuration: configuration))
+    public convenience init(configuration: RedisConfiguration, logger: Logger = Logger(label: "dray.redis")) {
+        self.init(client: RedisClient(configuration: configuration), logger: logger)
+    }
+
+    /// The end of a state, as the scripts index it: seconds since 2001, or "" while it runs.
+    private static func ended(_ state: JobState) -> String {
+        guard state.status != .running, let finished = state.finishedAt else { return "" }
+        return "\(finished.timeIntervalSinceReferenceDate)"
+    }
+
+    /// Builds the indexes of running and ended jobs once, over a store written before them (by
+    /// the original Dray, or by an earlier version), reading the jobs in slices and saying how
+    /// far it got; later starts find them built. Jobs the original wrote have no end time: they
+    /// are never cleaned up, as before.
+    public func prepare() async throws {
+        guard try await access({ try await self.client.send("EXISTS", [.string(Self.indexedKey)]).int }) != 1 else {
+            return
+        }
+        let total = try await access { try await self.client.send("LLEN", [.string(Self.jobsKey)]).int ?? 0 }
+        if total > 0 { logger.notice("indexing the store's \(total) jobs once, for start-up and clean-up") }
+        let slice = 1000
+        var done = 0
+        var lastReport = ContinuousClock.now
+        while done < total {
+            let ids = try await access {
+                try await self.client.send("LRANGE", [.string(Self.jobsKey), .int(done), .int(done + slice - 1)])
+                    .array?.compactMap(\.string) ?? []
+            }
+            if ids.isEmpty { break }
+            let replies = try await access {
+                try await self.client.pipeline(
+                    ids.map { RedisCommand("HMGET", [.string(Self.jobKey($0))] + Self.fields) })
+            }
+            var commands: [RedisCommand] = []
+            for (id, reply) in zip(ids, replies) {
+                guard let record = try? Self.record(id: id, fields: reply.array ?? []) else { continue }
+                let end = Self.ended(record.state)
+                if !end.isEmpty {
+                    commands.append(RedisCommand("ZADD", [.string(Self.finishedKey), .string(end), .string(id)]))
+                } else if record.state.status == .running, record.node == nil, record.state.phase != .queued {
+                    commands.append(RedisCommand("SADD", [.string(Self.unownedKey), .string(id)]))
+                }
+            }
+            if !commands.isEmpty { _ = try await access { try await self.client.pipeline(commands) } }
+            done += ids.count
+            if ContinuousClock.now - lastReport > .seconds(2) {
+                logger.notice("indexed \(done) of \(total) jobs")
+                lastReport = .now
+            }
+        }
+        _ = try await access { try await self.client.send("SET", [.string(Self.indexedKey), "1"]) }
+        if total > 0 { logger.notice("indexed the store's \(total) jobs") }
+    }
+
+    public func runningJobs(node: String) async throws -> [JobRecord] {
+        let ids = try await access {
+            let replies = try await self.client.pipeline([
+                RedisCommand("SMEMBERS", [.string(Self.claimedKey(node))]),
+                RedisCommand("SMEMBERS", [.string(Self.unownedKey)]),
+            ])
+            return replies.flatMap { $0.array?.compactMap(\.string) ?? [] }
+        }
+        var records: [JobRecord] = []
+        for id in Set(ids) {
+            guard let record = try await job(id: id), record.state.status == .running else { continue }
+            if record.node == node || (record.node == nil && record.state.phase != .queued) { records.append(record) }
+        }
+        return records
+    }
+
+    public func finishedJobs(before date: Date, limit: Int) async throws -> [JobSummary] {
+        let ids = try await access {
+            try await self.client.send(
+                "ZRANGEBYSCORE",
+                [
+                    .string(Self.finishedKey), "-inf", .string("(\(date.timeIntervalSinceReferenceDate)"), "LIMIT", 0,
+                    .int(limit),
+                ]
+            ).array?.compactMap(\.string) ?? []
+        }
+        guard !ids.isEmpty else { return [] }
+        return try await access { try await self.summaries(ids).compactMap { $0 } }
     }
 
     static let jobsKey = "jobs"
@@ -42,6 +126,12 @@ public final class RedisJobStore: JobStore {
     static func metaKey(_ id: String) -> String { "jobs:\(id):log:meta" }
     /// Ours: the pub/sub channel of the change feed.
     static let changesChannel = "dray:changes"
+    /// Ours: the ended jobs, scored by when they ended (seconds since 2001), for clean-up.
+    static let finishedKey = "dray:finished"
+    /// Ours: jobs left running with no node, by a version before nodes; for the next start.
+    static let unownedKey = "dray:unowned"
+    /// Ours: set once the indexes above hold every job (``prepare()``).
+    static let indexedKey = "dray:indexed"
 
     private static let encoder = JSONEncoder.keepingSecrets()
     private static let decoder = JSONDecoder()
@@ -67,7 +157,7 @@ public final class RedisJobStore: JobStore {
                 arguments: [
                     .string(id), .string(record.state.status.rawValue), .int(record.state.stepsCompleted),
                     .int(record.job.steps.count), .bytes(ByteBuffer(data: job)), .bytes(ByteBuffer(data: state)),
-                    .string(record.job.name ?? ""),
+                    .string(record.job.name ?? ""), .string(Self.ended(record.state)),
                 ])
         }
         guard created.int == 1 else { throw DrayError(.storage, "a job \(id) exists already in Redis") }
@@ -214,6 +304,7 @@ public final class RedisJobStore: JobStore {
                 Scripts.update, keys: [Self.jobKey(id)],
                 arguments: [
                     .string(state.status.rawValue), .int(state.stepsCompleted), .bytes(ByteBuffer(data: encoded)),
+                    .string(Self.ended(state)),
                 ])
         }
         guard updated.int == 1 else { throw DrayError.noJob(id) }
@@ -382,7 +473,7 @@ public final class RedisJobStore: JobStore {
                 arguments: [
                     .string(id), .string(state.status.rawValue), .int(state.stepsCompleted),
                     .bytes(ByteBuffer(data: encoded)), .string(status?.rawValue ?? "*"), .string(node), .string(action),
-                    .string(version.map(String.init) ?? "*"),
+                    .string(version.map(String.init) ?? "*"), .string(Self.ended(state)),
                 ])
         }
         guard result.int != -1 else { throw DrayError.noJob(id) }
@@ -477,19 +568,31 @@ public final class RedisJobStore: JobStore {
 
     /// The Lua scripts, each run atomically by `EVAL`.
     enum Scripts {
-        /// KEYS: job, jobs, log, meta, queue. ARGV: id, status, completedSteps, totalSteps, job,
-        /// state, name ("" for none). 1, or 0 when the job exists. A running job joins the queue.
-        static let create = """
-            if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-            redis.call('DEL', KEYS[3], KEYS[4])
-            redis.call('HSET', KEYS[1], 'status', ARGV[2], 'completedSteps', ARGV[3], 'totalSteps', ARGV[4], 'job', ARGV[5], 'state', ARGV[6], 'name', ARGV[7])
-            redis.call('RPUSH', KEYS[2], ARGV[1])
-            if ARGV[2] == 'running' then
-              redis.call('RPUSH', KEYS[5], ARGV[1])
-              redis.call('PUBLISH', 'dray:changes', 'queue')
+        /// Indexes a job's end: `ended(id, at)` puts it in `dray:finished` at the score `at`
+        /// (seconds since 2001), or takes it out when `at` is "" (it runs).
+        static let indexEnd = """
+            local function ended(id, at)
+              if at ~= '' then redis.call('ZADD', 'dray:finished', at, id) else redis.call('ZREM', 'dray:finished', id) end
             end
-            return 1
+
             """
+
+        /// KEYS: job, jobs, log, meta, queue. ARGV: id, status, completedSteps, totalSteps, job,
+        /// state, name ("" for none), its end ("" while it runs). 1, or 0 when the job exists. A
+        /// running job joins the queue.
+        static let create =
+            indexEnd + """
+                if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+                redis.call('DEL', KEYS[3], KEYS[4])
+                redis.call('HSET', KEYS[1], 'status', ARGV[2], 'completedSteps', ARGV[3], 'totalSteps', ARGV[4], 'job', ARGV[5], 'state', ARGV[6], 'name', ARGV[7])
+                redis.call('RPUSH', KEYS[2], ARGV[1])
+                ended(ARGV[1], ARGV[8])
+                if ARGV[2] == 'running' then
+                  redis.call('RPUSH', KEYS[5], ARGV[1])
+                  redis.call('PUBLISH', 'dray:changes', 'queue')
+                end
+                return 1
+                """
 
         /// KEYS: queue, the node's claimed set. ARGV: node, limit. The ids claimed, oldest first.
         static let claim = """
@@ -538,28 +641,30 @@ public final class RedisJobStore: JobStore {
 
         /// KEYS: job, queue. ARGV: id, status, completedSteps, state, the status it must have ("*"
         /// for any), the node it must have ("" for none, "*" for any), what else to do: "requeue"
-        /// (lose the node, join the queue), "release" (lose the node) or "", and the version it
-        /// must have ("*" for any). 1 when the state was replaced (and the version went up by
-        /// one), 0 when the job is not as required, -1 when there is no job. A queued job that
-        /// ends leaves the queue.
-        static let transition = """
-            if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-            if ARGV[5] ~= '*' and redis.call('HGET', KEYS[1], 'status') ~= ARGV[5] then return 0 end
-            local node = redis.call('HGET', KEYS[1], 'node') or ''
-            if ARGV[6] ~= '*' and node ~= ARGV[6] then return 0 end
-            if ARGV[8] ~= '*' and (redis.call('HGET', KEYS[1], 'version') or '0') ~= ARGV[8] then return 0 end
-            redis.call('HSET', KEYS[1], 'status', ARGV[2], 'completedSteps', ARGV[3], 'state', ARGV[4])
-            redis.call('HINCRBY', KEYS[1], 'version', 1)
-            if ARGV[7] == 'requeue' or ARGV[7] == 'release' then redis.call('HDEL', KEYS[1], 'node') end
-            redis.call('PUBLISH', 'dray:changes', 'job:' .. ARGV[1])
-            if ARGV[7] == 'requeue' then
-              redis.call('RPUSH', KEYS[2], ARGV[1])
-              redis.call('PUBLISH', 'dray:changes', 'queue')
-            elseif node == '' and ARGV[2] ~= 'running' then
-              redis.call('LREM', KEYS[2], 0, ARGV[1])
-            end
-            return 1
-            """
+        /// (lose the node, join the queue), "release" (lose the node) or "", the version it must
+        /// have ("*" for any), and its end ("" while it runs). 1 when the state was replaced (and
+        /// the version went up by one), 0 when the job is not as required, -1 when there is no
+        /// job. A queued job that ends leaves the queue.
+        static let transition =
+            indexEnd + """
+                if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+                if ARGV[5] ~= '*' and redis.call('HGET', KEYS[1], 'status') ~= ARGV[5] then return 0 end
+                local node = redis.call('HGET', KEYS[1], 'node') or ''
+                if ARGV[6] ~= '*' and node ~= ARGV[6] then return 0 end
+                if ARGV[8] ~= '*' and (redis.call('HGET', KEYS[1], 'version') or '0') ~= ARGV[8] then return 0 end
+                redis.call('HSET', KEYS[1], 'status', ARGV[2], 'completedSteps', ARGV[3], 'state', ARGV[4])
+                redis.call('HINCRBY', KEYS[1], 'version', 1)
+                ended(ARGV[1], ARGV[9])
+                if ARGV[7] == 'requeue' or ARGV[7] == 'release' then redis.call('HDEL', KEYS[1], 'node') end
+                redis.call('PUBLISH', 'dray:changes', 'job:' .. ARGV[1])
+                if ARGV[7] == 'requeue' then
+                  redis.call('RPUSH', KEYS[2], ARGV[1])
+                  redis.call('PUBLISH', 'dray:changes', 'queue')
+                elseif node == '' and ARGV[2] ~= 'running' then
+                  redis.call('LREM', KEYS[2], 0, ARGV[1])
+                end
+                return 1
+                """
 
         /// KEYS: job. ARGV: job. 1, or 0 when there is no job.
         static let replaceJob = """
@@ -568,14 +673,17 @@ public final class RedisJobStore: JobStore {
             return 1
             """
 
-        /// KEYS: job. ARGV: status, completedSteps, state. 1, or 0 when there is no job.
-        static let update = """
-            if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-            redis.call('HSET', KEYS[1], 'status', ARGV[1], 'completedSteps', ARGV[2], 'state', ARGV[3])
-            redis.call('HINCRBY', KEYS[1], 'version', 1)
-            redis.call('PUBLISH', 'dray:changes', 'job:' .. string.sub(KEYS[1], 6))
-            return 1
-            """
+        /// KEYS: job. ARGV: status, completedSteps, state, its end ("" while it runs). 1, or 0 when
+        /// there is no job.
+        static let update =
+            indexEnd + """
+                if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+                redis.call('HSET', KEYS[1], 'status', ARGV[1], 'completedSteps', ARGV[2], 'state', ARGV[3])
+                redis.call('HINCRBY', KEYS[1], 'version', 1)
+                ended(string.sub(KEYS[1], 6), ARGV[4])
+                redis.call('PUBLISH', 'dray:changes', 'job:' .. string.sub(KEYS[1], 6))
+                return 1
+                """
 
         /// KEYS: job, log, meta. ARGV: the batch ("" for none), n texts, then their n metas. The
         /// log's length, or -1 when there is no job. A batch equal to the job's last one was
@@ -609,6 +717,8 @@ public final class RedisJobStore: JobStore {
             redis.call('DEL', KEYS[2], KEYS[3])
             redis.call('LREM', KEYS[4], 0, ARGV[1])
             redis.call('LREM', KEYS[5], 0, ARGV[1])
+            redis.call('ZREM', 'dray:finished', ARGV[1])
+            redis.call('SREM', 'dray:unowned', ARGV[1])
             return existed
             """
     }

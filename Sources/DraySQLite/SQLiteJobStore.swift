@@ -127,6 +127,14 @@ public final class SQLiteJobStore: JobStore {
             try flush()
             try db.execute(sql: "DROP TABLE log_lines")
         }
+        migrator.registerMigration("v7: indexes for start-up and clean-up: running jobs by node, ended jobs by time") {
+            db in
+            try db.execute(
+                sql: """
+                    CREATE INDEX jobs_running_by_node ON jobs (node, status);
+                    CREATE INDEX jobs_by_finished ON jobs (finished_at) WHERE status != 'running';
+                    """)
+        }
         return migrator
     }
 
@@ -201,6 +209,37 @@ public final class SQLiteJobStore: JobStore {
         let page = rows.prefix(listing.limit ?? rows.count)
         return JobPage(
             jobs: page.map(\.summary), next: rows.count > page.count ? page.last.map { String($0.seq) } : nil)
+    }
+
+    public func runningJobs(node: String) async throws -> [JobRecord] {
+        try await access {
+            try await self.pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT \(Self.recordColumns) FROM jobs WHERE node = ? AND status = 'running'
+                        UNION ALL
+                        SELECT \(Self.recordColumns) FROM jobs WHERE node IS NULL AND status = 'running' AND phase != 'queued'
+                        """,
+                    arguments: [node]
+                ).map(Self.record)
+            }
+        }
+    }
+
+    public func finishedJobs(before date: Date, limit: Int) async throws -> [JobSummary] {
+        try await access {
+            try await self.pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT seq, id, name, total_steps, \(Self.stateColumns) FROM jobs
+                        WHERE status != 'running' AND finished_at < ? ORDER BY finished_at LIMIT ?
+                        """,
+                    arguments: [date.timeIntervalSinceReferenceDate, limit]
+                ).map(Self.summary)
+            }
+        }
     }
 
     /// The columns that mirror a job's state, for lists and their filters.

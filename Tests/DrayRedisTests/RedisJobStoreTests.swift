@@ -67,6 +67,40 @@ struct RedisJobStoreTests {
         await client.close()
     }
 
+    @Test(
+        "a store the original Dray wrote is indexed once at the first start: its running jobs are found, none is read again"
+    )
+    func originalsIndexedOnce() async throws {
+        let redis = try await RedisServer()
+        let client = RedisClient(configuration: try RedisConfiguration(url: redis.url))
+        var running: Set<String> = []
+        var commands: [RedisCommand] = []
+        for n in 0..<2500 {
+            let id = UUID().uuidString
+            let status = n % 100 == 0 ? "running" : "complete"
+            if status == "running" { running.insert(id) }
+            commands.append(RedisCommand("RPUSH", ["jobs", .string(id)]))
+            commands.append(
+                RedisCommand(
+                    "HMSET",
+                    [.string("jobs:\(id)"), "totalSteps", "\u{2}", "completedSteps", "1", "status", .string(status)]
+                ))
+        }
+        _ = try await client.pipeline(commands)
+        let store = RedisJobStore(client: client)
+        try await store.prepare()
+        #expect(try await client.send("EXISTS", ["dray:indexed"]).int == 1)
+        #expect(Set(try await store.runningJobs(node: "a").map(\.id)) == running)
+        #expect(
+            try await store.finishedJobs(before: Date(), limit: 10).isEmpty,
+            "the original kept no end time: its jobs are never cleaned up")
+        // Indexed: a second start reads nothing, and finds the index as the first left it.
+        try await client.send("SADD", ["dray:unowned", "marker"])
+        try await store.prepare()
+        #expect(try await client.send("SISMEMBER", ["dray:unowned", "marker"]).int == 1)
+        await client.close()
+    }
+
     @Test("AUTH and SELECT from the URL; a wrong password is a clear storage error")
     func authAndSelect() async throws {
         let redis = try await RedisServer(password: "s3cret")

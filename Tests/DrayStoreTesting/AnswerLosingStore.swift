@@ -28,6 +28,10 @@ public final class AnswerLosingStore: JobStore {
     public func job(id: String) async throws -> JobRecord? { try await store.job(id: id) }
     public func jobs() async throws -> [JobRecord] { try await store.jobs() }
     public func list(_ listing: JobListing) async throws -> JobPage { try await store.list(listing) }
+    public func runningJobs(node: String) async throws -> [JobRecord] { try await store.runningJobs(node: node) }
+    public func finishedJobs(before date: Date, limit: Int) async throws -> [JobSummary] {
+        try await store.finishedJobs(before: date, limit: limit)
+    }
     public func update(id: String, state: JobState) async throws { try await store.update(id: id, state: state) }
     public func update(id: String, job: Job) async throws { try await store.update(id: id, job: job) }
     public func appendLog(id: String, lines: [LogLine], batch: UUID?) async throws {

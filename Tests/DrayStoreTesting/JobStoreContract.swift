@@ -33,6 +33,7 @@ public struct JobStoreContract: Sendable {
         case staleWritesAreRefused
         case changeFeedWakes
         case chunkBoundaries
+        case startUpAndCleanUpIndexes
         case binaryBytesKept
         case nodesAtOnce
 
@@ -74,6 +75,7 @@ public struct JobStoreContract: Sendable {
         case .staleWritesAreRefused: try await staleWritesAreRefused()
         case .changeFeedWakes: try await changeFeedWakes()
         case .chunkBoundaries: try await chunkBoundaries()
+        case .startUpAndCleanUpIndexes: try await startUpAndCleanUpIndexes()
         case .binaryBytesKept: try await binaryBytesKept()
         case .nodesAtOnce: try await nodesAtOnce()
         }
@@ -567,6 +569,55 @@ public struct JobStoreContract: Sendable {
         #expect(try await store.log(id: record.id, from: all.count, limit: 5).isEmpty)
         #expect(try await store.log(id: record.id, from: all.count + 1000, limit: nil).isEmpty)
         #expect(try await store.log(id: record.id, from: 10, limit: 0).isEmpty)
+    }
+
+    /// A node's start reads only the running jobs it claimed (and those left with no node, as
+    /// a store written before nodes has them, once ``JobStore/prepare()`` has indexed it); clean-up
+    /// reads ended jobs by end time, the earliest first.
+    func startUpAndCleanUpIndexes() async throws {
+        let queued = Self.record()
+        let mine = Self.record()
+        let theirs = Self.record()
+        var legacy = Self.record()
+        legacy.state.phase = .running
+        legacy.state.currentStep = 0
+        for record in [mine, theirs] { try await store.create(record) }
+        _ = try await store.claim(node: "a", limit: 1)
+        _ = try await store.claim(node: "b", limit: 1)
+        try await store.create(queued)
+        try await store.create(legacy)
+        let base = Date(timeIntervalSinceReferenceDate: 800_000_000)
+        var ended: [JobRecord] = []
+        for offset in [30.0, 10.0, 20.0] {
+            var record = Self.record()
+            record.state.fail("step 1 exited with code 1", at: base.addingTimeInterval(offset))
+            try await store.create(record)
+            ended.append(record)
+        }
+        try await store.prepare()
+        #expect(Set(try await store.runningJobs(node: "a").map(\.id)) == [mine.id, legacy.id])
+        #expect(Set(try await store.runningJobs(node: "b").map(\.id)) == [theirs.id, legacy.id])
+        let oldest = [ended[1], ended[2], ended[0]].map(\.id)
+        #expect(try await store.finishedJobs(before: base.addingTimeInterval(60), limit: 10).map(\.id) == oldest)
+        #expect(
+            try await store.finishedJobs(before: base.addingTimeInterval(25), limit: 10).map(\.id)
+                == Array(oldest.prefix(2)))
+        #expect(try await store.finishedJobs(before: base.addingTimeInterval(60), limit: 1).map(\.id) == [oldest[0]])
+        // A resumed job runs again; a deleted one is gone; a job that ends joins the index.
+        var resumed = ended[1].state
+        resumed.status = .running
+        resumed.phase = .queued
+        resumed.finishedAt = nil
+        #expect(try await store.requeue(id: ended[1].id, state: resumed))
+        #expect(try await store.delete(id: ended[2].id))
+        var now = legacy.state
+        now.fail("server restarted", reason: .restarted, at: base.addingTimeInterval(40))
+        try await store.update(id: legacy.id, state: now)
+        #expect(
+            try await store.finishedJobs(before: base.addingTimeInterval(60), limit: 10).map(\.id) == [
+                ended[0].id, legacy.id,
+            ])
+        #expect(try await store.runningJobs(node: "a").map(\.id) == [mine.id])
     }
 
     /// A line's bytes come back as the step wrote them, valid UTF-8 or not; its text has

@@ -43,6 +43,13 @@ public protocol JobStore: JobQueue, Service {
     /// a cursor that new jobs never move: pages read while jobs are added neither repeat nor skip.
     /// A cursor the store did not give is an `invalidJob` error (``JobListing/badCursor(_:)``).
     func list(_ listing: JobListing) async throws -> JobPage
+    /// The running jobs `node` claimed, and those a version before nodes left running with no
+    /// node (never the queued ones): what a node ends when it starts again. From an index: it
+    /// never reads every job.
+    func runningJobs(node: String) async throws -> [JobRecord]
+    /// Up to `limit` of the jobs that ended before `date`, the earliest first: what clean-up
+    /// looks at. From an index by end time.
+    func finishedJobs(before date: Date, limit: Int) async throws -> [JobSummary]
     /// Replaces a job's state.
     func update(id: String, state: JobState) async throws
     /// Replaces a job's description: to erase its secrets once it can no longer run.

@@ -44,22 +44,20 @@ struct Reaper: Sendable {
 
     /// Ends in `error` the jobs this node left running when it stopped (or that an earlier
     /// version left running without a node), and removes this node's leftover containers.
-    /// Queued jobs stay queued; other nodes' jobs and containers are not touched.
+    /// Queued jobs stay queued; other nodes' jobs and containers are not touched. It reads the
+    /// store's index of running jobs and the engine's containers, never every job.
     func recoverOwn() async throws {
-        let records = try await store.jobs()
-        for var record in records where record.state.status == .running {
-            guard await !running.contains(record.id),
-                record.node == node || (record.node == nil && record.state.phase != .queued)
-            else { continue }
+        for var record in try await store.runningJobs(node: node) where await !running.contains(record.id) {
             record.state.fail(Self.restartMessage, reason: .restarted)
             try await store.update(id: record.id, state: record.state)
             logger.notice(
                 "the job was running when the server stopped; it is now in error", metadata: ["job": "\(record.id)"])
         }
-        let known = Set(records.map(\.id))
-        for container in try await runtime.jobContainers()
-        where known.contains(container.jobID) && (container.node == nil || container.node == node) {
-            guard await !running.contains(container.jobID) else { continue }
+        for container in try await runtime.jobContainers() where container.node == nil || container.node == node {
+            // Containers of jobs the store does not know belong to another Dray on this engine.
+            guard await !running.contains(container.jobID), try await store.job(id: container.jobID) != nil else {
+                continue
+            }
             do {
                 try await runtime.removeContainer(container.id)
                 logger.notice(

@@ -1,4 +1,5 @@
 import DrayEngine
+import Foundation
 import NIOFileSystem
 
 /// Where this node keeps each job's step outputs (for the next step, for resume and for
@@ -23,6 +24,26 @@ actor Spools {
     }
 
     func wasFreed(_ id: String) -> Bool { freed.contains(id) }
+
+    /// The jobs whose spool is here, last written before `date`.
+    func written(before date: Date) async -> [String] {
+        var ids: [String] = []
+        do {
+            try await FileSystem.shared.withDirectoryHandle(atPath: root) { directory in
+                for try await entry in directory.listContents() where entry.type == .directory {
+                    let modified = try await FileSystem.shared.info(forFileAt: entry.path)?.lastDataModificationTime
+                    if let modified,
+                        Double(modified.seconds) + Double(modified.nanoseconds) / 1e9 < date.timeIntervalSince1970
+                    {
+                        ids.append(entry.name.string)
+                    }
+                }
+            }
+        } catch {
+            // No spool folder yet: nothing to free.
+        }
+        return ids
+    }
 
     /// Removes a job's spool; `keep` remembers that it was freed rather than deleted.
     func remove(_ id: String, keepingRecord keep: Bool = false) async {

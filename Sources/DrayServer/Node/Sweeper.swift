@@ -28,29 +28,66 @@ struct Sweeper: Sendable {
         }
     }
 
+    /// Deletes the jobs that ended more than `jobTTL` ago, from the store's index by end time;
+    /// frees the spools (on this node's disk) of jobs that ended more than `keepOutputs` ago.
+    /// Neither reads every job.
     func sweep(now: Date = Date()) async {
-        guard keepOutputs != nil || jobTTL != nil else { return }
-        let records: [JobRecord]
-        do {
-            records = try await store.jobs()
-        } catch {
-            logger.warning("cannot look for old jobs to clean up: \(error)")
-            return
-        }
-        for record in records where record.state.status != .running {
-            guard let finished = record.state.finishedAt, await !running.contains(record.id) else { continue }
-            let age = Duration.seconds(now.timeIntervalSince(finished))
-            if let ttl = jobTTL, age > ttl {
-                if (try? await store.delete(id: record.id)) == true {
-                    await spools.remove(record.id)
-                    logger.info(
-                        "job deleted: finished more than --job-ttl \(ttl) ago", metadata: ["job": "\(record.id)"])
-                }
-            } else if let keep = keepOutputs, age > keep, await !spools.wasFreed(record.id) {
-                await spools.remove(record.id, keepingRecord: true)
-                await executor.eraseSecrets(of: record)
-                logger.debug("freed the job's step outputs", metadata: ["job": "\(record.id)"])
+        if let ttl = jobTTL { await deleteOld(before: now.addingTimeInterval(-ttl.seconds)) }
+        if let keep = keepOutputs { await freeSpools(before: now.addingTimeInterval(-keep.seconds)) }
+    }
+
+    private func deleteOld(before cutoff: Date) async {
+        let page = 200
+        while !Task.isCancelled {
+            let old: [JobSummary]
+            do {
+                old = try await store.finishedJobs(before: cutoff, limit: page)
+            } catch {
+                logger.warning("cannot look for old jobs to clean up: \(error)")
+                return
             }
+            var deleted = 0
+            for summary in old where await !running.contains(summary.id) {
+                guard (try? await store.delete(id: summary.id)) == true else { continue }
+                deleted += 1
+                await spools.remove(summary.id)
+                logger.info(
+                    "job deleted: finished more than --job-ttl \(jobTTL ?? .zero) ago",
+                    metadata: ["job": "\(summary.id)"])
+            }
+            if old.count < page || deleted == 0 { return }
         }
+    }
+
+    /// Looks only at the spools still here whose last write is older than `cutoff`, and frees
+    /// those of jobs that ended before it (or that the store no longer has).
+    private func freeSpools(before cutoff: Date) async {
+        for id in await spools.written(before: cutoff) where await !running.contains(id) {
+            let record: JobRecord?
+            do {
+                record = try await store.job(id: id)
+            } catch {
+                logger.warning("cannot look for old spools to free: \(error)")
+                return
+            }
+            guard let record else {
+                await spools.remove(id)
+                continue
+            }
+            guard record.state.status != .running, let finished = record.state.finishedAt, finished < cutoff else {
+                continue
+            }
+            await spools.remove(id, keepingRecord: true)
+            // Without its outputs the job cannot be resumed: its secrets go too.
+            await executor.eraseSecrets(of: record)
+            logger.debug("freed the job's step outputs", metadata: ["job": "\(id)"])
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds.
+    var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
