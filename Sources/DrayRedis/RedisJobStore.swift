@@ -91,9 +91,17 @@ public final class RedisJobStore: JobStore {
             return replies.flatMap { $0.array?.compactMap(\.string) ?? [] }
         }
         var records: [JobRecord] = []
+        var ended: [RedisArgument] = []
         for id in Set(ids) {
-            guard let record = try await job(id: id), record.state.status == .running else { continue }
+            guard let record = try await job(id: id), record.state.status == .running else {
+                ended.append(.string(id))
+                continue
+            }
             if record.node == node || (record.node == nil && record.state.phase != .queued) { records.append(record) }
+        }
+        // What a start ended, or what is gone, is no longer anyone's to end.
+        if !ended.isEmpty {
+            _ = try await access { try await self.client.send("SREM", [.string(Self.unownedKey)] + ended) }
         }
         return records
     }
