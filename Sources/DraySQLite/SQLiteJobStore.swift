@@ -1,6 +1,7 @@
 import DrayEngine
 import Foundation
 import GRDB
+import Synchronization
 
 /// A ``JobStore`` in one SQLite file, in WAL mode, with versioned migrations.
 ///
@@ -19,6 +20,14 @@ public final class SQLiteJobStore: JobStore {
             try FileManager.default.createDirectory(
                 at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
             pool = try DatabasePool(path: path, configuration: configuration)
+            // Space that deletes free goes back to the file system (incremental vacuum): a file
+            // made before this runs one full VACUUM, once, to take the mode.
+            try pool.barrierWriteWithoutTransaction { db in
+                if try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") != 2 {
+                    try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+                    try db.execute(sql: "VACUUM")
+                }
+            }
             try Self.migrator.migrate(pool)
         } catch {
             throw DrayError(.storage, "cannot open the SQLite store at \(path): \(error)", cause: error)
@@ -347,11 +356,34 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// Deletes the job and its log. After a large log (or every 100 deletes), gives the freed
+    /// pages back to the file system and truncates the write-ahead log, so that the file shrinks.
     public func delete(id: String) async throws -> Bool {
-        try await access {
+        let (deleted, lines) = try await access {
             try await self.pool.write { db in
+                let lines = try Int.fetchOne(db, sql: "SELECT log_count FROM jobs WHERE id = ?", arguments: [id]) ?? 0
                 try db.execute(sql: "DELETE FROM jobs WHERE id = ?", arguments: [id])
-                return db.changesCount > 0
+                return (db.changesCount > 0, lines)
+            }
+        }
+        guard deleted else { return false }
+        let due = deletes.withLock { count in
+            count += 1
+            return count % 100 == 0
+        }
+        if lines >= 10_000 || due { try? await giveSpaceBack() }
+        return true
+    }
+
+    /// Deletes since the file was opened.
+    private let deletes = Mutex(0)
+
+    /// Frees the pages deletes left empty, and truncates the write-ahead log when no reader holds it.
+    func giveSpaceBack() async throws {
+        try await access {
+            try await self.pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA incremental_vacuum")
+                _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
             }
         }
     }

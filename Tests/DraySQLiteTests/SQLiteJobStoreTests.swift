@@ -102,6 +102,37 @@ struct SQLiteJobStoreTests {
         #expect(try await store.log(id: records[1].id, from: 3, limit: nil).map(\.text) == ["after"])
     }
 
+    @Test("after every job is deleted, the file and its write-ahead log give their space back")
+    func spaceGivenBack() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dray-\(UUID().uuidString)").path
+        let path = folder + "/dray.sqlite"
+        let store = try SQLiteJobStore(path: path)
+        func size() -> Int {
+            ["", "-wal"].reduce(0) { total, suffix in
+                let attributes = try? FileManager.default.attributesOfItem(atPath: path + suffix)
+                return total + ((attributes?[.size] as? NSNumber)?.intValue ?? 0)
+            }
+        }
+        var ids: [String] = []
+        for _ in 0..<3 {
+            let record = JobStoreContract.record()
+            try await store.create(record)
+            ids.append(record.id)
+            for start in stride(from: 0, to: 200_000, by: 10_000) {
+                let lines = (start..<start + 10_000).map {
+                    LogLine(step: 0, stream: .stdout, text: "line \($0) " + String(repeating: "x", count: 90))
+                }
+                try await store.appendLog(id: record.id, lines: lines)
+            }
+        }
+        let full = size()
+        #expect(full > 50_000_000, "three logs of 20 MB: \(full) bytes")
+        for id in ids { #expect(try await store.delete(id: id)) }
+        let empty = size()
+        print("SQLite file and WAL: \(full) bytes with three 200,000-line logs, \(empty) after deleting them")
+        #expect(empty < 5_000_000, "\(full) bytes with the jobs, \(empty) without")
+    }
+
     @Test("a file that is not a database is a clear error")
     func notADatabase() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("dray-\(UUID().uuidString).sqlite")
