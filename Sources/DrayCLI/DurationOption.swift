@@ -51,3 +51,27 @@ struct DurationOption: ExpressibleByArgument, Sendable, CustomStringConvertible 
 
     static var defaultCompletionKind: CompletionKind { .default }
 }
+
+/// A size on the command line: a number of bytes, with `K`, `M` or `G` for KiB, MiB or GiB
+/// (`512K`, `10M`), or `off`.
+struct ByteCountOption: ExpressibleByArgument, Sendable, CustomStringConvertible {
+    var bytes: Int?
+    var description: String
+
+    init?(argument: String) {
+        let text = argument.trimmingCharacters(in: .whitespaces).uppercased()
+        description = text.lowercased() == "off" ? "off" : text
+        if text == "OFF" {
+            bytes = nil
+            return
+        }
+        let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+        let unit = text.last.flatMap { units[$0] }
+        guard let number = Int(unit == nil ? text : String(text.dropLast())), number > 0,
+            number <= Int.max / (unit ?? 1)
+        else { return nil }
+        bytes = number * (unit ?? 1)
+    }
+
+    static var defaultCompletionKind: CompletionKind { .list(["off"]) }
+}

@@ -42,7 +42,7 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "The job store: sqlite:PATH or redis://[:password@]HOST:PORT[/DB]. (default: $DRAY_STORE, Redis at $REDIS_PORT, or sqlite:DATA_DIR/dray.sqlite)",
+            "The job store: sqlite:PATH, redis://[:password@]HOST:PORT[/DB] or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE. (default: $DRAY_STORE, Redis at $REDIS_PORT, or sqlite:DATA_DIR/dray.sqlite)",
             valueName: "url"))
     var store: String?
 
@@ -66,6 +66,12 @@ struct Serve: AsyncParsableCommand {
             "Delete finished jobs, with their logs and outputs, this long after they end (off: never).",
             valueName: "duration"))
     var jobTTL = DurationOption(argument: "off")!
+
+    @Option(
+        help: ArgumentHelp(
+            "Keep at most this much of each job's log (100000, 512K, 10M, 1G, or off: everything): the first half as it comes, a line saying what was dropped, and the last half, held in memory until the job ends.",
+            valueName: "bytes"))
+    var maxLogBytes = ByteCountOption(argument: "off")!
 
     @Option(
         help: ArgumentHelp(
@@ -291,6 +297,7 @@ struct Serve: AsyncParsableCommand {
             jobs.maxConcurrentJobs = maxConcurrentJobs
             jobs.keepOutputs = keepOutputs.duration
             jobs.jobTTL = jobTTL.duration
+            jobs.maxLogBytes = maxLogBytes.bytes
             jobs.shutdownGrace = shutdownGrace.duration ?? .seconds(10)
             jobs.node = node
             jobs.lease = lease.duration ?? .seconds(30)

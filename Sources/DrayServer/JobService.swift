@@ -28,6 +28,9 @@ public final class JobService: Service, Sendable {
         public var keepOutputs: Duration? = .seconds(24 * 3600)
         /// How long a finished job is kept at all; nil (the default): until deleted.
         public var jobTTL: Duration?
+        /// How many bytes of each job's log are kept: the first half, a line that says what was
+        /// dropped, and the last half (held until the job ends). nil (the default) keeps all.
+        public var maxLogBytes: Int?
         /// On shutdown, how long running jobs may take to finish before they are stopped.
         public var shutdownGrace: Duration = .seconds(10)
         /// What a step may ask for at most, and gets when it does not ask.
@@ -77,7 +80,8 @@ public final class JobService: Service, Sendable {
         spools = Spools(root: spoolRoot)
         let executor = JobExecutor(
             store: store, runner: JobRunner(runtime: runtime, defaults: configuration.stepLimits), spools: spools,
-            node: node, reasons: running.reasons, changes: changes, metrics: metrics, logger: logger)
+            node: node, reasons: running.reasons, changes: changes, metrics: metrics, logger: logger,
+            maxLogBytes: configuration.maxLogBytes)
         worker = JobQueueWorker(
             store: store, node: node, running: running, executor: executor,
             pollInterval: configuration.pollInterval, metrics: metrics, logger: logger)

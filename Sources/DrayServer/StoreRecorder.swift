@@ -34,6 +34,8 @@ final class StoreRecorder: JobObserver, Sendable {
     private let stopping = Mutex(false)
     /// A state write was refused: the job is no longer this node's.
     private let fenced = Mutex(false)
+    /// `--max-log-bytes`: which lines are written now, which wait for the job's end.
+    private let budget: Mutex<LogBudget>
     private let wake: AsyncStream<Void>.Continuation
     private let wakes: AsyncStream<Void>
     /// Called after each write reached the store.
@@ -51,9 +53,11 @@ final class StoreRecorder: JobObserver, Sendable {
 
     init(
         id: String, store: any JobStore, logger: Logger, owner: (node: String, version: Int)? = nil,
-        metrics: DrayMetrics? = nil, steps: [StepState] = [], didWrite: @escaping @Sendable () -> Void = {}
+        metrics: DrayMetrics? = nil, steps: [StepState] = [], maxLogBytes: Int? = nil,
+        didWrite: @escaping @Sendable () -> Void = {}
     ) {
         self.id = id
+        budget = Mutex(LogBudget(limit: maxLogBytes))
         self.owner = owner
         version = Mutex(owner?.version ?? 0)
         seenSteps = Mutex(steps)
@@ -90,7 +94,13 @@ final class StoreRecorder: JobObserver, Sendable {
 
     func jobDidChange(_ state: JobState) {
         logSteps(state)
-        pending.withLock { $0.state = state }
+        // The log's held-back tail goes before the state that ends the job.
+        let held = state.status == .running ? [] : budget.withLock { $0.finish() }
+        pending.withLock { pending in
+            pending.lines += held
+            pending.bytes += held.reduce(0) { $0 + $1.bytes.count }
+            pending.state = state
+        }
         wake.yield()
     }
 
@@ -121,6 +131,8 @@ final class StoreRecorder: JobObserver, Sendable {
 
     func jobDidLog(_ lines: [LogLine]) async {
         metrics?.logged(lines: lines.count)
+        let lines = budget.withLock { $0.admit(lines) }
+        guard !lines.isEmpty else { return }
         let full = pending.withLock { pending in
             pending.lines += lines
             pending.bytes += lines.reduce(0) { $0 + $1.bytes.count }

@@ -13,7 +13,7 @@ import Testing
 @Suite("The job service, without Docker")
 struct JobServiceTests {
     static func service(
-        slots: Int = 1, wrapping wrap: (SQLiteJobStore) -> any JobStore = { $0 }
+        slots: Int = 1, maxLogBytes: Int? = nil, wrapping wrap: (SQLiteJobStore) -> any JobStore = { $0 }
     ) throws -> (JobService, SQLiteJobStore) {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dray-service-\(UUID().uuidString)")
             .path
@@ -21,10 +21,14 @@ struct JobServiceTests {
         var configuration = JobService.Configuration()
         configuration.maxConcurrentJobs = slots
         configuration.pollInterval = .milliseconds(100)
+        configuration.maxLogBytes = maxLogBytes
         let runtime = FakeRuntime { spec, input in
             let script = spec.environment.first { $0.hasPrefix("SCRIPT=") }.map { String($0.dropFirst(7)) } ?? ""
             if script == "wait" { return FakeRuntime.Outcome(waitsUntilStopped: true) }
             if script == "fail" { return FakeRuntime.Outcome(exitCode: 1) }
+            if let count = Int(script.replacingOccurrences(of: "lines:", with: "")), script.hasPrefix("lines:") {
+                return FakeRuntime.Outcome(writes: [(.stdout, (0..<count).map { "line \($0)\n" }.joined())])
+            }
             return FakeRuntime.Outcome(writes: [(.stdout, input + script + "\n")])
         }
         return (
@@ -116,6 +120,24 @@ struct JobServiceTests {
             #expect(ended.state.status == .complete && ended.state.stepsCompleted == 2)
             let stored = try #require(try await store.job(id: record.id))
             #expect(stored.version >= 3, "claimed, then written twice at least, both answers lost")
+        }
+    }
+
+    @Test("--max-log-bytes keeps the head and the tail of a log, with one line that says what was dropped")
+    func maxLogBytes() async throws {
+        let (service, store) = try Self.service(maxLogBytes: 100)
+        try await Self.running(service) {
+            let record = try await service.submit(Self.job("lines:1000"))
+            #expect(try await Self.ended(service, record.id).state.status == .complete)
+            let log = try await store.log(id: record.id, from: 0, limit: nil).map(\.text)
+            // "line 0" … "line 7" are 50 bytes; the tail is as many bytes of the last lines.
+            #expect(Array(log.prefix(8)) == (0..<8).map { "line \($0)" })
+            #expect(log.last == "line 999")
+            let note = try #require(log.first { $0.hasPrefix("… [") })
+            #expect(
+                note.contains("lines (") && note.contains("dropped here: the log is over --max-log-bytes 100"),
+                "\(note)")
+            #expect(log.count < 30, "\(log.count) lines kept of 1,000")
         }
     }
 

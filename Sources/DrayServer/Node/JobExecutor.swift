@@ -13,6 +13,8 @@ struct JobExecutor: Sendable {
     let changes: ChangeBoard
     let metrics: DrayMetrics
     let logger: Logger
+    /// `--max-log-bytes`, per job; nil keeps every line.
+    let maxLogBytes: Int?
 
     /// Runs the job to its end and returns how it ended. A new job starts at its first step; a
     /// resumed one where it failed (a streaming job, which keeps no output between its steps,
@@ -23,7 +25,7 @@ struct JobExecutor: Sendable {
         let changes = self.changes
         let recorder = StoreRecorder(
             id: id, store: store, logger: logger, owner: (node, record.version), metrics: metrics,
-            steps: record.state.steps
+            steps: record.state.steps, maxLogBytes: maxLogBytes
         ) {
             changes.bump(id)
         }
