@@ -37,7 +37,8 @@ public protocol JobStore: JobQueue, Service {
     func create(_ record: JobRecord) async throws
     /// The job with `id`, or nil.
     func job(id: String) async throws -> JobRecord?
-    /// Every job, in creation order.
+    /// Every job, in creation order: for tools and tests. The server never reads every job (it
+    /// lists pages, and starts and cleans up from indexes).
     func jobs() async throws -> [JobRecord]
     /// A page of summaries, in creation order or newest first, filtered by status and phase, from
     /// a cursor that new jobs never move: pages read while jobs are added neither repeat nor skip.
