@@ -217,7 +217,9 @@ public final class JobService: Service, Sendable {
     /// at once, one wins: the store's requeue is a compare-and-set.
     public func resume(id: String) async throws -> JobRecord {
         var record = try await job(id: id)
-        guard record.state.status == .error, await !running.contains(id) else {
+        // A job's end is stored before its task has removed its last container: wait for that.
+        if record.state.status == .error { await running.waitFor(id) }
+        guard record.state.status == .error else {
             throw DrayError(
                 .conflict,
                 "job \(id) is \(record.state.status.rawValue): only a job that ended in error can resume")
