@@ -111,6 +111,8 @@ start_podman() {
 stop_podman() {
   [ -n "$DRAY_PODMAN_PID" ] || return 0
   as_root kill "$DRAY_PODMAN_PID" 2>/dev/null || true
+  # $! was the shell that ran as_root, not Podman's service itself: end the service by its socket.
+  as_root pkill -f "podman system service --time=0 $DRAY_PODMAN_HOST" 2>/dev/null || true
   DRAY_PODMAN_PID=""
 }
 
