@@ -440,7 +440,7 @@ public final class PostgresJobStore: JobStore {
     // MARK: - The control plane (many nodes)
 
     public func heartbeat(node: String, lease: Duration) async throws -> Bool {
-        let until = Date().timeIntervalSince1970 + Double(lease / .milliseconds(1)) / 1000
+        let until = Date().timeIntervalSince1970 + lease.timeInterval
         let renewed = try await access {
             try await self.count("UPDATE nodes SET lease_until = \(until) WHERE id = \(node) RETURNING id")
         }

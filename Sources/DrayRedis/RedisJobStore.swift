@@ -57,17 +57,25 @@ public final class RedisJobStore: JobStore {
                     .array?.compactMap(\.string) ?? []
             }
             if ids.isEmpty { break }
+            // The state and the node only: a job's description is not needed to index it.
             let replies = try await access {
                 try await self.client.pipeline(
-                    ids.map { RedisCommand("HMGET", [.string(Self.jobKey($0))] + Self.fields) })
+                    ids.map { RedisCommand("HMGET", [.string(Self.jobKey($0))] + Self.indexFields) })
             }
             var commands: [RedisCommand] = []
             for (id, reply) in zip(ids, replies) {
-                guard let record = try? Self.record(id: id, fields: reply.array ?? []) else { continue }
-                let end = Self.ended(record.state)
+                let fields = reply.array ?? []
+                guard fields.count == Self.indexFields.count, fields.contains(where: { !$0.isNull }) else { continue }
+                var state = Self.legacyState(fields)
+                if case .bulkString(let json?) = fields[3],
+                    let decoded = try? Self.decoder.decode(JobState.self, from: json)
+                {
+                    state = decoded
+                }
+                let end = Self.ended(state)
                 if !end.isEmpty {
                     commands.append(RedisCommand("ZADD", [.string(Self.finishedKey), .string(end), .string(id)]))
-                } else if record.state.status == .running, record.node == nil, record.state.phase != .queued {
+                } else if state.status == .running, fields[4].isNull, state.phase != .queued {
                     commands.append(RedisCommand("SADD", [.string(Self.unownedKey), .string(id)]))
                 }
             }
@@ -257,6 +265,8 @@ public final class RedisJobStore: JobStore {
     }
 
     private static let summaryFields: [RedisArgument] = ["status", "completedSteps", "totalSteps", "state", "name"]
+    /// What ``prepare()`` reads to index a job: the original's three fields, the state, the node.
+    private static let indexFields: [RedisArgument] = ["status", "completedSteps", "totalSteps", "state", "node"]
 
     /// The summaries of the jobs with `ids`, nil for one that is gone, from one pipeline (and
     /// a second for the names of jobs written before hashes had `name`).

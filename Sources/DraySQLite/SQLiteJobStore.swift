@@ -402,7 +402,7 @@ public final class SQLiteJobStore: JobStore {
 
     public func heartbeat(node: String, lease: Duration) async throws -> Bool {
         let now = Date().timeIntervalSince1970
-        let until = now + Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        let until = now + lease.timeInterval
         return try await access {
             try await self.pool.write { db in
                 if let other = try String.fetchOne(

@@ -19,16 +19,12 @@ public struct LineSplitter: Sendable {
 
     /// The lines that `bytes` completes, decoded as UTF-8 (invalid bytes become U+FFFD).
     public mutating func feed(_ bytes: ByteBuffer) -> [String] {
-        feedBytes(bytes).map(Self.decode)
+        feedBytes(bytes).map { String(repairingUTF8: $0) }
     }
 
     /// The last line, decoded, when the stream ended without a newline.
     public mutating func finish() -> String? {
-        finishBytes().map(Self.decode)
-    }
-
-    private static func decode(_ line: [UInt8]) -> String {
-        line.withUnsafeBytes { String(repairingUTF8: $0) }
+        finishBytes().map { String(repairingUTF8: $0) }
     }
 
     /// The lines that `bytes` completes, as bytes.

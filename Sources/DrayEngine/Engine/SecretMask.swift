@@ -16,7 +16,7 @@ struct SecretMask: Sendable {
     /// `line` with every secret replaced by `***`; as it was when there are no secrets.
     func apply(_ line: [UInt8]) -> [UInt8] {
         guard !values.isEmpty else { return line }
-        let text = line.withUnsafeBytes { String(repairingUTF8: $0) }
+        let text = String(repairingUTF8: line)
         let masked = apply(text)
         return masked == text ? line : Array(masked.utf8)
     }

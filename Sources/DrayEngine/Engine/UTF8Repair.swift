@@ -1,4 +1,9 @@
 extension String {
+    /// Decodes `bytes` as UTF-8, as ``init(repairingUTF8:)-(UnsafeRawBufferPointer)`` does.
+    public init(repairingUTF8 bytes: [UInt8]) {
+        self = bytes.withUnsafeBytes { String(repairingUTF8: $0) }
+    }
+
     /// Decodes `bytes` as UTF-8, replacing each ill-formed subsequence with U+FFFD by the
     /// Unicode standard's "maximal subpart" practice: the same text as
     /// `String(decoding: bytes, as: UTF8.self)`.

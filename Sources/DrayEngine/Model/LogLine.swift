@@ -27,7 +27,7 @@ public struct LogLine: Sendable, Equatable {
 
     /// The line decoded as UTF-8: invalid bytes become U+FFFD.
     public var text: String {
-        bytes.withUnsafeBytes { String(repairingUTF8: $0) }
+        String(repairingUTF8: bytes)
     }
 }
 

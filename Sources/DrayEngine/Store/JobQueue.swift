@@ -94,6 +94,13 @@ extension DrayError {
     }
 }
 
+extension Duration {
+    /// The duration in seconds, as `Date` and the stores count time.
+    public var timeInterval: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
+
 extension JobState {
     /// The message of a job whose node stopped renewing its lease.
     public static func nodeLostMessage(node: String, step: String?) -> String {

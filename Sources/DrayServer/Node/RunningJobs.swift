@@ -52,12 +52,18 @@ actor RunningJobs {
 
     /// Stops every job for `reason`, and waits until they have ended.
     func stopAll(_ reason: FailureReason) async {
-        let all = tasks
-        for (id, task) in all {
+        let all = cancelAll(reason)
+        for task in all.values { await task.value }
+    }
+
+    /// Cancels every job's task for `reason`; returns the tasks.
+    @discardableResult
+    private func cancelAll(_ reason: FailureReason) -> [String: Task<Void, Never>] {
+        for (id, task) in tasks {
             reasons[id] = reason
             task.cancel()
         }
-        for task in all.values { await task.value }
+        return tasks
     }
 
     /// Takes no more jobs; gives the running ones `grace` to finish, then stops them for
@@ -71,10 +77,7 @@ actor RunningJobs {
             group.addTask { try? await Task.sleep(for: grace) }
             await group.next()
             // Before the group ends, which waits for its tasks: one waits for every job.
-            for (id, task) in tasks {
-                reasons[id] = .shutdown
-                task.cancel()
-            }
+            cancelAll(.shutdown)
             group.cancelAll()
         }
     }

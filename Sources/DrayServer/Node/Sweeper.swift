@@ -32,8 +32,8 @@ struct Sweeper: Sendable {
     /// frees the spools (on this node's disk) of jobs that ended more than `keepOutputs` ago.
     /// Neither reads every job.
     func sweep(now: Date = Date()) async {
-        if let ttl = jobTTL { await deleteOld(before: now.addingTimeInterval(-ttl.seconds)) }
-        if let keep = keepOutputs { await freeSpools(before: now.addingTimeInterval(-keep.seconds)) }
+        if let ttl = jobTTL { await deleteOld(before: now.addingTimeInterval(-ttl.timeInterval)) }
+        if let keep = keepOutputs { await freeSpools(before: now.addingTimeInterval(-keep.timeInterval)) }
     }
 
     private func deleteOld(before cutoff: Date) async {
@@ -82,12 +82,5 @@ struct Sweeper: Sendable {
             await executor.eraseSecrets(of: record)
             logger.debug("freed the job's step outputs", metadata: ["job": "\(id)"])
         }
-    }
-}
-
-extension Duration {
-    /// The duration in seconds.
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
