@@ -31,6 +31,9 @@ public final class PostgresJobStore: JobStore {
             database: parsed.database, tls: parsed.tls)
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.maximumConnections = 16
+        // A node that stops answering inside a transaction (paused, or cut off) must not hold
+        // its rows' locks for good: PostgreSQL ends such a session, and its transaction.
+        configuration.options.additionalStartupParameters = [("idle_in_transaction_session_timeout", "30s")]
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
     }
 
@@ -354,39 +357,47 @@ public final class PostgresJobStore: JobStore {
     }
 
     /// Appends the lines as rows of up to ``LogChunk/lineLimit`` lines, each three arrays
-    /// (steps, streams, the lines' bytes).
+    /// (steps, streams, the lines' bytes), in one statement: the job's row is locked only while
+    /// PostgreSQL runs it, never across round trips, so a node that stops answering mid-append
+    /// (paused, or cut off) holds no lock that would keep other nodes from ending its jobs.
     public func appendLog(id: String, lines: [LogLine], batch: UUID?) async throws {
         guard !lines.isEmpty else { return }
-        let token = batch?.uuidString
-        let chunks = LogChunk.split(lines).map { chunk in
+        var bindings = PostgresBindings()
+        bindings.append(id)
+        bindings.append(Int64(lines.count))
+        bindings.append(batch?.uuidString)
+        var rows: [String] = []
+        for chunk in LogChunk.split(lines) {
             let slice = lines[chunk.first..<chunk.first + chunk.count]
-            return (
-                first: Int64(chunk.first), count: chunk.count, steps: slice.map { Int32($0.step) },
-                streams: slice.map { Int16($0.stream == .stdout ? 1 : 2) },
-                texts: slice.map { ByteBuffer(bytes: $0.bytes) }
+            let first = bindings.count + 1
+            bindings.append(Int64(chunk.first))
+            bindings.append(Int32(chunk.count))
+            bindings.append(slice.map { Int32($0.step) })
+            bindings.append(slice.map { Int16($0.stream == .stdout ? 1 : 2) })
+            bindings.append(slice.map { ByteBuffer(bytes: $0.bytes) })
+            rows.append(
+                "($\(first)::bigint, $\(first + 1)::int, $\(first + 2)::int[], $\(first + 3)::smallint[], $\(first + 4)::bytea[])"
             )
         }
+        // A batch already appended (its answer was lost, and it is sent again) changes nothing.
+        let query = PostgresQuery(
+            unsafeSQL: """
+                WITH job AS (
+                    UPDATE jobs SET log_count = log_count + $2, last_batch = $3
+                    WHERE id = $1 AND ($3::text IS NULL OR last_batch IS DISTINCT FROM $3)
+                    RETURNING log_count - $2 AS base),
+                added AS (
+                    INSERT INTO log_chunks (job_id, first, count, steps, streams, texts)
+                    SELECT $1, job.base + chunk.first, chunk.count, chunk.steps, chunk.streams, chunk.texts
+                    FROM job, (VALUES \(rows.joined(separator: ", "))) AS chunk (first, count, steps, streams, texts)),
+                told AS (SELECT pg_notify('\(Self.channel)', 'job:' || $1) FROM job)
+                SELECT (SELECT count(*) FROM told), EXISTS (SELECT 1 FROM jobs WHERE id = $1)
+                """, binds: bindings)
         try await access {
-            try await self.client.withTransaction(logger: self.logger) { connection in
-                let rows = try await connection.query(
-                    "SELECT log_count, last_batch FROM jobs WHERE id = \(id) FOR UPDATE", logger: self.logger)
-                var found: (Int64, String?)?
-                for try await row in rows.decode((Int64, String?).self) { found = row }
-                guard let (count, last) = found else { throw DrayError.noJob(id) }
-                if let token, last == token { return }
-                for chunk in chunks {
-                    try await connection.query(
-                        """
-                        INSERT INTO log_chunks (job_id, first, count, steps, streams, texts)
-                        VALUES (\(id), \(count + chunk.first), \(chunk.count), \(chunk.steps), \(chunk.streams), \(chunk.texts))
-                        """, logger: self.logger)
-                }
-                try await connection.query(
-                    """
-                    UPDATE jobs SET log_count = \(count + Int64(lines.count)), last_batch = \(token) WHERE id = \(id)
-                    """, logger: self.logger)
-                try await connection.query(
-                    "SELECT pg_notify(\(Self.channel), \("job:" + id))", logger: self.logger)
+            for try await (_, exists) in try await self.client.query(query, logger: self.logger).decode(
+                (Int64, Bool).self)
+            where !exists {
+                throw DrayError.noJob(id)
             }
         }
     }
