@@ -35,8 +35,8 @@ public protocol ContainerRuntime: Sendable {
     func removeContainer(_ id: String) async throws
 
     /// Returns once every container `run` started for job `id` is removed. A runtime may remove
-    /// a finished container in the background, off the job's critical path; the runner calls
-    /// this when the job has ended.
+    /// a finished container in the background, off the next step's path; the runner calls this
+    /// when the job's last step has ended, before it reports the job's end.
     func settle(job id: String) async
 }
 

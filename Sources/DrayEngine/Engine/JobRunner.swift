@@ -102,8 +102,9 @@ public struct JobRunner: Sendable {
             state.currentStep = nil
             state.finishedAt = Date()
         }
-        await observer.jobDidChange(state)
+        // A job is reported ended once its containers (its steps', its sandbox) are gone.
         await runtime.settle(job: id)
+        await observer.jobDidChange(state)
         return state
     }
 
