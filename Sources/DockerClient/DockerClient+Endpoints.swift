@@ -42,6 +42,33 @@ extension DockerClient {
         let response = try await send(
             .POST, "/images/create", query: [("fromImage", repository), ("tag", tag)],
             headers: registryAuth.map { [("X-Registry-Auth", $0)] } ?? [])
+        try await readProgress(response, progress)
+    }
+
+    /// Maps to `POST /images/create?fromSrc=-&changes=`, then `POST /images/{id}/tag`: an image
+    /// of one layer, the tar archive `layer`, with the Dockerfile instructions `changes`
+    /// (`CMD ["/pause"]`), named `repository:tag`. (Podman's import ignores `repo`, so the new
+    /// image is named by a tag call, on both engines.)
+    public func importImage(
+        _ layer: ByteBuffer, repository: String, tag: String, changes: [String] = []
+    ) async throws(DockerClientError) {
+        let response = try await send(
+            .POST, "/images/create", query: [("fromSrc", "-")] + changes.map { ("changes", $0) },
+            body: .bytes(layer), contentType: "application/x-tar")
+        // Both engines answer with the new image's id as the status.
+        var image: String?
+        try await readProgress(response) { image = $0.status ?? image }
+        guard let image, !image.isEmpty else {
+            throw .http(status: 200, message: "the engine imported the image but did not say its id")
+        }
+        try await tagImage(image, repository: repository, tag: tag)
+    }
+
+    /// Reads the progress lines of an image call's `200` stream, and throws the engine's message
+    /// when an error arrives inside it.
+    private func readProgress(
+        _ response: HTTPClientResponse, _ progress: (ProgressMessage) async -> Void
+    ) async throws(DockerClientError) {
         var lines = LineSplitter()
         do {
             for try await chunk in response.body {

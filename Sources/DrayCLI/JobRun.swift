@@ -39,6 +39,9 @@ struct JobRun: AsyncParsableCommand {
     @Flag(help: "Refuse a job file with a field Dray does not know (exit 2), rather than warn.")
     var strict = false
 
+    @Flag(help: SandboxHelp.noSandbox)
+    var noSandbox = false
+
     func validate() throws {
         for pair in env {
             guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
@@ -71,7 +74,7 @@ struct JobRun: AsyncParsableCommand {
         }
         let id = UUID().uuidString
         let logins = RegistryLogins(environment: ProcessInfo.processInfo.environment)
-        let runner = JobRunner(runtime: DockerRuntime(client: client, logins: logins))
+        let runner = JobRunner(runtime: DockerRuntime(client: client, logins: logins, sandbox: !noSandbox))
         let outcome: Result<JobState, any Error> = await Result(catching: {
             try await FileSystem.shared.withTemporaryDirectory(
                 prefix: try await FileSystem.shared.temporaryDirectory.appending("dray-run-")

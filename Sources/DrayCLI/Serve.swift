@@ -142,6 +142,9 @@ struct Serve: AsyncParsableCommand {
     )
     var noListen = false
 
+    @Flag(help: SandboxHelp.noSandbox)
+    var noSandbox = false
+
     @Option(
         help: ArgumentHelp(
             "This server's node id, on its containers (dray.node), logs and gauges. (default: $DRAY_NODE_ID, or one made once and kept in DATA_DIR/node-id)",
@@ -305,7 +308,9 @@ struct Serve: AsyncParsableCommand {
             jobs.stepLimits = try stepLimits
             jobs.registries = RegistryPolicy(allowed: allowRegistry)
             let service = JobService(
-                store: jobStore, runtime: DockerRuntime(client: client, logins: logins, labels: ["dray.node": node]),
+                store: jobStore,
+                runtime: DockerRuntime(
+                    client: client, logins: logins, labels: ["dray.node": node], sandbox: !noSandbox),
                 spoolRoot: FilePath(
                     spoolDir ?? environment["DRAY_SPOOL_DIR"].flatMap { $0.isEmpty ? nil : $0 }
                         ?? resolvedDataDir + "/spool"), logger: logger, configuration: jobs,

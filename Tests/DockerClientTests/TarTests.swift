@@ -60,4 +60,15 @@ struct TarTests {
         let cut = whole.readSlice(length: 700)!
         await #expect(throws: TarFileReader.Problem.truncated) { try await read(cut, chunk: 512) }
     }
+
+    @Test("a file archive reads back with its bytes and its mode, whatever its size")
+    func fileWithContents() async throws {
+        for size in [1, 129, 511, 512, 513, 3000] {
+            let content = (0..<size).map { UInt8($0 % 251) }
+            let archive = Tar.file(at: "/pause", contents: content, mode: 0o555)
+            #expect(archive.readableBytes % 512 == 0)
+            #expect(try await read(archive, chunk: 100) == content, "size \(size)")
+            #expect(archive.getString(at: 100, length: 7) == "0000555")
+        }
+    }
 }

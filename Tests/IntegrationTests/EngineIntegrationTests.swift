@@ -41,6 +41,32 @@ struct EngineIntegrationTests {
         #expect(outcome.log.contains("log-only"))
     }
 
+    @Test(
+        "a job's steps join its sandbox's network, one after another or streaming; a step that names a network keeps it; none is left",
+        arguments: TestEngine.Kind.allCases, [false, true])
+    func sandbox(engine: TestEngine.Kind, streaming: Bool) async throws {
+        // Each step prints its network namespace and its network interfaces.
+        let probe = "readlink /proc/self/ns/net; ls /sys/class/net; cat > /dev/null"
+        var own = step(probe)
+        own.network = "none"
+        var job = Job(steps: [step(probe), step(probe), own])
+        job.streaming = streaming
+        func seen(_ outcome: TestEngine.Outcome) -> [[String]] {
+            (0..<3).map { index in outcome.lines.filter { $0.step == index }.map(\.text) }
+        }
+
+        let shared = seen(try await TestEngine.run(job, on: engine))
+        #expect(shared[0].contains("eth0"), "\(shared)")
+        #expect(shared[0] == shared[1], "the first two steps share one network: \(shared)")
+        #expect(shared[2].dropFirst() == ["lo"] && shared[2].first != shared[0].first, "\(shared)")
+
+        // Apart, two steps at once cannot be in one namespace (one after another, the second's
+        // may reuse the first's number).
+        let apart = seen(try await TestEngine.run(job, on: engine, sandbox: false))
+        #expect(apart[0].contains("eth0") && apart[1].contains("eth0"), "\(apart)")
+        if streaming { #expect(apart[0].first != apart[1].first, "each step has a network of its own: \(apart)") }
+    }
+
     @Test("two concurrent jobs with the same image and file path never see each other's data")
     func concurrentFileChannel() async throws {
         let outcomes = try await withThrowingTaskGroup(of: (String, TestEngine.Outcome).self) { group in

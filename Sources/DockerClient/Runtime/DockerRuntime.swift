@@ -21,10 +21,19 @@ public struct DockerRuntime: ContainerRuntime {
     /// Labels every container gets besides the step's own (`dray.node`).
     public let labels: [String: String]
 
-    public init(client: DockerClient, logins: RegistryLogins? = nil, labels: [String: String] = [:]) {
+    /// Each job's sandbox, whose network its steps join; nil gives every step a network of its
+    /// own, as `docker run` does.
+    private let sandboxes: Sandboxes?
+
+    /// - Parameter sandbox: Whether each job gets a sandbox container whose network its steps
+    ///   join (see ``Sandboxes``), rather than a network of its own per step.
+    public init(
+        client: DockerClient, logins: RegistryLogins? = nil, labels: [String: String] = [:], sandbox: Bool = true
+    ) {
         self.client = client
         self.logins = logins
         self.labels = labels
+        sandboxes = sandbox ? Sandboxes(client: client, labels: labels) : nil
     }
 
     public func prepareImage(
@@ -88,6 +97,9 @@ public struct DockerRuntime: ContainerRuntime {
         let client = self.client
         var request = Self.createRequest(spec, keepingLog: client.isPodman)
         request.labels.merge(labels) { step, _ in step }
+        if spec.options.network == nil, let sandboxes, let job = spec.labels["dray.job"] {
+            request.hostConfig.networkMode = await sandboxes.networkMode(job: job)
+        }
         let created = await Task { try await client.createContainer(request) }.result
         let id: String
         switch created {
@@ -116,6 +128,7 @@ public struct DockerRuntime: ContainerRuntime {
 
     public func settle(job id: String) async {
         for removal in removals.take(job: id) { await removal.value }
+        if let sandbox = await sandboxes?.take(job: id) { await remove(sandbox) }
     }
 
     public func ping() async throws {
@@ -360,7 +373,6 @@ public struct DockerRuntime: ContainerRuntime {
     }
 }
 
-/// Container removals running in the background, by job, until the job settles.
 /// Bytes per stream, counted on every frame of the attach stream (two integers, not a dictionary).
 struct StreamCounts {
     var stdout = 0
@@ -372,6 +384,7 @@ struct StreamCounts {
     }
 }
 
+/// Container removals running in the background, by job, until the job settles.
 private final class Removals: Sendable {
     private let tasks = Mutex<[String: [Task<Void, Never>]]>([:])
 

@@ -1,30 +1,40 @@
 import NIOCore
 
-/// Just enough of the tar format for the archive endpoints: an archive of one empty file to
-/// put into a container, and the reading of the one file a container's archive holds.
+/// Just enough of the tar format for the archive endpoints: an archive of one file to put into
+/// a container (or import as an image), and the reading of the one file a container's archive
+/// holds.
 public enum Tar {
     static let blockSize = 512
 
     /// A tar archive holding one empty, world-writable regular file at `path`, relative to `/`.
     /// The engine creates the missing folders above it.
     public static func emptyFile(at path: String) -> ByteBuffer {
+        file(at: path, contents: [], mode: 0o666)
+    }
+
+    /// A tar archive holding one regular file at `path`, relative to `/`, with `contents` and
+    /// the permission bits `mode`.
+    public static func file(at path: String, contents: [UInt8], mode: Int) -> ByteBuffer {
         let name = String(path.drop(while: { $0 == "/" }))
         var archive = ByteBuffer()
         if name.utf8.count > 100 {
             let record = paxRecord("path", name)
-            archive.writeBytes(header(name: "PaxHeader", size: record.count, type: UInt8(ascii: "x")))
+            archive.writeBytes(header(name: "PaxHeader", size: record.count, mode: 0o666, type: UInt8(ascii: "x")))
             archive.writeBytes(record)
             archive.writeRepeatingByte(0, count: padding(record.count))
         }
         archive.writeBytes(
-            header(name: String(decoding: name.utf8.prefix(100), as: UTF8.self), size: 0, type: UInt8(ascii: "0")))
-        archive.writeRepeatingByte(0, count: 2 * blockSize)
+            header(
+                name: String(decoding: name.utf8.prefix(100), as: UTF8.self), size: contents.count, mode: mode,
+                type: UInt8(ascii: "0")))
+        archive.writeBytes(contents)
+        archive.writeRepeatingByte(0, count: padding(contents.count) + 2 * blockSize)
         return archive
     }
 
     static func padding(_ size: Int) -> Int { (blockSize - size % blockSize) % blockSize }
 
-    private static func header(name: String, size: Int, type: UInt8) -> [UInt8] {
+    private static func header(name: String, size: Int, mode: Int, type: UInt8) -> [UInt8] {
         var block = [UInt8](repeating: 0, count: blockSize)
         func put(_ text: String, at offset: Int) {
             for (index, byte) in text.utf8.enumerated() { block[offset + index] = byte }
@@ -34,7 +44,7 @@ public enum Tar {
             return String(repeating: "0", count: max(0, width - 1 - digits.count)) + digits
         }
         put(name, at: 0)
-        put(octal(0o666, width: 8), at: 100)
+        put(octal(mode, width: 8), at: 100)
         put(octal(0, width: 8), at: 108)
         put(octal(0, width: 8), at: 116)
         put(octal(size, width: 12), at: 124)

@@ -2,6 +2,8 @@
 public struct SystemVersion: Codable, Sendable {
     public var version: String
     public var apiVersion: String
+    /// The engine's processor architecture, as Go names it: `amd64`, `arm64`.
+    public var arch: String?
     /// The engine's parts; Podman names itself here ("Podman Engine").
     public var components: [Component]?
 
@@ -16,6 +18,7 @@ public struct SystemVersion: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case version = "Version"
         case apiVersion = "ApiVersion"
+        case arch = "Arch"
         case components = "Components"
     }
 }

@@ -86,14 +86,14 @@ enum TestEngine {
     }
 
     /// Runs `job` in this process on the real engine, then checks that none of its containers is left.
-    static func run(_ job: Job, on kind: Kind = .docker, sourceLocation: SourceLocation = #_sourceLocation)
-        async throws -> Outcome
-    {
+    static func run(
+        _ job: Job, on kind: Kind = .docker, sandbox: Bool = true, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> Outcome {
         try await withClient(kind) { client in
             let outcome = try await FileSystem.shared.withTemporaryDirectory { _, spool in
                 let id = UUID().uuidString
                 let observer = RecordingObserver()
-                let runner = JobRunner(runtime: DockerRuntime(client: client))
+                let runner = JobRunner(runtime: DockerRuntime(client: client, sandbox: sandbox))
                 let state = await runner.run(job, id: id, spoolDirectory: spool, observer: observer)
                 var output: [UInt8] = []
                 if state.status == .complete {
