@@ -224,16 +224,35 @@ public final class RedisJobStore: JobStore {
             let slice = listing.statuses.isEmpty && listing.phases.isEmpty ? min(wanted, 500) : 500
             var found: [(position: Int, summary: JobSummary)] = []
             while found.count < wanted, position >= 0 {
-                let (first, last) =
-                    step > 0 ? (position, position + slice - 1) : (max(0, position - slice + 1), position)
-                var ids =
-                    try await self.client.send("LRANGE", [.string(Self.jobsKey), .int(first), .int(last)])
-                    .array?.compactMap(\.string) ?? []
-                if ids.isEmpty { break }
-                var positions = Array(first..<first + ids.count)
-                if step < 0 {
-                    ids.reverse()
-                    positions.reverse()
+                var ids: [String]
+                var positions: [Int]
+                if listing.statuses.isEmpty {
+                    let (first, last) =
+                        step > 0 ? (position, position + slice - 1) : (max(0, position - slice + 1), position)
+                    ids =
+                        try await self.client.send("LRANGE", [.string(Self.jobsKey), .int(first), .int(last)])
+                        .array?.compactMap(\.string) ?? []
+                    if ids.isEmpty { break }
+                    positions = Array(first..<first + ids.count)
+                    position = step > 0 ? first + ids.count : first - 1
+                    if step < 0 {
+                        ids.reverse()
+                        positions.reverse()
+                    }
+                } else {
+                    // Redis picks the jobs in a status asked for (reading only their status):
+                    // only those are read whole, their states decoded.
+                    let reply = try await self.script(
+                        Scripts.scan, keys: [Self.jobsKey],
+                        arguments: [
+                            .int(position), .int(step), .int(min(wanted - found.count, Self.scanLimit)),
+                            .int(Self.scanLimit),
+                        ] + listing.statuses.map { .string($0.rawValue) })
+                    let values = reply.array ?? []
+                    guard let next = values.first?.int else { break }
+                    position = next
+                    positions = stride(from: 1, to: values.count - 1, by: 2).compactMap { values[$0].int }
+                    ids = stride(from: 2, to: values.count, by: 2).compactMap { values[$0].string }
                 }
                 for (index, summary) in zip(positions, try await self.summaries(ids))
                 where found.count < wanted {
@@ -241,7 +260,6 @@ public final class RedisJobStore: JobStore {
                         found.append((index, summary))
                     }
                 }
-                position = step > 0 ? first + ids.count : first - 1
             }
             let page = found.prefix(listing.limit ?? found.count)
             return JobPage(
@@ -264,6 +282,9 @@ public final class RedisJobStore: JobStore {
         return (now ?? (step > 0 ? position : position - 1)) + (now == nil ? 0 : step)
     }
 
+    /// The most jobs one ``Scripts/scan`` reads, so that Redis is never held long.
+    static let scanLimit = 10_000
+
     private static let summaryFields: [RedisArgument] = ["status", "completedSteps", "totalSteps", "state", "name"]
     /// What ``prepare()`` reads to index a job: the original's three fields, the state, the node.
     private static let indexFields: [RedisArgument] = ["status", "completedSteps", "totalSteps", "state", "node"]
@@ -271,6 +292,7 @@ public final class RedisJobStore: JobStore {
     /// The summaries of the jobs with `ids`, nil for one that is gone, from one pipeline (and
     /// a second for the names of jobs written before hashes had `name`).
     private func summaries(_ ids: [String]) async throws -> [JobSummary?] {
+        if ids.isEmpty { return [] }
         let replies = try await client.pipeline(
             ids.map { RedisCommand("HMGET", [.string(Self.jobKey($0))] + Self.summaryFields) })
         var summaries: [JobSummary?] = []
@@ -721,6 +743,41 @@ public final class RedisJobStore: JobStore {
             if batch ~= '' then redis.call('HSET', KEYS[1], 'lastBatch', batch) end
             redis.call('PUBLISH', 'dray:changes', 'job:' .. string.sub(KEYS[1], 6))
             return redis.call('LLEN', KEYS[2])
+            """
+
+        /// KEYS: jobs. ARGV: position, step (1 oldest first, -1 newest first), wanted, the most
+        /// jobs to read, then the statuses asked for. Reads the list from `position` on and
+        /// picks the jobs whose hash has one of the statuses, until `wanted` are found or the
+        /// most were read: {the position to read next (-1 at the end), then each one's position
+        /// and id}.
+        static let scan = """
+            local position, step, wanted, most = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+            local statuses = {}
+            for i = 5, #ARGV do statuses[ARGV[i]] = true end
+            local found, count, read = {}, 0, 0
+            while count < wanted and read < most and position >= 0 do
+              local first, last = position, position + 499
+              if step < 0 then first, last = math.max(0, position - 499), position end
+              local ids = redis.call('LRANGE', KEYS[1], first, last)
+              if #ids == 0 then position = -1 break end
+              local from, to = 1, #ids
+              if step < 0 then from, to = #ids, 1 end
+              position = step > 0 and first + #ids or first - 1
+              for i = from, to, step do
+                read = read + 1
+                if statuses[redis.call('HGET', 'jobs:' .. ids[i], 'status')] then
+                  table.insert(found, first + i - 1)
+                  table.insert(found, ids[i])
+                  count = count + 1
+                  if count >= wanted then
+                    position = first + i - 1 + step
+                    break
+                  end
+                end
+              end
+            end
+            table.insert(found, 1, position)
+            return found
             """
 
         /// KEYS: job, log, meta. ARGV: start, stop. {texts, metas}, or nil when there is no job.

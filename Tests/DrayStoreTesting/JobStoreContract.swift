@@ -157,6 +157,10 @@ public struct JobStoreContract: Sendable {
 
         let failed = try await pages(JobListing(limit: 2, statuses: [.error]))
         #expect(failed.jobs.map(\.id) == records.filter { $0.state.status == .error }.map(\.id))
+        let newestFailed = try await pages(JobListing(limit: 3, newestFirst: true, statuses: [.error]))
+        #expect(newestFailed.jobs.map(\.id) == records.filter { $0.state.status == .error }.reversed().map(\.id))
+        let either = try await store.list(JobListing(newestFirst: true, statuses: [.error, .running]))
+        #expect(either.jobs.map(\.id) == records.reversed().map(\.id) && either.next == nil)
         let canceled = try await pages(JobListing(limit: 2, newestFirst: true, phases: [.canceled]))
         #expect(canceled.jobs.map(\.id) == records.filter { $0.state.phase == .canceled }.reversed().map(\.id))
         let runningOrQueued = try await pages(JobListing(limit: 4, statuses: [.running], phases: [.running, .queued]))
