@@ -225,13 +225,17 @@ public final class PostgresJobStore: JobStore {
             bindings.append(seq)
             sql += listing.newestFirst ? " AND seq < $\(bindings.count)" : " AND seq > $\(bindings.count)"
         }
-        if !listing.statuses.isEmpty {
-            bindings.append(listing.statuses.map(\.rawValue).sorted())
-            sql += " AND status = ANY($\(bindings.count))"
-        }
-        if !listing.phases.isEmpty {
-            bindings.append(listing.phases.map(\.rawValue).sorted())
-            sql += " AND phase = ANY($\(bindings.count))"
+        // One value is `=`, which walks the (status, seq) index in order; PostgreSQL reads
+        // `= ANY` of an array through a bitmap and sorts every match.
+        for (column, values) in [("status", listing.statuses.map(\.rawValue)), ("phase", listing.phases.map(\.rawValue))]
+        where !values.isEmpty {
+            if values.count == 1 {
+                bindings.append(values[0])
+                sql += " AND \(column) = $\(bindings.count)"
+            } else {
+                bindings.append(values.sorted())
+                sql += " AND \(column) = ANY($\(bindings.count))"
+            }
         }
         sql += " ORDER BY seq \(listing.newestFirst ? "DESC" : "ASC")"
         if let limit = listing.limit {
