@@ -35,8 +35,14 @@ public struct LineSplitter: Sendable {
             while start < raw.count {
                 let newline = raw.firstIndex(of: UInt8(ascii: "\n"), from: start)
                 let end = newline ?? raw.count
-                keep(UnsafeRawBufferPointer(rebasing: raw[start..<end]))
-                if newline != nil { lines.append(takeLine()) }
+                if newline != nil, pending.isEmpty, dropped == 0, end - start <= maxLineBytes {
+                    // A whole line in this chunk, the usual case: copied once, to its own size.
+                    let last = end > start && raw[end - 1] == UInt8(ascii: "\r") ? end - 1 : end
+                    lines.append(Array(UnsafeRawBufferPointer(rebasing: raw[start..<last])))
+                } else {
+                    keep(UnsafeRawBufferPointer(rebasing: raw[start..<end]))
+                    if newline != nil { lines.append(takeLine()) }
+                }
                 start = end + 1
             }
         }
