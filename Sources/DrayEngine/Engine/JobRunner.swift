@@ -445,7 +445,7 @@ private struct StepLogger<Observer: JobObserver> {
     mutating func log(_ chunk: OutputChunk) async {
         let lines = chunk.stream == .stdout ? stdout.feedBytes(chunk.bytes) : stderr.feedBytes(chunk.bytes)
         if !lines.isEmpty {
-            await observer.jobDidLog(lines.map { LogLine(step: step, stream: chunk.stream, bytes: mask.apply($0)) })
+            await observer.jobDidLog(mask.logLines(lines, step: step, stream: chunk.stream))
         }
     }
 

@@ -21,6 +21,12 @@ struct SecretMask: Sendable {
         return masked == text ? line : Array(masked.utf8)
     }
 
+    /// `lines` of one step's stream as log lines, masked. (Not in the generic step logger: a
+    /// closure there looked up the logger's generic type for every line.)
+    func logLines(_ lines: [[UInt8]], step: Int, stream: StandardStream) -> [LogLine] {
+        lines.map { LogLine(step: step, stream: stream, bytes: values.isEmpty ? $0 : apply($0)) }
+    }
+
     func apply(_ text: String) -> String {
         guard !values.isEmpty else { return text }
         var text = text
