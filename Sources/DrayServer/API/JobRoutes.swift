@@ -73,7 +73,7 @@ struct JobRoutes: Sendable {
         var listing = try Self.listing(request.uri.queryParameters)
         guard listing.limit == nil else {
             let page = try await service.list(listing)
-            var response = JSONResponse.make(page.jobs)
+            var response = JSONResponse.make(json: SummaryJSON.array(page.jobs))
             if let next = page.next {
                 listing.cursor = next
                 response.headers[.init("Link")!] = "<\(Self.link(request.uri.path, listing))>; rel=\"next\""
@@ -84,25 +84,25 @@ struct JobRoutes: Sendable {
         // when it is the only one, the answer has a length.
         listing.limit = Self.maxPageSize
         let first = try await service.list(listing)
-        if first.next == nil { return JSONResponse.make(first.jobs) }
+        if first.next == nil { return JSONResponse.make(json: SummaryJSON.array(first.jobs)) }
         let service = service
         let body = ResponseBody { [listing] writer in
             var listing = listing
             var page = first
-            var separator = "["
+            var opened = false
             while true {
-                var buffer = ByteBuffer()
-                for job in page.jobs {
-                    buffer.writeString(separator)
-                    buffer.writeBytes(try JSONResponse.encoder.encode(job))
-                    separator = ","
+                if !page.jobs.isEmpty {
+                    var buffer = ByteBuffer()
+                    buffer.writeString(opened ? "," : "[")
+                    SummaryJSON.write(page.jobs, to: &buffer)
+                    opened = true
+                    try await writer.write(buffer)
                 }
-                try await writer.write(buffer)
                 guard let next = page.next else { break }
                 listing.cursor = next
                 page = try await service.list(listing)
             }
-            try await writer.write(ByteBuffer(string: separator == "[" ? "[]" : "]"))
+            try await writer.write(ByteBuffer(string: opened ? "]" : "[]"))
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: body)
