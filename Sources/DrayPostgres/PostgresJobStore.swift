@@ -227,7 +227,9 @@ public final class PostgresJobStore: JobStore {
         }
         // One value is `=`, which walks the (status, seq) index in order; PostgreSQL reads
         // `= ANY` of an array through a bitmap and sorts every match.
-        for (column, values) in [("status", listing.statuses.map(\.rawValue)), ("phase", listing.phases.map(\.rawValue))]
+        for (column, values) in [
+            ("status", listing.statuses.map(\.rawValue)), ("phase", listing.phases.map(\.rawValue)),
+        ]
         where !values.isEmpty {
             if values.count == 1 {
                 bindings.append(values[0])

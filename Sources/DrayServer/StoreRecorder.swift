@@ -170,7 +170,8 @@ final class StoreRecorder: JobObserver, Sendable {
         // Once fenced, the job is another node's: nothing more of this run is written.
         guard !lines.isEmpty || state != nil, !fenced.withLock({ $0 }) else { return }
         for start in stride(from: 0, to: lines.count, by: Self.batchLimit) {
-            let batch = lines.count <= Self.batchLimit ? lines : Array(lines[start..<min(start + Self.batchLimit, lines.count)])
+            let batch =
+                lines.count <= Self.batchLimit ? lines : Array(lines[start..<min(start + Self.batchLimit, lines.count)])
             // One token for every try: a retry after a lost answer adds nothing twice.
             let token = UUID()
             await retrying("append \(batch.count) log lines") {
