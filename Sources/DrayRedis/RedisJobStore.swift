@@ -66,12 +66,7 @@ public final class RedisJobStore: JobStore {
             for (id, reply) in zip(ids, replies) {
                 let fields = reply.array ?? []
                 guard fields.count == Self.indexFields.count, fields.contains(where: { !$0.isNull }) else { continue }
-                var state = Self.legacyState(fields)
-                if case .bulkString(let json?) = fields[3],
-                    let decoded = try? Self.decoder.decode(JobState.self, from: json)
-                {
-                    state = decoded
-                }
+                let state = (try? Self.state(fields)) ?? Self.legacyState(fields)
                 let end = Self.ended(state)
                 if !end.isEmpty {
                     commands.append(RedisCommand("ZADD", [.string(Self.finishedKey), .string(end), .string(id)]))
@@ -221,7 +216,8 @@ public final class RedisJobStore: JobStore {
             }
             // One more than asked: whether it exists says whether there is a next page.
             let wanted = listing.limit.map { $0 + 1 } ?? .max
-            let slice = listing.statuses.isEmpty && listing.phases.isEmpty ? min(wanted, 500) : 500
+            // Without filters a page reads only its own jobs; a phase filter reads on in slices.
+            let slice = listing.phases.isEmpty ? min(wanted, 500) : 500
             var found: [(position: Int, summary: JobSummary)] = []
             while found.count < wanted, position >= 0 {
                 var ids: [String]
@@ -292,7 +288,6 @@ public final class RedisJobStore: JobStore {
     /// The summaries of the jobs with `ids`, nil for one that is gone, from one pipeline (and
     /// a second for the names of jobs written before hashes had `name`).
     private func summaries(_ ids: [String]) async throws -> [JobSummary?] {
-        if ids.isEmpty { return [] }
         let replies = try await client.pipeline(
             ids.map { RedisCommand("HMGET", [.string(Self.jobKey($0))] + Self.summaryFields) })
         var summaries: [JobSummary?] = []
@@ -304,17 +299,11 @@ public final class RedisJobStore: JobStore {
                 summaries.append(nil)
                 continue
             }
-            let totalSteps = Self.legacyCount(fields[2].string)
-            if case .bulkString(let state?) = fields[3] {
-                if fields[4].isNull { unnamed.append(summaries.count) }
-                let name = fields[4].string.flatMap { $0.isEmpty ? nil : $0 }
-                summaries.append(
-                    JobSummary(
-                        id: id, name: name, totalSteps: totalSteps,
-                        state: try Self.decoder.decode(JobState.self, from: state)))
-            } else {
-                summaries.append(JobSummary(id: id, name: nil, totalSteps: totalSteps, state: Self.legacyState(fields)))
-            }
+            if !fields[3].isNull, fields[4].isNull { unnamed.append(summaries.count) }
+            summaries.append(
+                JobSummary(
+                    id: id, name: fields[4].string.flatMap { $0.isEmpty ? nil : $0 },
+                    totalSteps: Self.legacyCount(fields[2].string), state: try Self.state(fields)))
         }
         if !unnamed.isEmpty {
             let jobs = try await client.pipeline(
@@ -556,6 +545,14 @@ public final class RedisJobStore: JobStore {
         return JobRecord(
             id: id, job: Job(id: id, steps: Array(repeating: Step(source: ""), count: totalSteps)),
             state: legacyState(fields))
+    }
+
+    /// The state in a hash's first four fields (`status`, `completedSteps`, `totalSteps`,
+    /// `state`): the JSON that Dray writes, or for a job the original wrote, one made up from
+    /// its three fields.
+    static func state(_ fields: [RESPValue]) throws -> JobState {
+        if case .bulkString(let json?) = fields[3] { return try decoder.decode(JobState.self, from: json) }
+        return legacyState(fields)
     }
 
     /// The state of a job the original Dray wrote, from its `status`, `completedSteps` and

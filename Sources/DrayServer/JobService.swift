@@ -217,7 +217,7 @@ public final class JobService: Service, Sendable {
     /// at once, one wins: the store's requeue is a compare-and-set.
     public func resume(id: String) async throws -> JobRecord {
         var record = try await job(id: id)
-        // A job's end is stored before its task has removed its last container: wait for that.
+        // A job's end is stored before its task has left this node's running jobs: wait for that.
         if record.state.status == .error { await running.waitFor(id) }
         guard record.state.status == .error else {
             throw DrayError(

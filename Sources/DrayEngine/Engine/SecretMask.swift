@@ -24,7 +24,7 @@ struct SecretMask: Sendable {
     /// `lines` of one step's stream as log lines, masked. (Not in the generic step logger: a
     /// closure there looked up the logger's generic type for every line.)
     func logLines(_ lines: [[UInt8]], step: Int, stream: StandardStream) -> [LogLine] {
-        lines.map { LogLine(step: step, stream: stream, bytes: values.isEmpty ? $0 : apply($0)) }
+        lines.map { LogLine(step: step, stream: stream, bytes: apply($0)) }
     }
 
     func apply(_ text: String) -> String {
