@@ -165,4 +165,47 @@ struct RedisJobStoreTests {
         }
         await client.close()
     }
+
+    @Test("a reply that came while its caller waited for a thread does not time out its connection")
+    func lateResumption() async throws {
+        let redis = try await RedisServer()
+        var configuration = try RedisConfiguration(url: redis.url)
+        configuration.connections = 1
+        configuration.commandTimeout = .seconds(3)
+        let client = RedisClient(configuration: configuration)
+        let watcher = RedisClient(configuration: try RedisConfiguration(url: redis.url))
+        let id = try await client.send("CLIENT", ["ID"]).int
+
+        // BLPOP waits on the server until something is pushed; its caller runs on a queue that
+        // is held once it waits, so the reply comes well in time, and the caller resumes late.
+        let held = HeldExecutor()
+        let started = ContinuousClock.now
+        let popped = Task(executorPreference: held) { try await client.send("BLPOP", ["q", 0]) }
+        while try await watcher.send("INFO", ["clients"]).string?.contains("blocked_clients:1") != true {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        held.queue.suspend()
+        try await watcher.send("RPUSH", ["q", "x"])
+        try await Task.sleep(until: started + configuration.commandTimeout + .seconds(1))
+        held.queue.resume()
+
+        #expect(try await popped.value.array?.map(\.string) == ["q", "x"])
+        #expect(
+            try await client.send("CLIENT", ["ID"]).int == id,
+            "the command's timer ended with its reply: the connection was kept")
+        await client.close()
+        await watcher.close()
+    }
+}
+
+/// Runs tasks on a queue of its own that a test can hold, as a busy machine holds a task that is
+/// ready to run.
+private final class HeldExecutor: TaskExecutor {
+    let queue = DispatchQueue(label: "dray.test.held")
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        queue.async { job.runSynchronously(on: executor) }
+    }
 }

@@ -87,7 +87,10 @@ final class RedisConnection: Sendable {
         let timer = channel.eventLoop.scheduleTask(in: .duration(timeout)) {
             channel.pipeline.fireErrorCaught(RedisError.timeout(message))
         }
-        defer { timer.cancel() }
+        // Cancelled on the event loop as the replies arrive, not when this task resumes: a task
+        // that waits for a thread (a busy machine) must not let the timer fire after its replies
+        // came, which would close the connection under the commands sent after it.
+        promise.futureResult.whenComplete { _ in timer.cancel() }
         channel.writeAndFlush(RedisRequest(bytes: bytes, count: commands.count, promise: promise), promise: nil)
         return try await promise.futureResult.get()
     }
