@@ -13,8 +13,8 @@ public struct RedisConfiguration: Sendable, Equatable {
     public var connections: Int = 4
     /// How long a command may wait for its reply before its connection is dropped.
     public var commandTimeout: Duration = .seconds(5)
-    /// How long connecting may take.
-    public var connectTimeout: Duration = .seconds(2)
+    /// How long connecting may take (as long as the PostgreSQL store's).
+    public var connectTimeout: Duration = .seconds(5)
     /// The first wait after a failed connection; doubled on each failure up to ``maximumBackoff``.
     public var initialBackoff: Duration = .milliseconds(100)
     public var maximumBackoff: Duration = .seconds(2)

@@ -47,7 +47,7 @@ final class RedisConnection: Sendable {
     ) async throws -> any Channel {
         let channel: any Channel
         do {
-            channel = try await ClientBootstrap(group: group)
+            let bootstrap = ClientBootstrap(group: group)
                 .connectTimeout(.duration(configuration.connectTimeout))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -55,7 +55,13 @@ final class RedisConnection: Sendable {
                         try addHandler(channel.pipeline.syncOperations)
                     }
                 }
-                .connect(host: configuration.host, port: configuration.port).get()
+            // An address is connected to as it is; only a name is looked up (getaddrinfo, on a
+            // thread of its own), and that lookup counts against the connect timeout.
+            if let address = try? SocketAddress(ipAddress: configuration.host, port: configuration.port) {
+                channel = try await bootstrap.connect(to: address).get()
+            } else {
+                channel = try await bootstrap.connect(host: configuration.host, port: configuration.port).get()
+            }
         } catch {
             throw RedisError.connection("cannot connect to Redis at \(configuration.redactedURL): \(error)")
         }
