@@ -15,7 +15,7 @@ import tempfile
 import time
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -48,8 +48,12 @@ def browser(width=1400, height=900):
 
 
 def wait(driver, condition, message, timeout=30):
+    # A row the list redrew between finding it and reading it is stale: the next poll reads
+    # the new one.
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: condition(d))
+        return WebDriverWait(
+            driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+        ).until(lambda d: condition(d))
     except TimeoutException:
         raise Failed(f"{message} (waited {timeout} s); the page shows: {driver.find_element(By.TAG_NAME, 'main').text[:800]!r}")
 
