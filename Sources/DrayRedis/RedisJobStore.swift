@@ -167,7 +167,7 @@ public final class RedisJobStore: JobStore {
                 keys: [Self.jobKey(id), Self.jobsKey, Self.logKey(id), Self.metaKey(id), Self.queueKey],
                 arguments: [
                     .string(id), .string(record.state.status.rawValue), .int(record.state.stepsCompleted),
-                    .int(record.job.steps.count), .bytes(ByteBuffer(data: job)), .bytes(ByteBuffer(data: state)),
+                    .int(record.job.steps.count), .bytes(Array(job)), .bytes(Array(state)),
                     .string(record.job.name ?? ""), .string(Self.ended(record.state)),
                 ])
         }
@@ -321,7 +321,7 @@ public final class RedisJobStore: JobStore {
         let encoded = try Self.encoder.encode(job)
         let updated = try await access {
             try await self.script(
-                Scripts.replaceJob, keys: [Self.jobKey(id)], arguments: [.bytes(ByteBuffer(data: encoded))])
+                Scripts.replaceJob, keys: [Self.jobKey(id)], arguments: [.bytes(Array(encoded))])
         }
         guard updated.int == 1 else { throw DrayError.noJob(id) }
     }
@@ -332,7 +332,7 @@ public final class RedisJobStore: JobStore {
             try await self.script(
                 Scripts.update, keys: [Self.jobKey(id)],
                 arguments: [
-                    .string(state.status.rawValue), .int(state.stepsCompleted), .bytes(ByteBuffer(data: encoded)),
+                    .string(state.status.rawValue), .int(state.stepsCompleted), .bytes(Array(encoded)),
                     .string(Self.ended(state)),
                 ])
         }
@@ -341,9 +341,16 @@ public final class RedisJobStore: JobStore {
 
     public func appendLog(id: String, lines: [LogLine], batch: UUID?) async throws {
         guard !lines.isEmpty else { return }
-        let arguments =
-            [RedisArgument.string(batch?.uuidString ?? "")] + lines.map { .bytes(ByteBuffer(bytes: $0.bytes)) }
-            + lines.map { .string(Self.meta($0)) }
+        // The batch's token, the lines, then each line's step and stream: one array, made once.
+        var arguments: [RedisArgument] = []
+        arguments.reserveCapacity(1 + 2 * lines.count)
+        arguments.append(.string(batch?.uuidString ?? ""))
+        for line in lines { arguments.append(.bytes(line.bytes)) }
+        var meta = (step: -1, stream: StandardStream.stdout, text: "")
+        for line in lines {
+            if line.step != meta.step || line.stream != meta.stream { meta = (line.step, line.stream, Self.meta(line)) }
+            arguments.append(.string(meta.text))
+        }
         let length = try await access {
             try await self.script(
                 Scripts.append, keys: [Self.jobKey(id), Self.logKey(id), Self.metaKey(id)], arguments: arguments)
@@ -501,7 +508,7 @@ public final class RedisJobStore: JobStore {
                 Scripts.transition, keys: [Self.jobKey(id), Self.queueKey],
                 arguments: [
                     .string(id), .string(state.status.rawValue), .int(state.stepsCompleted),
-                    .bytes(ByteBuffer(data: encoded)), .string(status?.rawValue ?? "*"), .string(node), .string(action),
+                    .bytes(Array(encoded)), .string(status?.rawValue ?? "*"), .string(node), .string(action),
                     .string(version.map(String.init) ?? "*"), .string(Self.ended(state)),
                 ])
         }
@@ -595,7 +602,8 @@ public final class RedisJobStore: JobStore {
     // MARK: - Calls
 
     private func script(_ script: String, keys: [String], arguments: [RedisArgument]) async throws -> RESPValue {
-        try await client.send("EVAL", [.string(script), .int(keys.count)] + keys.map { .string($0) } + arguments)
+        let head: [RedisArgument] = [.string(script), .int(keys.count)] + keys.map { .string($0) }
+        return try await client.send(RedisCommand("EVAL", arguments: [head, arguments].joined()))
     }
 
     /// Runs a call, giving its failures the store's error type.

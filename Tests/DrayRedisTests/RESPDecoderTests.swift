@@ -42,7 +42,7 @@ struct RESPDecoderTests {
     @Test("bulk strings are binary-safe both ways")
     func binarySafe() throws {
         let bytes: [UInt8] = [0, 13, 10, 255, 254, 36, 42]
-        let command = RedisCommand("SET", ["k", .bytes(ByteBuffer(bytes: bytes))])
+        let command = RedisCommand("SET", ["k", .bytes(bytes)])
         #expect(String(buffer: command.bytes).hasPrefix("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$7\r\n"))
         var reply = ByteBuffer(string: "$7\r\n")
         reply.writeBytes(bytes)
@@ -54,6 +54,10 @@ struct RESPDecoderTests {
     func encodeUnicode() {
         let command = RedisCommand("RPUSH", ["k", "ünï", 12])
         #expect(String(buffer: command.bytes) == "*4\r\n$5\r\nRPUSH\r\n$1\r\nk\r\n$5\r\nünï\r\n$2\r\n12\r\n")
+        let lengths = RedisCommand(
+            "RPUSH", ["", .bytes(Array(repeating: 120, count: 10)), .string(String(repeating: "x", count: 100))])
+        #expect(
+            String(buffer: lengths.bytes).hasPrefix("*4\r\n$5\r\nRPUSH\r\n$0\r\n\r\n$10\r\nxxxxxxxxxx\r\n$100\r\nxxx"))
     }
 
     @Test("what is not RESP is a protocol error")

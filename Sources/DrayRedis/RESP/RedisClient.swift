@@ -19,7 +19,13 @@ public final class RedisClient: Sendable {
     /// Sends one command and returns its reply; an error reply throws ``RedisError/server(_:)``.
     @discardableResult
     public func send(_ name: String, _ arguments: [RedisArgument] = []) async throws -> RESPValue {
-        let reply = try await pipeline([RedisCommand(name, arguments)])[0]
+        try await send(RedisCommand(name, arguments))
+    }
+
+    /// Sends one command made beforehand; an error reply throws ``RedisError/server(_:)``.
+    @discardableResult
+    public func send(_ command: RedisCommand) async throws -> RESPValue {
+        let reply = try await pipeline([command])[0]
         if case .error(let message) = reply { throw RedisError.server(message) }
         return reply
     }
