@@ -378,9 +378,9 @@ public final class PostgresJobStore: JobStore {
             let first = bindings.count + 1
             bindings.append(Int64(chunk.first))
             bindings.append(Int32(chunk.count))
-            bindings.append(slice.map { Int32($0.step) })
-            bindings.append(slice.map { Int16($0.stream == .stdout ? 1 : 2) })
-            bindings.append(slice.map { ByteBuffer(bytes: $0.bytes) })
+            bindings.append(LogColumn(kind: .steps, lines: slice))
+            bindings.append(LogColumn(kind: .streams, lines: slice))
+            bindings.append(LogColumn(kind: .texts, lines: slice))
             rows.append(
                 "($\(first)::bigint, $\(first + 1)::int, $\(first + 2)::int[], $\(first + 3)::smallint[], $\(first + 4)::bytea[])"
             )
