@@ -46,13 +46,8 @@ struct ClientCommandTests {
                 """#
             let submitted = try await DrayProcess.run(["submit", "-"], stdinText: body, environment: environment)
             let id = String(decoding: submitted.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            // Until step 2 runs: a bound, not a timing; every test runs at once on two cores.
-            var lines: [String] = []
-            for _ in 0..<1200 where lines != ["hello", "begun"] {
-                try await Task.sleep(for: .milliseconds(50))
-                lines = try await server.request(.GET, "/jobs/\(id)/log").json["lines"] as? [String] ?? []
-            }
-            try #require(lines == ["hello", "begun"], "step 2 did not start within 60 s")
+            // Until step 2 runs.
+            try #require(try await server.waitForLog(id, ["hello", "begun"]) == ["hello", "begun"])
             let canceled = try await DrayProcess.run(["cancel", id], environment: environment)
             #expect(canceled.status == 0, "\(canceled.stderr)")
             #expect(String(decoding: canceled.stdout, as: UTF8.self) == "\(id) error canceled\n")

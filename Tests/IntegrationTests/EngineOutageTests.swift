@@ -22,11 +22,7 @@ struct EngineOutageTests {
                 .POST, "/jobs", body: ServerProcess.shellJob("echo started; while true; do sleep 1; done", name: "long")
             )
             let id = try #require(submitted.json["id"] as? String)
-            for _ in 0..<600 {
-                let lines = try await server.request(.GET, "/jobs/\(id)/log").json["lines"] as? [String]
-                if lines == ["started"] { break }
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            try await server.waitForLog(id, ["started"])
 
             try await engine.stop()
             let ended = try await server.waitUntilEnded(id)

@@ -113,6 +113,8 @@ struct HostileRequestTests {
         defer { server.stop() }
         let created = try await server.request(.POST, "/jobs", body: ServerProcess.shellJob("echo hi; sleep 120"))
         let id = try #require(created.json["id"] as? String)
+        // The step has printed: each follower below gets its line at once.
+        try await server.waitForLog(id, ["hi"])
         for _ in 0..<5 {
             let answer = try RawHTTP.exchange(
                 port: server.port, "GET /jobs/\(id)/log?follow=true HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",

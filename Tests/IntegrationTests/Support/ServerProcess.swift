@@ -163,6 +163,20 @@ extension ServerProcess {
         return [:]
     }
 
+    /// Waits until job `id`'s log is `lines`, 60 s at most (a bound, not a timing: every test runs
+    /// at once on two cores, and a step's container may take seconds to start), and returns it.
+    @discardableResult
+    func waitForLog(_ id: String, _ lines: [String]) async throws -> [String] {
+        var log: [String] = []
+        for _ in 0..<1200 {
+            log = try await request(.GET, "/jobs/\(id)/log").json["lines"] as? [String] ?? []
+            if log == lines { return log }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("job \(id) did not log \(lines) within 60 s: \(log)")
+        return log
+    }
+
     /// A one-step job of the test image running `script`, as JSON.
     static func shellJob(_ script: String, name: String? = nil, stopGracePeriod: Double = 1) -> String {
         let step: [String: Any] = [
