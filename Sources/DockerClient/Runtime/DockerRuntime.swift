@@ -265,14 +265,15 @@ public struct DockerRuntime: ContainerRuntime {
     }
 
     /// Podman's message when its copy of stdin into the exited container failed:
-    /// `Error: write unixpacket @->/proc/self/fd/15/attach: write: connection reset by peer`.
+    /// `Error: write unixpacket @->/proc/self/fd/15/attach: write: connection reset by peer`, or
+    /// `…: write: broken pipe` when the container had closed its end first (seen on CI).
     static func isPodmanAttachError(_ frame: FrameDecoder.Frame) -> Bool {
         guard frame.standardStream == .stderr, frame.payload.readableBytes < 256,
             frame.payload.getInteger(at: frame.payload.readerIndex, as: UInt8.self) == UInt8(ascii: "E")
         else { return false }
         let text = String(buffer: frame.payload)
         return text.hasPrefix("Error: ") && text.contains(" unixpacket ")
-            && text.hasSuffix("connection reset by peer\n")
+            && (text.hasSuffix("connection reset by peer\n") || text.hasSuffix("broken pipe\n"))
     }
 
     /// Passes on what the container wrote beyond the first `received` bytes of each stream,
