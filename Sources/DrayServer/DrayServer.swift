@@ -23,6 +23,9 @@ public enum DrayServer {
         /// How long a client may take to send a request's headers, from connecting or from the
         /// end of the last answer; then it is disconnected.
         public var headerTimeout: Duration = .seconds(30)
+        /// How long a client may take to send a request's body, from the end of its headers;
+        /// then it is disconnected.
+        public var bodyTimeout: Duration = .seconds(30)
         /// Serve `/metrics` and time every request; false answers `/metrics` with a 404.
         public var metrics = true
 
@@ -57,18 +60,20 @@ public enum DrayServer {
     }
 
     /// True for a host name or address only this machine can reach: `localhost`, `::1` (with
-    /// or without brackets) and 127.0.0.0/8.
+    /// or without brackets) and 127.0.0.0/8, the address read as ``HostAddress`` reads it, so
+    /// that a DNS name such as `127.a.example` is not taken for one.
     public static func isLoopback(_ host: String) -> Bool {
-        let lower = host.lowercased()
-        let bare = lower.hasPrefix("[") && lower.hasSuffix("]") ? String(lower.dropFirst().dropLast()) : lower
-        return bare == "localhost" || bare == "::1" || (bare.hasPrefix("127.") && bare.split(separator: ".").count == 4)
+        HostAddress(host).isLoopback
     }
 
     /// HTTP/1.1, with every connection watched by a ``ConnectionGuard``, over TLS when configured.
     static func server(_ configuration: Configuration) throws -> HTTPServerBuilder {
-        let timeout = TimeAmount.nanoseconds(Int64(configuration.headerTimeout / .nanoseconds(1)))
+        let header = TimeAmount.nanoseconds(Int64(configuration.headerTimeout / .nanoseconds(1)))
+        let body = TimeAmount.nanoseconds(Int64(configuration.bodyTimeout / .nanoseconds(1)))
+        // A guard of its own for each connection.
         let http1 = HTTPServerBuilder.http1(
-            configuration: .init(additionalChannelHandlers: [ConnectionGuard(headerTimeout: timeout)]))
+            configuration: .init(additionalChannelHandlers: [ConnectionGuard(headerTimeout: header, bodyTimeout: body)])
+        )
         guard let tls = configuration.tls else { return http1 }
         return try .tls(http1, tlsConfiguration: tls)
     }

@@ -48,3 +48,49 @@ struct RegistryPolicyTests {
             ])
     }
 }
+
+@Suite("Addresses read as the C library reads them")
+struct HostAddressTests {
+    @Test(
+        "every IPv4 spelling inet_aton takes",
+        arguments: [
+            ("127.0.0.1", 0x7F00_0001), ("127.1", 0x7F00_0001), ("2130706433", 0x7F00_0001),
+            ("0x7f000001", 0x7F00_0001), ("0177.0.0.1", 0x7F00_0001), ("10.1", 0x0A00_0001),
+            ("169.254.43518", 0xA9FE_A9FE), ("0x7f.1", 0x7F00_0001), ("1.2.3.4", 0x0102_0304),
+        ] as [(String, UInt32)])
+    func ipv4(_ text: String, _ address: UInt32) {
+        #expect(HostAddress.parseIPv4(text) == address, "\(text)")
+    }
+
+    @Test("names and bad numbers are not IPv4 addresses")
+    func notIPv4() {
+        for text in [
+            "127.a.attacker.example", "127.0.0.1.", "1.2.3.4.5", "256.0.0.1", "1.2.65536", "08.0.0.1", "", "1..2",
+        ] {
+            #expect(HostAddress.parseIPv4(text) == nil, "\(text)")
+        }
+    }
+
+    @Test("a DNS name that begins with 127 is not loopback; every spelling of 127/8 and ::1 is")
+    func loopback() {
+        for host in [
+            "127.a.attacker.example", "127.0.0.1.nip.io", "127.example.com", "localhost.example", "0.0.0.0", "::",
+        ] {
+            #expect(!HostAddress(host).isLoopback, "\(host)")
+        }
+        for host in [
+            "127.0.0.1", "127.1", "2130706433", "0x7f000001", "0177.0.0.1", "[::1]", "::ffff:127.0.0.1", "LocalHost",
+        ] {
+            #expect(HostAddress(host).isLoopback, "\(host)")
+        }
+    }
+
+    @Test("a registry named by an internal address in another spelling is refused")
+    func registrySpellings() {
+        let policy = RegistryPolicy()
+        for registry in ["127.1", "2130706433", "0x7f000001", "0177.0.0.1", "10.1", "169.254.43518"] {
+            #expect(policy.problems(in: Job(steps: [Step(source: "\(registry):5000/x")])).count == 1, "\(registry)")
+        }
+        #expect(policy.problems(in: Job(steps: [Step(source: "8.8.8.8:5000/x")])).isEmpty)
+    }
+}

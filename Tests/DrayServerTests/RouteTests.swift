@@ -37,7 +37,10 @@ struct RouteTests {
         for host in ["127.0.0.1", "127.1.2.3", "localhost", "LOCALHOST", "::1", "[::1]"] {
             #expect(DrayServer.isLoopback(host), "\(host)")
         }
-        for host in ["0.0.0.0", "::", "10.0.0.1", "127.example.com", "localhost.example", "dray.example"] {
+        for host in [
+            "0.0.0.0", "::", "10.0.0.1", "127.example.com", "localhost.example", "dray.example",
+            "127.a.attacker.example", "127.1.2.evil",
+        ] {
             #expect(!DrayServer.isLoopback(host), "\(host)")
         }
     }

@@ -15,6 +15,12 @@ struct HostileRequestTests {
             ["Origin": "http://evil.example"], ["Origin": "null"], ["Origin": "http://127.0.0.1:1"],
             ["Sec-Fetch-Site": "cross-site"], ["Host": "evil.example:\(server.port)"],
             ["Host": "rebound.example"],
+            // DNS rebinding through a name that looks like a loopback address.
+            [
+                "Host": "127.a.attacker.example:\(server.port)",
+                "Origin": "http://127.a.attacker.example:\(server.port)",
+            ],
+            ["Host": "127.0.0.1.attacker.example"],
         ]
         for headers in refused {
             let answer = try await server.request(.POST, "/jobs", body: job, headers: headers)
@@ -78,6 +84,19 @@ struct HostileRequestTests {
             "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
             closeWriting: false)
         #expect(twice.components(separatedBy: "HTTP/1.1 200 OK").count == 3, "\(twice)")
+    }
+
+    @Test("a client that sends its headers and then stalls its body is disconnected after --body-timeout")
+    func stalledBody() async throws {
+        let server = try await ServerProcess.started("stalled", arguments: ["--body-timeout", "2s"])
+        defer { server.stop() }
+        let started = ContinuousClock.now
+        let answer = try RawHTTP.exchange(
+            port: server.port, "POST /jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"steps\":",
+            closeWriting: false, readFor: .seconds(20))
+        #expect(answer.isEmpty, "\(answer)")
+        let took = ContinuousClock.now - started
+        #expect(took < .seconds(12), "disconnected after \(took)")
     }
 
     @Test("a request the HTTP parser refuses gets a 400 with a JSON message")

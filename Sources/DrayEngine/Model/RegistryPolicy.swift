@@ -32,18 +32,10 @@ public struct RegistryPolicy: Sendable, Equatable {
         }
     }
 
-    /// True for a registry on this host or a private network, named by its address:
-    /// `localhost`, 127/8, 10/8, 172.16/12, 192.168/16, 169.254/16, 100.64/10 and 0/8.
-    /// (A name that resolves to such an address is not looked up.)
+    /// True for a registry on this host or a private network, named by its address in any
+    /// spelling (see ``HostAddress``). (A name that resolves to such an address is not looked up.)
     static func isInternal(_ registry: String) -> Bool {
-        let host = registry.split(separator: ":").first.map(String.init) ?? registry
-        if host == "localhost" || host.hasSuffix(".localhost") { return true }
-        let octets = host.split(separator: ".", omittingEmptySubsequences: false).compactMap { UInt8($0) }
-        guard octets.count == 4, host.split(separator: ".").count == 4 else { return false }
-        switch (octets[0], octets[1]) {
-        case (127, _), (10, _), (0, _): return true
-        case (172, 16...31), (192, 168), (169, 254), (100, 64...127): return true
-        default: return false
-        }
+        // A registry is `host[:port]`, never an IPv6 address (see ImageReference.isRegistryHost).
+        HostAddress(registry.split(separator: ":").first.map(String.init) ?? registry).isInternal
     }
 }

@@ -9,6 +9,8 @@ import NIOHTTPTypes
 /// - a client that has not sent a request's headers within `headerTimeout` of connecting, or
 ///   of the last answer's end, is disconnected: one sending a byte a second no longer holds a
 ///   connection for ever;
+/// - a client that has not sent a request's whole body within `bodyTimeout` of its headers is
+///   disconnected too: headers then a stalled body held a connection (and its buffers) for ever;
 /// - a request the HTTP parser refuses gets a 400 with a JSON message, like every other error,
 ///   rather than an empty body.
 final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
@@ -18,10 +20,13 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPResponsePart
 
     private let headerTimeout: TimeAmount
+    private let bodyTimeout: TimeAmount
+    /// When the connection is closed unless the awaited part (a head, or a body's end) comes.
     private var deadline: Scheduled<Void>?
 
-    init(headerTimeout: TimeAmount) {
+    init(headerTimeout: TimeAmount, bodyTimeout: TimeAmount) {
         self.headerTimeout = headerTimeout
+        self.bodyTimeout = bodyTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -43,9 +48,12 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = unwrapInboundIn(data) {
+        switch unwrapInboundIn(data) {
+        case .head: close(context, after: bodyTimeout)
+        case .end:
             deadline?.cancel()
             deadline = nil
+        case .body: break
         }
         context.fireChannelRead(data)
     }
@@ -76,9 +84,13 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func waitForHead(_ context: ChannelHandlerContext) {
+        close(context, after: headerTimeout)
+    }
+
+    private func close(_ context: ChannelHandlerContext, after timeout: TimeAmount) {
         deadline?.cancel()
         let channel = context.channel
-        deadline = context.eventLoop.scheduleTask(in: headerTimeout) { channel.close(promise: nil) }
+        deadline = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
     }
 
     /// The parser's complaint in words.
