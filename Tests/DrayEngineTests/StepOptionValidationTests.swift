@@ -37,7 +37,14 @@ struct StepOptionValidationTests {
             problems(#""memory":"lots""#) == [
                 #"steps[0].memory must be a number of bytes or a size such as "512m" or "1g", not "lots""#
             ])
-        #expect(problems(#""cpus":0"#) == ["steps[0].cpus must be a number above 0, at most 1024"])
+        #expect(
+            problems(#""cpus":0"#) == ["steps[0].cpus must be a number from 0.01 (the engine's least) to 1024, not 0.0"]
+        )
+        // Less than the engine's least rounds to no limit at all: refused, not rounded.
+        #expect(
+            problems(#""cpus":1e-12"#) == [
+                "steps[0].cpus must be a number from 0.01 (the engine's least) to 1024, not 1e-12"
+            ])
         #expect(problems(#""pidsLimit":0"#) == ["steps[0].pidsLimit must be a whole number from 1 to 4194304"])
         #expect(problems(#""pidsLimit":1.5"#) == ["steps[0].pidsLimit must be a whole number, not 1.5"])
         #expect(
@@ -68,5 +75,16 @@ struct StepOptionValidationTests {
                 "steps[0].cpus asks for 4.0; this server allows at most 2.0",
             ])
         #expect(StepLimits().problems(in: job).isEmpty)
+    }
+
+    @Test("a stopGracePeriod above the server's --max-stop-grace is named; the default ceiling is 30 s")
+    func graceCeiling() throws {
+        let job = try JobDocument.decode(
+            Data(#"{"steps":[{"source":"x","stopGracePeriod":3600},{"source":"y","stopGracePeriod":30}]}"#.utf8))
+        #expect(
+            StepLimits().problems(in: job) == [
+                "steps[0].stopGracePeriod asks for 3600.0 s; this server allows at most 30.0 s (--max-stop-grace)"
+            ])
+        #expect(StepLimits(maxStopGrace: 5).problems(in: job).count == 2)
     }
 }

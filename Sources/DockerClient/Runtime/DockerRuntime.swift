@@ -197,51 +197,48 @@ public struct DockerRuntime: ContainerRuntime {
             }
         }
         let attachment = try await engineCall("attach to the container") { try await client.attach(id) }
+        // The attach stream is read by a task of its own, which a cancel does not reach: a
+        // cancel (or a timeout, or a shutdown) stops the container, SIGTERM then SIGKILL at the
+        // grace's end, and what the step prints until it has stopped is still passed on.
+        let frames = Handoff<FrameDecoder.Frame>()
+        let stopper = Stopper(client: client, id: id, grace: spec.stopGracePeriod)
+        let reader = Task {
+            defer { frames.finish() }
+            return try await Self.read(attachment, of: id, spec, client: client, stopper: stopper, into: frames)
+        }
         var received = StreamCounts()
-        var cutShort = false
-        try await attachment.executeThenClose { inbound, outbound in
-            try await engineCall("start the container") { try await client.startContainer(id) }
-            try await withThrowingTaskGroup { group in
-                group.addTask {
-                    if let pipe = spec.stdinPipe {
-                        await Self.write(pipe, to: outbound)
-                    } else {
-                        await Self.write(spec.stdin, to: outbound)
-                    }
-                }
-                var frames = FrameDecoder()
-                // When a step exits with stdin left unread (`head -c 5`), Podman ends the attach
-                // connection (with a reset, or not) at times before it forwarded all the output,
-                // and its last frame is then its own error, on stderr. A frame that looks like
-                // that error waits for the next one: it is the step's own only if more follows.
-                // Either ending means the rest is read from the container's log.
-                var held: FrameDecoder.Frame?
-                let isPodman = client.isPodman
-                func deliver(_ frame: FrameDecoder.Frame) async throws {
+        do {
+            try await withTaskCancellationHandler {
+                while let frame = await frames.next() {
                     received[frame.standardStream] += frame.payload.readableBytes
                     try await output(OutputChunk(stream: frame.standardStream, bytes: frame.payload))
                 }
-                do {
-                    for try await bytes in inbound {
-                        for frame in frames.feed(bytes) {
-                            if let earlier = held.take() { try await deliver(earlier) }
-                            if isPodman && Self.isPodmanAttachError(frame) {
-                                held = frame
-                            } else {
-                                try await deliver(frame)
-                            }
-                        }
-                    }
-                    if held != nil { cutShort = true }
-                } catch let error as IOError where error.errnoCode == ECONNRESET {
-                    cutShort = true
-                }
-                group.cancelAll()
-                try await group.waitForAll()
+            } onCancel: {
+                stopper.stop()
             }
+        } catch {
+            // The output could not be passed on (a full spool): the reading stops, and the
+            // caller removes the container.
+            frames.close()
+            reader.cancel()
+            _ = await reader.result
+            throw error
         }
+        let started: Bool
+        var cutShort: Bool
+        do {
+            (started, cutShort) = try await reader.value
+        } catch let error as DrayError {
+            throw error
+        } catch {
+            throw DrayError(.runtime, "cannot read the container's output: \(error)", cause: error)
+        }
+        await stopper.wait()
+        guard started else { throw CancellationError() }
         // The wait tells an exited step from an engine that went away.
-        let exitCode = try await engineCall("wait for the container") { try await client.waitContainer(id) }
+        let exitCode = try await engineCall("wait for the container") {
+            try await Task { try await client.waitContainer(id) }.value
+        }
         // An engine that stops closes its listener, then kills its containers: a step killed
         // by a signal whose engine no longer takes connections was ended by the engine going
         // away, not by its own fault.
@@ -258,10 +255,73 @@ public struct DockerRuntime: ContainerRuntime {
         if cutShort {
             try await recoverOutput(of: id, after: received, output: output)
         }
+        // A canceled step was stopped: its output is in, its end is the cancel's.
+        try Task.checkCancellation()
         if exitCode == 0, let file = spec.outputFile {
             try await copyOut(file, from: id)
         }
         return Int32(truncatingIfNeeded: exitCode)
+    }
+
+    /// Starts the container (unless it was stopped first), writes its stdin and hands its
+    /// output frames to `frames` until the attach stream ends. Returns whether it was started,
+    /// and whether the stream was cut short, so that the rest is to be read from the log.
+    private static func read(
+        _ attachment: AttachChannel, of id: String, _ spec: ContainerSpec, client: DockerClient,
+        stopper: Stopper, into frames: Handoff<FrameDecoder.Frame>
+    ) async throws -> (started: Bool, cutShort: Bool) {
+        var cutShort = false
+        var started = false
+        try await attachment.executeThenClose { inbound, outbound in
+            guard stopper.mayStart() else {
+                outbound.finish()
+                return
+            }
+            do {
+                try await client.startContainer(id)
+            } catch let error as DockerClientError {
+                throw DrayError(.runtime, "cannot start the container: \(error.message)", cause: error)
+            }
+            started = true
+            stopper.didStart()
+            try await withThrowingTaskGroup { group in
+                group.addTask {
+                    if let pipe = spec.stdinPipe {
+                        await Self.write(pipe, to: outbound)
+                    } else {
+                        await Self.write(spec.stdin, to: outbound)
+                    }
+                }
+                var decoder = FrameDecoder()
+                // When a step exits with stdin left unread (`head -c 5`), Podman ends the attach
+                // connection (with a reset, or not) at times before it forwarded all the output,
+                // and its last frame is then its own error, on stderr. A frame that looks like
+                // that error waits for the next one: it is the step's own only if more follows.
+                // Either ending means the rest is read from the container's log.
+                var held: FrameDecoder.Frame?
+                let isPodman = client.isPodman
+                do {
+                    reading: for try await bytes in inbound {
+                        for frame in decoder.feed(bytes) {
+                            if let earlier = held.take() {
+                                guard await frames.push(earlier) else { break reading }
+                            }
+                            if isPodman && Self.isPodmanAttachError(frame) {
+                                held = frame
+                            } else {
+                                guard await frames.push(frame) else { break reading }
+                            }
+                        }
+                    }
+                    if held != nil { cutShort = true }
+                } catch let error as IOError where error.errnoCode == ECONNRESET {
+                    cutShort = true
+                }
+                group.cancelAll()
+                try await group.waitForAll()
+            }
+        }
+        return (started, cutShort)
     }
 
     /// Podman's message when its copy of stdin into the exited container failed:
@@ -408,6 +468,57 @@ private final class Removals: Sendable {
         later.withLock { kept in
             defer { kept.removeAll() }
             return kept
+        }
+    }
+}
+
+/// Stops one step's container once it is asked to, as `docker stop` does: SIGTERM, then SIGKILL
+/// at the end of the grace period, whatever the step does. A stop asked for before the start
+/// call has returned is sent once it has; one asked for before the start keeps it from starting.
+private final class Stopper: Sendable {
+    private let client: DockerClient
+    private let id: String
+    private let grace: Double
+    private let state = Mutex<(started: Bool, asked: Bool, task: Task<Void, Never>?)>((false, false, nil))
+
+    init(client: DockerClient, id: String, grace: Double) {
+        self.client = client
+        self.id = id
+        self.grace = grace
+    }
+
+    /// False when a stop was asked for already: the container is then never started.
+    func mayStart() -> Bool {
+        state.withLock { !$0.asked }
+    }
+
+    func didStart() {
+        state.withLock { state in
+            state.started = true
+            if state.asked { state.task = state.task ?? stopping() }
+        }
+    }
+
+    func stop() {
+        state.withLock { state in
+            state.asked = true
+            if state.started { state.task = state.task ?? stopping() }
+        }
+    }
+
+    /// Waits until a stop that was sent has ended.
+    func wait() async {
+        await state.withLock { $0.task }?.value
+    }
+
+    private func stopping() -> Task<Void, Never> {
+        let (client, id, grace) = (client, id, grace)
+        return Task {
+            do {
+                try await client.stopContainer(id, timeout: Int(grace.rounded(.up)))
+            } catch let error as DockerClientError where !error.isNotFound {
+                client.logger.debug("cannot stop container \(id): \(error.message)")
+            } catch {}
         }
     }
 }

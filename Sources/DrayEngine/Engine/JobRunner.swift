@@ -120,11 +120,28 @@ public struct JobRunner: Sendable {
             default:
                 state.fail("\(label) was canceled", phase: .canceled, reason: .canceled)
             }
+        } else if Self.isDiskFull(error) {
+            state.fail("\(label): the spool's disk is full: no space was left to keep the step's output")
         } else if let error = error as? DrayError {
             state.fail("\(label): \(error.message)")
         } else {
             state.fail("\(label): \(error)")
         }
+    }
+
+    /// True for a write that found no space left on its disk (ENOSPC), however deep the
+    /// file system's error keeps the system call's.
+    static func isDiskFull(_ error: any Error) -> Bool {
+        var next: (any Error)? = error
+        for _ in 0..<4 {
+            switch next {
+            case let call as FileSystemError.SystemCallError: return call.errno.rawValue == ENOSPC
+            case let error as FileSystemError: next = error.cause
+            case let error as DrayError: next = error.cause
+            default: return false
+            }
+        }
+        return false
     }
 
     /// An error of one step of a streaming job.
@@ -322,7 +339,8 @@ public struct JobRunner: Sendable {
             environment: job.environment(forStep: index),
             labels: ["dray.job": id, "dray.step": String(index + 1)],
             stdin: index == 0 || input != nil ? nil : Self.outputPath(step: index - 1, in: spoolDirectory),
-            stopGracePeriod: step.stopGracePeriod ?? Step.defaultStopGracePeriod
+            // A job stored before the server's ceiling was lowered still gets no more than it.
+            stopGracePeriod: min(step.stopGracePeriod ?? Step.defaultStopGracePeriod, defaults.maxStopGrace)
         )
         spec.stdinPipe = input
         spec.options = options(of: step)
@@ -428,13 +446,15 @@ public struct JobRunner: Sendable {
 }
 
 /// Turns a step's output chunks into log lines, one splitter per stream, with the job's
-/// secrets masked before any observer sees a line.
+/// secrets masked in the bytes, before they are cut into lines, so that no observer sees one.
 private struct StepLogger<Observer: JobObserver> {
     let step: Int
     let observer: Observer
     let mask: SecretMask
     private var stdout = LineSplitter()
     private var stderr = LineSplitter()
+    private var stdoutCarry = SecretMask.Carry()
+    private var stderrCarry = SecretMask.Carry()
 
     init(step: Int, observer: Observer, mask: SecretMask) {
         self.step = step
@@ -443,20 +463,33 @@ private struct StepLogger<Observer: JobObserver> {
     }
 
     mutating func log(_ chunk: OutputChunk) async {
-        let lines = chunk.stream == .stdout ? stdout.feedBytes(chunk.bytes) : stderr.feedBytes(chunk.bytes)
-        if !lines.isEmpty {
-            await observer.jobDidLog(mask.logLines(lines, step: step, stream: chunk.stream))
+        let lines: [[UInt8]]
+        if mask.isEmpty {
+            lines = chunk.stream == .stdout ? stdout.feedBytes(chunk.bytes) : stderr.feedBytes(chunk.bytes)
+        } else if chunk.stream == .stdout {
+            lines = stdout.feedBytes(mask.feed(chunk.bytes, carry: &stdoutCarry))
+        } else {
+            lines = stderr.feedBytes(mask.feed(chunk.bytes, carry: &stderrCarry))
         }
+        if !lines.isEmpty { await observer.jobDidLog(LogLine.lines(lines, step: step, stream: chunk.stream)) }
     }
 
     mutating func finish() async {
         var lines: [LogLine] = []
-        if let last = stdout.finishBytes() {
-            lines.append(LogLine(step: step, stream: .stdout, bytes: mask.apply(last)))
+        if !mask.isEmpty {
+            lines += LogLine.lines(stdout.feedBytes(mask.finish(&stdoutCarry)), step: step, stream: .stdout)
+            lines += LogLine.lines(stderr.feedBytes(mask.finish(&stderrCarry)), step: step, stream: .stderr)
         }
-        if let last = stderr.finishBytes() {
-            lines.append(LogLine(step: step, stream: .stderr, bytes: mask.apply(last)))
-        }
+        if let last = stdout.finishBytes() { lines.append(LogLine(step: step, stream: .stdout, bytes: last)) }
+        if let last = stderr.finishBytes() { lines.append(LogLine(step: step, stream: .stderr, bytes: last)) }
         if !lines.isEmpty { await observer.jobDidLog(lines) }
+    }
+}
+
+extension LogLine {
+    /// `lines` of one step's stream as log lines. (Not in the generic step logger: a closure
+    /// there looked up the logger's generic type for every line.)
+    static func lines(_ lines: [[UInt8]], step: Int, stream: StandardStream) -> [LogLine] {
+        lines.map { LogLine(step: step, stream: stream, bytes: $0) }
     }
 }

@@ -52,16 +52,37 @@ public struct MemorySize: Codable, Sendable, Equatable, CustomStringConvertible 
 }
 
 /// What a server allows a step at most, and gives a step that does not ask: `--step-memory`,
-/// `--step-cpus`, `--step-pids`. Nil is no limit.
+/// `--step-cpus`, `--step-pids`. Nil is no limit. And `--max-stop-grace`, the longest
+/// `stopGracePeriod` a step may ask for, which is never unlimited.
 public struct StepLimits: Sendable, Equatable {
     public var memory: MemorySize?
     public var cpus: Double?
     public var pids: Int?
+    /// Seconds: a step that ignores SIGTERM is killed this long after it at the latest, on a
+    /// cancel, a timeout or a shutdown.
+    public var maxStopGrace: Double
 
-    public init(memory: MemorySize? = nil, cpus: Double? = nil, pids: Int? = nil) {
+    /// The default of `--max-stop-grace`.
+    public static let defaultMaxStopGrace = 30.0
+
+    /// The CPUs a step (or `--step-cpus`) may name: the engine's least is 0.01; less rounds
+    /// to no limit at all.
+    public static let cpuRange: ClosedRange<Double> = 0.01...1024
+
+    public init(
+        memory: MemorySize? = nil, cpus: Double? = nil, pids: Int? = nil,
+        maxStopGrace: Double = StepLimits.defaultMaxStopGrace
+    ) {
         self.memory = memory
         self.cpus = cpus
         self.pids = pids
+        self.maxStopGrace = maxStopGrace
+    }
+
+    /// Why `cpus`, given as `name`, is out of ``cpuRange``; nil when it is in it.
+    public static func cpusProblem(_ cpus: Double, name: String) -> String? {
+        cpus.isFinite && cpuRange.contains(cpus)
+            ? nil : "\(name) must be a number from \(cpuRange.lowerBound) (the engine's least) to 1024, not \(cpus)"
     }
 
     /// Each step that asks for more than a ceiling, one message each.
@@ -78,6 +99,11 @@ public struct StepLimits: Sendable, Equatable {
             }
             if let asked = step.pidsLimit, let ceiling = pids, asked > ceiling {
                 problems.append("\(path).pidsLimit asks for \(asked); this server allows at most \(ceiling)")
+            }
+            if let asked = step.stopGracePeriod, asked > maxStopGrace {
+                problems.append(
+                    "\(path).stopGracePeriod asks for \(asked) s; this server allows at most \(maxStopGrace) s (--max-stop-grace)"
+                )
             }
         }
         return problems
@@ -112,8 +138,8 @@ extension JobDocument {
         if let memory = step.memory, memory.bytes < 6 << 20 {
             problems.append("\(path).memory must be at least 6 MiB (the engine's least), not \(memory.bytes) bytes")
         }
-        if let cpus = step.cpus, !(cpus.isFinite && cpus > 0 && cpus <= 1024) {
-            problems.append("\(path).cpus must be a number above 0, at most 1024")
+        if let cpus = step.cpus, let problem = StepLimits.cpusProblem(cpus, name: "\(path).cpus") {
+            problems.append(problem)
         }
         if let pids = step.pidsLimit, !(1...4_194_304).contains(pids) {
             problems.append("\(path).pidsLimit must be a whole number from 1 to 4194304")
