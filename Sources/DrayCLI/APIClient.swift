@@ -22,6 +22,9 @@ struct ClientOptions: ParsableArguments {
             valueName: "path"))
     var caCert: String?
 
+    @Flag(help: "Write step output and names as they are, control characters and escape sequences included.")
+    var raw = false
+
     private var environment: [String: String] { ProcessInfo.processInfo.environment }
 
     var baseURL: String {
@@ -146,6 +149,8 @@ struct APIClient {
 
     static let decoder: JSONDecoder = {
         let decoder = JSONDecoder()
+        // A job in an answer shows its secrets without their values.
+        decoder.userInfo[EnvironmentVariable.valuesWithheld] = true
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)
             return (try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)))

@@ -5,6 +5,8 @@ import Foundation
 /// on a terminal a status line with the step, its name and the time it has taken.
 actor Console: JobObserver {
     private let quiet: Bool
+    /// Write lines and names as they are (`--raw`), rather than with control characters escaped.
+    private let raw: Bool
     private let isTerminal: Bool
     /// Each step's name in log prefixes: its own, or its image's last path component.
     private var names: [String] = []
@@ -13,15 +15,16 @@ actor Console: JobObserver {
     /// The latest pull progress of the step being prepared.
     private var pullProgress: String?
 
-    init(quiet: Bool) {
+    init(quiet: Bool, raw: Bool) {
         self.quiet = quiet
+        self.raw = raw
         isTerminal = isatty(2) == 1
     }
 
     /// Runs `body` with `job`'s status line kept up to date on a terminal.
     func track<T: Sendable>(_ job: Job, _ body: @Sendable () async -> T) async -> T {
         names = job.steps.map { step in
-            if let name = step.name, !name.isEmpty { return name }
+            if let name = step.name, !name.isEmpty { return VisibleText.shown(name, raw: raw) }
             let repository = (try? ImageReference(parsing: step.source))?.repository ?? step.source
             return String(repository.split(separator: "/").last ?? Substring(repository))
         }
@@ -43,7 +46,7 @@ actor Console: JobObserver {
     /// Prints a one-line error.
     func fail(_ message: String) {
         clearStatus()
-        FileHandle.standardError.write(Data("dray: \(message)\n".utf8))
+        FileHandle.standardError.write(Data("dray: \(VisibleText.shown(message, raw: raw))\n".utf8))
     }
 
     func jobDidChange(_ state: JobState) {
@@ -69,7 +72,8 @@ actor Console: JobObserver {
         guard !quiet else { return }
         var text = ""
         for line in lines {
-            text += "[\(name(of: line.step))\(line.stream == .stderr ? ":err" : "")] \(line.text)\n"
+            text +=
+                "[\(name(of: line.step))\(line.stream == .stderr ? ":err" : "")] \(VisibleText.shown(line.text, raw: raw))\n"
         }
         emit(text, newline: false)
     }

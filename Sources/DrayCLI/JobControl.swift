@@ -38,6 +38,7 @@ struct JobResume: AsyncParsableCommand {
         let job = try await reporting { try await api.json(JobView.self, .POST, "/jobs/\(id)/resume") }
         print("\(id) resumes from step \(job.stepsCompleted + 1) of \(job.totalSteps)")
         guard let earlier else { return }
-        try await JobWatch.follow(id, api: api, command: self, from: earlier.lines.count, to: FileHandle.standardError)
+        try await JobWatch.follow(
+            id, api: api, command: self, from: earlier.lines.count, to: FileHandle.standardError, raw: client.raw)
     }
 }

@@ -40,7 +40,8 @@ struct JobList: AsyncParsableCommand {
             let step = "\(job.currentStep ?? job.stepsCompleted)/\(job.totalSteps)"
             print(
                 "\(job.id)  \(status)  \(step.padding(toLength: 5, withPad: " ", startingAt: 0))  "
-                    + "\(created.padding(toLength: 20, withPad: " ", startingAt: 0))  \(job.name ?? "")")
+                    + "\(created.padding(toLength: 20, withPad: " ", startingAt: 0))  \(VisibleText.shown(job.name ?? "", raw: client.raw))"
+            )
         }
     }
 }

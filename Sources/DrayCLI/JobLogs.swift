@@ -20,12 +20,13 @@ struct JobLogs: AsyncParsableCommand {
     func run() async throws {
         let api = try client.api
         if follow {
-            try await JobWatch.follow(id, api: api, command: self, from: index, to: FileHandle.standardOutput)
+            try await JobWatch.follow(
+                id, api: api, command: self, from: index, to: FileHandle.standardOutput, raw: client.raw)
             return
         }
         let page = try await reporting {
             try await api.json(LogPage.self, .GET, "/jobs/\(id)/log?index=\(index)")
         }
-        for line in page.lines { print(line) }
+        for line in page.lines { print(VisibleText.shown(line, raw: client.raw)) }
     }
 }

@@ -39,6 +39,9 @@ struct JobRun: AsyncParsableCommand {
     @Flag(help: "Refuse a job file with a field Dray does not know (exit 2), rather than warn.")
     var strict = false
 
+    @Flag(help: "Write step output and names as they are, control characters and escape sequences included.")
+    var raw = false
+
     @Flag(help: SandboxHelp.noSandbox)
     var noSandbox = false
 
@@ -51,7 +54,7 @@ struct JobRun: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let console = Console(quiet: quiet)
+        let console = Console(quiet: quiet, raw: raw)
         let job: Job
         do {
             let reading = try JobFile.read(file, strict: strict)
@@ -74,7 +77,10 @@ struct JobRun: AsyncParsableCommand {
         }
         let id = UUID().uuidString
         let logins = RegistryLogins(environment: ProcessInfo.processInfo.environment)
-        let runner = JobRunner(runtime: DockerRuntime(client: client, logins: logins, sandbox: !noSandbox))
+        // A local user's own tool: no server ceiling on how long a step may take to stop.
+        let runner = JobRunner(
+            runtime: DockerRuntime(client: client, logins: logins, sandbox: !noSandbox),
+            defaults: StepLimits(maxStopGrace: .infinity))
         let outcome: Result<JobState, any Error> = await Result(catching: {
             try await FileSystem.shared.withTemporaryDirectory(
                 prefix: try await FileSystem.shared.temporaryDirectory.appending("dray-run-")

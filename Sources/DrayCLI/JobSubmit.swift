@@ -42,6 +42,6 @@ struct JobSubmit: AsyncParsableCommand {
         }
         print(created.id)
         guard watch else { return }
-        try await JobWatch.follow(created.id, api: api, command: self, to: FileHandle.standardError)
+        try await JobWatch.follow(created.id, api: api, command: self, to: FileHandle.standardError, raw: client.raw)
     }
 }

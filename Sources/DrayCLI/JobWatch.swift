@@ -8,14 +8,16 @@ import NIOCore
 /// Following a job's log as it is written, through `GET /jobs/{id}/log?follow=true`, for
 /// `dray logs -f` and `dray submit --watch`.
 enum JobWatch {
-    /// Writes the job's log lines from `index` to `output` until the job ends; then exits as
-    /// `dray run` does: 0 when it completed, else the failing step's code.
+    /// Writes the job's log lines from `index` to `output` until the job ends, their control
+    /// characters escaped unless `raw`; then exits as `dray run` does: 0 when it completed,
+    /// else the failing step's code.
     static func follow(
-        _ id: String, api: APIClient, command: some AsyncParsableCommand, from index: Int = 0, to output: FileHandle
+        _ id: String, api: APIClient, command: some AsyncParsableCommand, from index: Int = 0, to output: FileHandle,
+        raw: Bool
     ) async throws {
         try await command.reporting {
             try await api.events("/jobs/\(id)/log?follow=true&index=\(index)") { data in
-                output.write(Data((data + "\n").utf8))
+                output.write(Data((VisibleText.shown(data, raw: raw) + "\n").utf8))
             }
         }
         let info = try await command.reporting { try await api.json(JobView.self, .GET, "/jobs/\(id)") }
@@ -25,7 +27,8 @@ enum JobWatch {
             FileHandle.standardError.write(Data("dray: the log stream ended while job \(id) still runs\n".utf8))
             throw ExitCode(1)
         case .error:
-            FileHandle.standardError.write(Data("dray: \(info.error ?? "the job failed")\n".utf8))
+            FileHandle.standardError.write(
+                Data("dray: \(VisibleText.shown(info.error ?? "the job failed", raw: raw))\n".utf8))
             throw ExitCode(
                 ExitStatus.forFailedJob(exitCodes: info.steps.map(\.exitCode), canceled: info.phase == .canceled))
         }

@@ -114,9 +114,21 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "The longest stopGracePeriod a step may ask for (a longer one is a 400): on a cancel, a timeout or a shutdown, a step that ignores SIGTERM is killed this long after it at the latest.",
+            valueName: "duration"))
+    var maxStopGrace = DurationOption(argument: "30s")!
+
+    @Option(
+        help: ArgumentHelp(
             "How long a client may take to send a request's headers, from connecting or from the last answer's end; then it is disconnected.",
             valueName: "duration"))
     var headerTimeout = DurationOption(argument: "30s")!
+
+    @Option(
+        help: ArgumentHelp(
+            "How long a client may take to send a request's body, from the end of its headers; then it is disconnected.",
+            valueName: "duration"))
+    var bodyTimeout = DurationOption(argument: "30s")!
 
     @Option(
         help: ArgumentHelp(
@@ -191,6 +203,9 @@ struct Serve: AsyncParsableCommand {
         guard let header = headerTimeout.duration, header > .zero else {
             throw ValidationError("--header-timeout needs a duration above 0, not off")
         }
+        guard let body = bodyTimeout.duration, body > .zero else {
+            throw ValidationError("--body-timeout needs a duration above 0, not off")
+        }
         _ = try StoreURL(resolvedStore())
     }
 
@@ -206,9 +221,13 @@ struct Serve: AsyncParsableCommand {
                 }
                 limits.memory = size
             }
-            if let cpus = stepCpus, !(cpus.isFinite && cpus > 0 && cpus <= 1024) {
-                throw ValidationError("--step-cpus must be a number above 0, at most 1024")
+            if let cpus = stepCpus, let problem = StepLimits.cpusProblem(cpus, name: "--step-cpus") {
+                throw ValidationError(problem)
             }
+            guard let grace = maxStopGrace.duration else {
+                throw ValidationError("--max-stop-grace needs a duration, not off: a step's grace always ends")
+            }
+            limits.maxStopGrace = grace / .seconds(1)
             if let pids = stepPids, !(1...4_194_304).contains(pids) {
                 throw ValidationError("--step-pids must be a whole number from 1 to 4194304")
             }
@@ -244,14 +263,14 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // The store holds secrets, logs and outputs: no other local user reads what it writes.
+        umask(0o077)
         let level = LogLevel.parse(environment["LOG_LEVEL"])
         let format = LogFormat.parse(environment["LOG_FORMAT"])
         LoggingSystem.bootstrap { label in
             switch format.format {
             case .text:
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level.level
-                return handler
+                return TextLogHandler(label: label, logLevel: level.level)
             case .json:
                 return JSONLogHandler(label: label, logLevel: level.level)
             }
@@ -273,7 +292,10 @@ struct Serve: AsyncParsableCommand {
         }
         let jobStore: any JobStore
         switch storeURL {
-        case .sqlite(let path): jobStore = try SQLiteJobStore(path: path)
+        case .sqlite(let path):
+            // A store made before (by an older dray, under umask 022) loses the others' access.
+            for file in [path, path + "-wal", path + "-shm"] { chmod(file, 0o600) }
+            jobStore = try SQLiteJobStore(path: path)
         case .redis(let configuration): jobStore = RedisJobStore(configuration: configuration)
         case .postgres(let url):
             do {
@@ -324,6 +346,7 @@ struct Serve: AsyncParsableCommand {
             configuration.tls = access.tls
             configuration.publicNames = publicName
             configuration.headerTimeout = headerTimeout.duration ?? .seconds(30)
+            configuration.bodyTimeout = bodyTimeout.duration ?? .seconds(30)
             configuration.metrics = !noMetrics
             logger.info(
                 "dray serving on \(access.tls == nil ? "http" : "https")://\(host):\(configuration.port), store \(storeURL), engine \(client.endpoint)"

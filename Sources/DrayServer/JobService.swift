@@ -132,6 +132,26 @@ public final class JobService: Service, Sendable {
         try await store.log(id: id, from: index, limit: limit)
     }
 
+    /// A job's log from `index` to `end` (or to its end when nil), handed to `body` a page of
+    /// `pageSize` lines at a time, so that a log of any size is read in bounded memory. Returns
+    /// the index after the last line handed on.
+    @discardableResult
+    public func forEachLogPage(
+        id: String, from index: Int, to end: Int? = nil, pageSize: Int = 2000,
+        _ body: ([LogLine]) async throws -> Void
+    ) async throws -> Int {
+        var next = index
+        while end.map({ next < $0 }) ?? true {
+            let limit = end.map { min(pageSize, $0 - next) } ?? pageSize
+            let page = try await store.log(id: id, from: next, limit: limit)
+            if page.isEmpty { break }
+            try await body(page)
+            next += page.count
+            if page.count < limit { break }
+        }
+        return next
+    }
+
     /// Stores `job` under a new id, queued. Returns at once; the job runs when a node claims it
     /// (this one at once, when it has a free slot).
     public func submit(_ job: Job) async throws -> JobRecord {
@@ -200,8 +220,10 @@ public final class JobService: Service, Sendable {
             return try await job(id: id).state.status != .running
         }
         // The owner looks at its requests every pollInterval; a step may take its stopGracePeriod.
+        let grace = record.job.steps.map { $0.stopGracePeriod ?? Step.defaultStopGracePeriod }.max()
         let patience =
-            configuration.pollInterval * 3 + .seconds(record.job.steps.map { $0.stopGracePeriod ?? 10 }.max() ?? 10)
+            configuration.pollInterval * 3
+            + .seconds(min(grace ?? Step.defaultStopGracePeriod, configuration.stepLimits.maxStopGrace))
         let deadline = ContinuousClock.now + patience
         while ContinuousClock.now < deadline {
             guard let now = try await store.job(id: id), now.state.status == .running else { return true }

@@ -66,4 +66,55 @@ struct ClientCommandTests {
             _ = try? await docker.removeImage(image)
         }
     }
+
+    @Test(
+        "logs, submit --watch and ls show escape sequences from step output and names as visible escapes, unless --raw")
+    func escapes() async throws {
+        let server = try await ServerProcess.started("cli-escapes")
+        defer { server.stop() }
+        let environment = ["DRAY_URL": server.url]
+        // A title, a clear screen and an OSC 52 clipboard write, in the output and in the names.
+        let job: [String: Any] = [
+            "name": "job\u{1B}]0;owned\u{07}",
+            "steps": [
+                [
+                    "name": "step\u{1B}[2J", "source": "dray-test/sh",
+                    "environment": [
+                        ["variable": "SCRIPT", "value": #"printf 'a\033]52;c;b3duZWQ=\007b\033[2Jc\n'"#]
+                    ],
+                ]
+            ],
+        ]
+        let body = String(decoding: try JSONSerialization.data(withJSONObject: job), as: UTF8.self)
+        let watched = try await DrayProcess.run(["submit", "--watch", "-"], stdinText: body, environment: environment)
+        #expect(watched.status == 0, "\(watched.stderr)")
+        #expect(watched.stderr == #"a\x1b]52;c;b3duZWQ=\x07b\x1b[2Jc"# + "\n", "\(watched.stderr)")
+        let id = String(decoding: watched.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let logs = try await DrayProcess.run(["logs", id], environment: environment)
+        #expect(String(decoding: logs.stdout, as: UTF8.self) == #"a\x1b]52;c;b3duZWQ=\x07b\x1b[2Jc"# + "\n")
+        let raw = try await DrayProcess.run(["logs", "--raw", id], environment: environment)
+        #expect(String(decoding: raw.stdout, as: UTF8.self) == "a\u{1B}]52;c;b3duZWQ=\u{07}b\u{1B}[2Jc\n")
+        let list = try await DrayProcess.run(["ls"], environment: environment)
+        let listed = String(decoding: list.stdout, as: UTF8.self)
+        #expect(listed.contains(#"job\x1b]0;owned\x07"#), "\(listed)")
+        #expect(!listed.contains("\u{1B}"))
+    }
+
+    @Test("submit --watch and logs -f follow a job with a secret, whose value the server does not send")
+    func secretJob() async throws {
+        let server = try await ServerProcess.started("cli-secret")
+        defer { server.stop() }
+        let environment = ["DRAY_URL": server.url]
+        let body = #"""
+            {"environment":[{"variable":"TOKEN","value":"s3cr3t-value","secret":true}],
+             "steps":[{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"echo token=$TOKEN"}]}]}
+            """#
+        let watched = try await DrayProcess.run(["submit", "--watch", "-"], stdinText: body, environment: environment)
+        #expect(watched.status == 0, "\(watched.stderr)")
+        #expect(watched.stderr == "token=***\n")
+        let id = String(decoding: watched.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let followed = try await DrayProcess.run(["logs", "-f", id], environment: environment)
+        #expect(followed.status == 0, "\(followed.stderr)")
+        #expect(String(decoding: followed.stdout, as: UTF8.self) == "token=***\n")
+    }
 }

@@ -69,6 +69,10 @@ public struct EnvironmentVariable: Codable, Sendable, Equatable {
     /// Set to `true` in an encoder's `userInfo` to encode secrets' values.
     public static let keepSecrets = CodingUserInfoKey(rawValue: "dray.keepSecrets")!
 
+    /// Set to `true` in a decoder's `userInfo` to read an API answer, where a secret comes
+    /// without its value: it is read as empty. A submitted secret still needs one.
+    public static let valuesWithheld = CodingUserInfoKey(rawValue: "dray.valuesWithheld")!
+
     enum CodingKeys: String, CodingKey, CaseIterable {
         case variable, value, secret
     }
@@ -78,8 +82,12 @@ public struct EnvironmentVariable: Codable, Sendable, Equatable {
             decoder, known: CodingKeys.allCases.map(\.rawValue), object: "an environment variable")
         let container = try decoder.container(keyedBy: CodingKeys.self)
         variable = try container.decode(String.self, forKey: .variable)
-        value = try container.decode(String.self, forKey: .value)
         secret = try container.decodeIfPresent(Bool.self, forKey: .secret)
+        if secret == true, decoder.userInfo[Self.valuesWithheld] as? Bool == true {
+            value = try container.decodeIfPresent(String.self, forKey: .value) ?? ""
+        } else {
+            value = try container.decode(String.self, forKey: .value)
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {

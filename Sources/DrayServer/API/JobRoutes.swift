@@ -170,8 +170,52 @@ struct JobRoutes: Sendable {
         if try Self.flag(query["follow"].map(String.init), name: "follow") {
             return try await follow(id, from: index, detail: detail)
         }
+        guard let limit else { return try await wholeLog(id, from: index, detail: detail) }
         let lines = try await service.log(id: id, from: index, limit: limit)
         return JSONResponse.make(LogPage(lines, detail: detail))
+    }
+
+    /// `GET /jobs/{id}/log` without `limit`: the same JSON as a ``LogPage``, written as it is
+    /// read from the store, a page at a time, so that the server's memory stays bounded however
+    /// large the log (a whole log of 20 MB took a gigabyte as one page). With `detail=true`
+    /// the steps and the streams are read in passes of their own, up to the line the first
+    /// pass ended at, so that the three arrays have the same length while the job still logs.
+    func wholeLog(_ id: String, from start: Int, detail: Bool) async throws -> Response {
+        _ = try await service.job(id: id)
+        let service = service
+        let body = ResponseBody { writer in
+            var buffer = ByteBuffer()
+            func flushIfFull() async throws {
+                guard buffer.readableBytes >= 64 << 10 else { return }
+                try await writer.write(buffer)
+                buffer.clear()
+            }
+            func array(_ name: StaticString, to end: Int?, _ item: (LogLine, inout ByteBuffer) -> Void)
+                async throws -> Int
+            {
+                buffer.writeStaticString(name)
+                var first = true
+                let next = try await service.forEachLogPage(id: id, from: start, to: end) { page in
+                    for line in page {
+                        if !first { buffer.writeStaticString(",") }
+                        first = false
+                        item(line, &buffer)
+                    }
+                    try await flushIfFull()
+                }
+                buffer.writeStaticString("]")
+                return next
+            }
+            let end = try await array(#"{"lines":["#, to: nil) { SummaryJSON.string($0.text, to: &$1) }
+            if detail {
+                _ = try await array(#","steps":["#, to: end) { $1.writeString(String($0.step + 1)) }
+                _ = try await array(#","streams":["#, to: end) { SummaryJSON.string($0.stream.rawValue, to: &$1) }
+            }
+            buffer.writeStaticString("}")
+            try await writer.write(buffer)
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: body)
     }
 
     /// `GET /jobs/{id}/log?follow=true`: the log as server-sent events, one `data:` event per

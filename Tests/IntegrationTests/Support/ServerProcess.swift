@@ -41,6 +41,13 @@ final class ServerProcess {
         try process.run()
     }
 
+    /// The server's peak resident memory so far, in bytes (`VmHWM`).
+    var peakMemory: Int {
+        let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+    }
+
     /// Waits until `/healthz` answers.
     func waitUntilUp() async throws {
         for _ in 0..<200 {

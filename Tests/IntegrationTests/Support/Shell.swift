@@ -52,4 +52,13 @@ enum Shell {
             sourceLocation: sourceLocation)
         return output.text
     }
+
+    /// Unmounts `folder` at once (lazily, should something still hold it), blocking: for `defer`.
+    static func unmountNow(_ folder: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/umount")
+        process.arguments = ["-l", folder]
+        try process.run()
+        process.waitUntilExit()
+    }
 }
