@@ -457,15 +457,18 @@ public final class PostgresJobStore: JobStore {
     // MARK: - The control plane (many nodes)
 
     public func heartbeat(node: String, lease: Duration) async throws -> Bool {
-        let until = Date().timeIntervalSince1970 + lease.timeInterval
+        // The lease is reckoned on PostgreSQL's clock, never the nodes' own, which may differ.
+        let seconds = lease.timeInterval
         let renewed = try await access {
-            try await self.count("UPDATE nodes SET lease_until = \(until) WHERE id = \(node) RETURNING id")
+            try await self.count(
+                "UPDATE nodes SET lease_until = extract(epoch FROM clock_timestamp()) + \(seconds) WHERE id = \(node) RETURNING id"
+            )
         }
         if renewed > 0 { return true }
         try await access {
             try await self.client.query(
                 """
-                INSERT INTO nodes (id, lease_until) VALUES (\(node), \(until))
+                INSERT INTO nodes (id, lease_until) VALUES (\(node), extract(epoch FROM clock_timestamp()) + \(seconds))
                 ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until
                 """, logger: self.logger)
         }
@@ -538,12 +541,14 @@ public final class PostgresJobStore: JobStore {
     }
 
     public func reapLostNodes(now: Date) async throws -> [JobRecord] {
-        let cutoff = now.timeIntervalSince1970
+        // Leases are compared on PostgreSQL's clock; `now` says only how far from the present to look.
+        let offset = now.timeIntervalSinceNow
         return try await access {
             try await self.client.withTransaction(logger: self.logger) { connection in
                 var lost: [String] = []
                 for try await node in try await connection.query(
-                    "DELETE FROM nodes WHERE lease_until < \(cutoff) RETURNING id", logger: self.logger
+                    "DELETE FROM nodes WHERE lease_until < extract(epoch FROM clock_timestamp()) + \(offset) RETURNING id",
+                    logger: self.logger
                 ).decode(String.self) {
                     lost.append(node)
                 }

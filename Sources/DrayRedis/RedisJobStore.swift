@@ -394,11 +394,11 @@ public final class RedisJobStore: JobStore {
     // MARK: - The control plane (one node at a time)
 
     public func heartbeat(node: String, lease: Duration) async throws -> Bool {
-        let now = Int(Date().timeIntervalSince1970 * 1000)
-        let until = now + Int(lease / .milliseconds(1))
+        // The lease is reckoned on Redis's clock (TIME), never the nodes' own, which may differ.
         let other = try await access {
             try await self.script(
-                Scripts.heartbeat, keys: [Self.nodesKey], arguments: [.string(node), .int(now), .int(until)])
+                Scripts.heartbeat, keys: [Self.nodesKey],
+                arguments: [.string(node), .int(Int(lease / .milliseconds(1)))])
         }
         if let other = other.string, !other.isEmpty { throw DrayError.oneNodeOnly(store: "Redis", other: other) }
         return true
@@ -449,12 +449,20 @@ public final class RedisJobStore: JobStore {
 
     /// Reads the lost nodes' claimed sets, not every job.
     public func reapLostNodes(now: Date) async throws -> [JobRecord] {
-        let nodes = try await access { try await self.client.send("HGETALL", [.string(Self.nodesKey)]).array ?? [] }
+        // Leases are compared on Redis's clock; `now` says only how far from the present to look.
+        let (time, nodes) = try await access {
+            let replies = try await self.client.pipeline([
+                RedisCommand("TIME", []), RedisCommand("HGETALL", [.string(Self.nodesKey)]),
+            ])
+            return (replies[0].array ?? [], replies[1].array ?? [])
+        }
+        guard time.count == 2, let seconds = time[0].int, let micros = time[1].int else {
+            throw DrayError(.storage, "Redis answered TIME with \(time)")
+        }
+        let cutoff = seconds * 1000 + micros / 1000 + Int(now.timeIntervalSinceNow * 1000)
         var ended: [JobRecord] = []
         for index in stride(from: 0, to: nodes.count - 1, by: 2) {
-            guard let node = nodes[index].string, let until = nodes[index + 1].int,
-                Double(until) / 1000 < now.timeIntervalSince1970
-            else { continue }
+            guard let node = nodes[index].string, let until = nodes[index + 1].int, until < cutoff else { continue }
             let ids = try await access {
                 try await self.client.send("SMEMBERS", [.string(Self.claimedKey(node))]).array?.compactMap(\.string)
                     ?? []
@@ -656,14 +664,16 @@ public final class RedisJobStore: JobStore {
             return claimed
             """
 
-        /// KEYS: nodes. ARGV: node, now (ms), lease's end (ms). "" when renewed, else the other
-        /// node whose lease is live.
+        /// KEYS: nodes. ARGV: node, the lease (ms), reckoned from Redis's TIME. "" when renewed,
+        /// else the other node whose lease is live.
         static let heartbeat = """
+            local time = redis.call('TIME')
+            local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
             local all = redis.call('HGETALL', KEYS[1])
             for i = 1, #all, 2 do
-              if all[i] ~= ARGV[1] and tonumber(all[i + 1]) > tonumber(ARGV[2]) then return all[i] end
+              if all[i] ~= ARGV[1] and tonumber(all[i + 1]) > now then return all[i] end
             end
-            redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+            redis.call('HSET', KEYS[1], ARGV[1], now + tonumber(ARGV[2]))
             return ''
             """
 

@@ -10,9 +10,13 @@ import Synchronization
 /// and a page of the log is one index seek and the chunks from there.
 public final class SQLiteJobStore: JobStore {
     private let pool: DatabasePool
+    /// This process's hold on the store (``NodeLock``): a store is one host's file, so the
+    /// operating system tells a live second process from a dead one at once.
+    private let lock: NodeLock
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
     public init(path: String) throws {
+        lock = NodeLock(path: path + ".lock")
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.label = "dray"
@@ -405,20 +409,31 @@ public final class SQLiteJobStore: JobStore {
     // MARK: - The control plane (one node at a time)
 
     public func heartbeat(node: String, lease: Duration) async throws -> Bool {
+        let ours = try lock.hold()
         let now = Date().timeIntervalSince1970
         let until = now + lease.timeInterval
         return try await access {
             try await self.pool.write { db in
-                if let other = try String.fetchOne(
-                    db, sql: "SELECT id FROM nodes WHERE id != ? AND lease_until > ?", arguments: [node, now])
-                {
-                    throw DrayError.oneNodeOnly(store: "SQLite", other: other)
+                let others = try Row.fetchAll(
+                    db, sql: "SELECT id, lease_until FROM nodes WHERE id != ?", arguments: [node])
+                for row in others {
+                    let other: String = row["id"]
+                    if ours.contains(other) {
+                        // Another node of this process: it is alive.
+                        if (row["lease_until"] as Double) > now {
+                            throw DrayError.oneNodeOnly(store: "SQLite", other: other)
+                        }
+                    } else {
+                        // The store's lock is ours, so the process of that node has ended: its lease
+                        // ends now, and the reaper ends its jobs as node-lost.
+                        try db.execute(sql: "UPDATE nodes SET lease_until = 0 WHERE id = ?", arguments: [other])
+                    }
                 }
-                try db.execute(sql: "DELETE FROM nodes WHERE id != ?", arguments: [node])
                 try db.execute(
                     sql:
                         "INSERT INTO nodes (id, lease_until) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until",
                     arguments: [node, until])
+                self.lock.joined(node)
                 return true
             }
         }
@@ -428,6 +443,7 @@ public final class SQLiteJobStore: JobStore {
         try await access {
             try await self.pool.write { db in try db.execute(sql: "DELETE FROM nodes WHERE id = ?", arguments: [node]) }
         }
+        lock.release(for: node)
     }
 
     public func claim(node: String, limit: Int) async throws -> [JobRecord] {

@@ -393,7 +393,7 @@ public struct JobStoreContract: Sendable {
                 _ = try await store.heartbeat(node: "b", lease: .seconds(30))
                 Issue.record("a second node was let in")
             } catch let error as DrayError {
-                #expect(error.code == .conflict && error.message.contains("PostgreSQL"), "\(error.message)")
+                #expect(error.code == .leaseHeld && error.message.contains("PostgreSQL"), "\(error.message)")
             }
             try await store.leave(node: "a")
             #expect(try await store.heartbeat(node: "b", lease: .seconds(30)), "once a leaves, b may come")

@@ -79,8 +79,8 @@ struct RestartTests {
     }
 
     @Test(
-        "a second node on the same SQLite or Redis store refuses to start, and names PostgreSQL",
-        arguments: StoreKind.allCases)
+        "a second live node on a SQLite store is refused at once; on Redis it waits, says so, and takes over when the first leaves",
+        arguments: [StoreKind.sqlite, .redis])
     func oneNodePerStore(_ kind: StoreKind) async throws {
         let redis = kind == .redis ? try await RedisServer() : nil
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("dray-one-\(UUID().uuidString)").path
@@ -88,12 +88,64 @@ struct RestartTests {
         let first = try ServerProcess(dataDirectory: data, arguments: ["--store", store])
         defer { first.stop() }
         try await first.waitUntilUp()
-        let second = try await DrayProcess.run([
-            "serve", "--store", store, "--data-dir", data + "-second", "--port", String(try LoopbackPort.free()),
-        ])
-        #expect(second.status != 0)
-        #expect(second.stderr.contains("PostgreSQL"), "\(second.stderr)")
+        if kind == .sqlite {
+            let second = try await DrayProcess.run([
+                "serve", "--store", store, "--data-dir", data + "-second", "--port", String(try LoopbackPort.free()),
+            ])
+            #expect(second.status != 0)
+            #expect(second.stderr.contains("another dray process uses this SQLite store"), "\(second.stderr)")
+            #expect(second.stderr.contains("PostgreSQL"), "\(second.stderr)")
+        } else {
+            let second = try ServerProcess(dataDirectory: data + "-second", arguments: ["--store", store])
+            defer { second.stop() }
+            for _ in 0..<200 where !second.log.contains("waiting until its lease runs out") {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(second.log.contains("holds this Redis store's lease"), "\(second.log)")
+            #expect(second.log.contains("PostgreSQL"))
+            await first.stopped()
+            try await second.waitUntilUp()
+            #expect(second.log.contains("took the store's lease after waiting"), "\(second.log)")
+            await second.stopped()
+        }
         await first.stopped()
+        try await redis?.stop()
+    }
+
+    @Test(
+        "a node kill -9'd is replaced at once on SQLite (its lock is free), after its lease on Redis; its job ends node-lost and its container goes",
+        arguments: [StoreKind.sqlite, .redis])
+    func replacementNode(_ kind: StoreKind) async throws {
+        let redis = kind == .redis ? try await RedisServer() : nil
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("dray-dead-\(UUID().uuidString)").path
+        let store = redis?.url ?? "sqlite:\(data)/dray.sqlite"
+        // SQLite's lease is the default 30 s: the replacement must not wait for it.
+        let lease = kind == .redis ? ["--lease", "3s"] : []
+        let first = try ServerProcess(dataDirectory: data, arguments: ["--store", store] + lease)
+        try await first.waitUntilUp()
+        let created = try await first.request(.POST, "/jobs", body: ServerProcess.shellJob("echo started; sleep 120"))
+        let id = try #require(created.json["id"] as? String)
+        try await first.waitForLog(id, ["started"])
+        first.kill9()
+        // A new container from the image: a fresh data folder, so a node id of its own.
+        let started = ContinuousClock.now
+        let second = try ServerProcess(dataDirectory: data + "-new", arguments: ["--store", store] + lease)
+        defer { second.stop() }
+        try await second.waitUntilUp()
+        let took = ContinuousClock.now - started
+        print("a replacement node on \(kind) answered \(took) after it started")
+        #expect(took < .seconds(20), "the replacement waited \(took)")
+        let state = try await second.waitUntilEnded(id)
+        #expect(state["reason"] as? String == "node-lost", "\(state)")
+        try await TestEngine.withClient { docker async throws in
+            var left = try await docker.listContainers(label: "dray.job=\(id)")
+            for _ in 0..<100 where !left.isEmpty {
+                try await Task.sleep(for: .milliseconds(100))
+                left = try await docker.listContainers(label: "dray.job=\(id)")
+            }
+            #expect(left.isEmpty, "the dead node's container was removed")
+        }
+        await second.stopped()
         try await redis?.stop()
     }
 

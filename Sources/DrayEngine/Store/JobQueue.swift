@@ -19,8 +19,9 @@ public enum StopRequest: String, Sendable, Codable, CaseIterable {
 public protocol JobQueue: Sendable {
     /// Marks `node` alive for `lease` from now. Returns false when the node's lease had run out
     /// and its jobs were taken: it must stop them and write nothing about them. A store that
-    /// holds one node at a time (SQLite, Redis) throws a `conflict` while another node's lease
-    /// is live.
+    /// holds one node at a time (SQLite, Redis) throws `leaseHeld` while another node's lease
+    /// is live (that node may have stopped answering: its lease runs out), or a `conflict` when
+    /// it knows the other node is alive (SQLite's lock). "From now" is on the store's clock.
     func heartbeat(node: String, lease: Duration) async throws -> Bool
     /// Gives up `node`'s lease at once, as a node does when it stops cleanly.
     func leave(node: String) async throws
@@ -33,7 +34,9 @@ public protocol JobQueue: Sendable {
     /// The stop requests for `node`'s jobs, each given once.
     func stopRequests(node: String) async throws -> [(id: String, request: StopRequest)]
     /// Ends in `error`, reason `node-lost`, the running jobs of every node whose lease ran out
-    /// before `now`, and forgets those nodes. Returns the jobs it ended.
+    /// before `now`, and forgets those nodes. Returns the jobs it ended. A store that nodes on
+    /// many hosts share compares leases on its own clock, never on theirs: there `now` says only
+    /// how far from the present to look (`Date()` is the present; a later one reaps earlier).
     func reapLostNodes(now: Date) async throws -> [JobRecord]
     /// Puts a job that ended in `error` back in the queue with `state` (a resume). False when
     /// the job is not in `error` any more: another resume took it first.
@@ -85,11 +88,12 @@ extension DrayError {
         )
     }
 
-    /// A second node on a store that holds one.
+    /// A second node on a store that holds one, while the first one's lease is live: it may
+    /// have stopped answering, so a node that starts waits for the lease to run out.
     public static func oneNodeOnly(store: String, other: String) -> DrayError {
         DrayError(
-            .conflict,
-            "node \(other) uses this \(store) store already: \(store) holds one node at a time; run several nodes on PostgreSQL (--store postgres://…), or stop the other node (its lease lasts --lease after it stops answering)"
+            .leaseHeld,
+            "node \(other) holds this \(store) store's lease: \(store) holds one node at a time; run several nodes on PostgreSQL (--store postgres://…), or stop the other node (a node that stopped answering loses its lease --lease after its last renewal)"
         )
     }
 }

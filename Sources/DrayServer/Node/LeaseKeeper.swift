@@ -37,11 +37,30 @@ final class LeaseKeeper: Sendable {
         renewed.withLock { $0.map { ContinuousClock.now - $0 < age } ?? false }
     }
 
-    /// Takes the lease at start; a store that holds one node refuses a second one (it throws).
+    /// Takes the lease at start. On a store that holds one node, while another node's lease is
+    /// live, it waits, and says so, until that lease runs out (a node that stopped answering)
+    /// or its node leaves: a replacement never exits over a dead node's lease. A store that
+    /// knows the other node is alive (SQLite's lock) refuses at once (it throws).
     func join() async throws {
-        let at = ContinuousClock.now
-        _ = try await store.heartbeat(node: node, lease: lease)
-        renewed.withLock { $0 = at }
+        var waitingSince: ContinuousClock.Instant?
+        while true {
+            let at = ContinuousClock.now
+            do {
+                _ = try await store.heartbeat(node: node, lease: lease)
+            } catch let error as DrayError where error.code == .leaseHeld {
+                if waitingSince == nil {
+                    waitingSince = at
+                    logger.warning("\(error.message); waiting until its lease runs out or it leaves")
+                }
+                try await Task.sleep(for: min(pollInterval, .seconds(1)))
+                continue
+            }
+            renewed.withLock { $0 = at }
+            if let waitingSince {
+                logger.notice("took the store's lease after waiting \(ContinuousClock.now - waitingSince)")
+            }
+            return
+        }
     }
 
     /// Gives the lease up, as a node that stops cleanly does.

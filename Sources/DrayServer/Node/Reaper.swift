@@ -27,18 +27,35 @@ struct Reaper: Sendable {
         }
     }
 
-    /// Ends the jobs of nodes whose lease ran out.
+    /// Ends the jobs of nodes whose lease ran out, and removes their containers from this
+    /// node's engine (a node that died on this host, or one that shared its engine, left them
+    /// running).
     func reap() async {
+        let reaped: [JobRecord]
         do {
-            for record in try await store.reapLostNodes(now: Date()) {
-                metrics.jobEnded(record.state)
-                changes.bump(record.id)
-                logger.warning(
-                    "ended the job of a node that stopped answering",
-                    metadata: ["job": "\(record.id)", "lostNode": "\(record.node ?? "?")", "reason": "node-lost"])
-            }
+            reaped = try await store.reapLostNodes(now: Date())
         } catch {
             logger.warning("cannot look for nodes that stopped answering: \(error)")
+            return
+        }
+        for record in reaped {
+            metrics.jobEnded(record.state)
+            changes.bump(record.id)
+            logger.warning(
+                "ended the job of a node that stopped answering",
+                metadata: ["job": "\(record.id)", "lostNode": "\(record.node ?? "?")", "reason": "node-lost"])
+        }
+        guard !reaped.isEmpty else { return }
+        let ids = Set(reaped.map(\.id))
+        do {
+            for container in try await runtime.jobContainers() where ids.contains(container.jobID) {
+                try await runtime.removeContainer(container.id)
+                logger.notice(
+                    "removed a container of a lost node's job",
+                    metadata: ["job": "\(container.jobID)", "container": "\(container.id)"])
+            }
+        } catch {
+            logger.warning("cannot remove the containers of a lost node's jobs: \(error)")
         }
     }
 

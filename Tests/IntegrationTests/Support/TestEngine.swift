@@ -46,7 +46,15 @@ enum TestEngine {
     /// Runs `body` with a client of the real engine, and shuts the client down however `body`
     /// ends (a client left running traps when it is freed, which would end the whole test run).
     static func withClient<T>(_ kind: Kind = .docker, _ body: (DockerClient) async throws -> T) async throws -> T {
-        let client = try await client(kind)
+        try await with(try await client(kind), body)
+    }
+
+    /// ``withClient(_:_:)`` for the engine at `host` (a test's own).
+    static func withClient<T>(host: String, _ body: (DockerClient) async throws -> T) async throws -> T {
+        try await with(try await DockerClient.connect(to: try DockerEndpoint(dockerHost: host)), body)
+    }
+
+    private static func with<T>(_ client: DockerClient, _ body: (DockerClient) async throws -> T) async throws -> T {
         do {
             let result = try await body(client)
             try await client.shutdown()
