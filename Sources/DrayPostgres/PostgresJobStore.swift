@@ -19,6 +19,8 @@ public final class PostgresJobStore: JobStore {
     /// The nodes that renewed their lease through this store: a missing lease row for one of
     /// them means another node reaped it.
     private let joined = Joined()
+    /// Open once ``run()`` runs the pool.
+    private let running = RunGate()
 
     /// Connects (lazily) to `url`: `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (also
     /// `postgresql://`), with `?sslmode=disable|prefer|require` (default prefer).
@@ -44,7 +46,10 @@ public final class PostgresJobStore: JobStore {
 
     /// Runs the connection pool until graceful shutdown or cancellation.
     public func run() async throws {
-        await cancelWhenGracefulShutdown { await self.client.run() }
+        await cancelWhenGracefulShutdown {
+            self.running.open()
+            await self.client.run()
+        }
     }
 
     /// Creates or migrates the tables. Migrations are versioned and run once, under a lock, so
@@ -601,6 +606,7 @@ public final class PostgresJobStore: JobStore {
     /// Listens on the `dray` channel on a connection of its own, again after any failure, until
     /// the task is canceled.
     public func watch(_ changed: @escaping @Sendable (StoreChange) -> Void) async throws {
+        await running.wait()
         while !Task.isCancelled {
             do {
                 try await client.withConnection { connection in
@@ -638,7 +644,8 @@ public final class PostgresJobStore: JobStore {
     /// Runs a call within ``callTimeout``, giving its failures the store's error type.
     @discardableResult
     private func access<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await DrayError.storage("the PostgreSQL store at \(description)") {
+        await running.wait()
+        return try await DrayError.storage("the PostgreSQL store at \(description)") {
             do {
                 return try await withThrowingTaskGroup(of: T.self) { group in
                     group.addTask { try await body() }

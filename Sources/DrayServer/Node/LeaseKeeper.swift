@@ -67,6 +67,7 @@ final class LeaseKeeper: Sendable {
     func leave() async {
         do {
             try await store.leave(node: node)
+            logger.info("released this node's lease")
         } catch {
             logger.warning("cannot give up this node's lease: \(error)")
         }
@@ -90,7 +91,8 @@ final class LeaseKeeper: Sendable {
                 return true
             }
         } catch {
-            logger.error("cannot renew this node's lease: \(error)")
+            // A node that is stopping gives its lease up next: a renewal cut short says nothing.
+            logger.log(level: Task.isCancelled ? .debug : .error, "cannot renew this node's lease: \(error)")
             return false
         }
         renewed.withLock { $0 = at }
