@@ -9,7 +9,7 @@ actor Console: JobObserver {
     private let raw: Bool
     private let isTerminal: Bool
     /// Each step's name in log prefixes: its own, or its image's last path component.
-    private var names: [String] = []
+    private var prefix = StepPrefix(steps: [], raw: false)
     private var state: JobState?
     private var stepStarted = ContinuousClock.now
     /// The latest pull progress of the step being prepared.
@@ -23,11 +23,7 @@ actor Console: JobObserver {
 
     /// Runs `body` with `job`'s status line kept up to date on a terminal.
     func track<T: Sendable>(_ job: Job, _ body: @Sendable () async -> T) async -> T {
-        names = job.steps.map { step in
-            if let name = step.name, !name.isEmpty { return VisibleText.shown(name, raw: raw) }
-            let repository = (try? ImageReference(parsing: step.source))?.repository ?? step.source
-            return String(repository.split(separator: "/").last ?? Substring(repository))
-        }
+        prefix = StepPrefix(steps: job.steps, raw: raw)
         guard isTerminal && !quiet else { return await body() }
         return await withTaskGroup { group in
             group.addTask {
@@ -71,10 +67,7 @@ actor Console: JobObserver {
     func jobDidLog(_ lines: [LogLine]) {
         guard !quiet else { return }
         var text = ""
-        for line in lines {
-            text +=
-                "[\(name(of: line.step))\(line.stream == .stderr ? ":err" : "")] \(VisibleText.shown(line.text, raw: raw))\n"
-        }
+        for line in lines { text += prefix.line(line.text, step: line.step, stream: line.stream) + "\n" }
         emit(text, newline: false)
     }
 
@@ -89,7 +82,7 @@ actor Console: JobObserver {
     }
 
     private func name(of step: Int) -> String {
-        names.indices.contains(step) ? names[step] : "step \(step + 1)"
+        prefix.name(of: step)
     }
 
     private func emit(_ text: String, newline: Bool = true) {

@@ -5,7 +5,7 @@ import Foundation
 /// `dray logs ID`: a job's log lines.
 struct JobLogs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "logs", abstract: "Print a job's log lines.",
+        commandName: "logs", abstract: "Print a job's log lines, each after its step's name, as dray run shows them.",
         discussion: "With -f, follows the log as it is written until the job ends, and exits like `dray run`.")
 
     @OptionGroup var client: ClientOptions
@@ -24,9 +24,14 @@ struct JobLogs: AsyncParsableCommand {
                 id, api: api, command: self, from: index, to: FileHandle.standardOutput, raw: client.raw)
             return
         }
+        let job = try await reporting { try await api.json(JobView.self, .GET, "/jobs/\(id)") }
+        let prefix = StepPrefix(steps: job.steps.map(\.step), raw: client.raw)
         let page = try await reporting {
-            try await api.json(LogPage.self, .GET, "/jobs/\(id)/log?index=\(index)")
+            try await api.json(LogPage.self, .GET, "/jobs/\(id)/log?index=\(index)&detail=true")
         }
-        for line in page.lines { print(VisibleText.shown(line, raw: client.raw)) }
+        for (offset, line) in page.lines.enumerated() {
+            let step = (page.steps?[offset] ?? 1) - 1
+            print(prefix.line(line, step: step, stream: page.streams?[offset] ?? .stdout))
+        }
     }
 }

@@ -15,9 +15,16 @@ enum JobWatch {
         _ id: String, api: APIClient, command: some AsyncParsableCommand, from index: Int = 0, to output: FileHandle,
         raw: Bool
     ) async throws {
+        let job = try await command.reporting { try await api.json(JobView.self, .GET, "/jobs/\(id)") }
+        let prefix = StepPrefix(steps: job.steps.map(\.step), raw: raw)
         try await command.reporting {
-            try await api.events("/jobs/\(id)/log?follow=true&index=\(index)") { data in
-                output.write(Data((VisibleText.shown(data, raw: raw) + "\n").utf8))
+            try await api.events("/jobs/\(id)/log?follow=true&detail=true&index=\(index)") { data in
+                // With detail=true each event is a line's JSON: its step (from 1), stream and text.
+                let entry = try? JSONDecoder().decode(Entry.self, from: Data(data.utf8))
+                let line =
+                    entry.map { prefix.line($0.text, step: $0.step - 1, stream: $0.stream) }
+                    ?? VisibleText.shown(data, raw: raw)
+                output.write(Data((line + "\n").utf8))
             }
         }
         let info = try await command.reporting { try await api.json(JobView.self, .GET, "/jobs/\(id)") }
@@ -33,6 +40,13 @@ enum JobWatch {
                 ExitStatus.forFailedJob(exitCodes: info.steps.map(\.exitCode), canceled: info.phase == .canceled))
         }
     }
+}
+
+/// A line of the live log with `detail=true`.
+private struct Entry: Decodable {
+    var step: Int
+    var stream: StandardStream
+    var text: String
 }
 
 extension APIClient {

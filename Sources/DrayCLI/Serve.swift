@@ -176,6 +176,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The PEM private key of --tls-cert. (default: $DRAY_TLS_KEY)", valueName: "path"))
     var tlsKey: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Write this server's process id here while it runs; the file goes when it stops.", valueName: "path"))
+    var pidFile: String?
+
     private var accessOptions: ServeAccess.Options {
         func variable(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         return ServeAccess.Options(
@@ -304,6 +309,14 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("--store \(error)")
             }
         }
+        if let pidFile {
+            do {
+                try "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+            } catch {
+                throw ValidationError("--pid-file: cannot write \(pidFile): \(error.localizedDescription)")
+            }
+        }
+        defer { if let pidFile { try? FileManager.default.removeItem(atPath: pidFile) } }
         try await serve(jobStore, storeURL: storeURL, node: node, logger: logger, access: access)
     }
 

@@ -59,7 +59,7 @@ struct AccessTests {
             ["submit", "--watch", "--token", Self.token, "-"], stdinText: ServerProcess.shellJob("echo hello"),
             environment: ["DRAY_URL": server.url, "DRAY_TOKEN": ""])
         #expect(flag.status == 0, "\(flag.stderr)")
-        #expect(flag.stderr == "hello\n")
+        #expect(flag.stderr == "[sh] hello\n")
         let variable = try await DrayProcess.run(
             ["ls"], environment: ["DRAY_URL": server.url, "DRAY_TOKEN": Self.token])
         #expect(variable.status == 0, "\(variable.stderr)")

@@ -6,7 +6,9 @@ import Testing
 struct ClientCommandTests {
     func job(_ script: String) -> String { ServerProcess.shellJob(script, name: "work") }
 
-    @Test("submit --watch and logs -f follow the log live and exit with the job's outcome")
+    @Test(
+        "submit --watch and logs -f follow the log live, each line after its step's name as dray run shows it, and exit with the job's outcome"
+    )
     func follow() async throws {
         let server = try await ServerProcess.started("cli")
         defer { server.stop() }
@@ -15,11 +17,11 @@ struct ClientCommandTests {
             ["submit", "--watch", "-"], stdinText: job("for i in 1 2 3; do echo tick $i; sleep 0.3; done"),
             environment: environment)
         #expect(watched.status == 0, "\(watched.stderr)")
-        #expect(watched.stderr == "tick 1\ntick 2\ntick 3\n")
+        #expect(watched.stderr == "[work] tick 1\n[work] tick 2\n[work] tick 3\n")
         let id = String(decoding: watched.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         let logs = try await DrayProcess.run(["logs", "-f", "--index", "1", id], environment: environment)
         #expect(logs.status == 0)
-        #expect(String(decoding: logs.stdout, as: UTF8.self) == "tick 2\ntick 3\n")
+        #expect(String(decoding: logs.stdout, as: UTF8.self) == "[work] tick 2\n[work] tick 3\n")
 
         let failing = try await DrayProcess.run(
             ["submit", "--watch", "-"], stdinText: job("echo bad; exit 7"), environment: environment)
@@ -59,7 +61,7 @@ struct ClientCommandTests {
             let resumed = try await DrayProcess.run(["resume", "--watch", id], environment: environment)
             #expect(resumed.status == 0, "\(resumed.stderr)")
             #expect(String(decoding: resumed.stdout, as: UTF8.self) == "\(id) resumes from step 2 of 2\n")
-            #expect(resumed.stderr == "HELLO\n", "only the resumed step's log, on its spooled input")
+            #expect(resumed.stderr == "[work] HELLO\n", "only the resumed step's log, on its spooled input")
             let complete = try await DrayProcess.run(["resume", id], environment: environment)
             #expect(complete.status == 1)
             #expect(complete.stderr.contains("only a job that ended in error can resume"))
@@ -88,12 +90,14 @@ struct ClientCommandTests {
         let body = String(decoding: try JSONSerialization.data(withJSONObject: job), as: UTF8.self)
         let watched = try await DrayProcess.run(["submit", "--watch", "-"], stdinText: body, environment: environment)
         #expect(watched.status == 0, "\(watched.stderr)")
-        #expect(watched.stderr == #"a\x1b]52;c;b3duZWQ=\x07b\x1b[2Jc"# + "\n", "\(watched.stderr)")
+        #expect(watched.stderr == #"[step\x1b[2J] a\x1b]52;c;b3duZWQ=\x07b\x1b[2Jc"# + "\n", "\(watched.stderr)")
         let id = String(decoding: watched.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         let logs = try await DrayProcess.run(["logs", id], environment: environment)
-        #expect(String(decoding: logs.stdout, as: UTF8.self) == #"a\x1b]52;c;b3duZWQ=\x07b\x1b[2Jc"# + "\n")
+        #expect(
+            String(decoding: logs.stdout, as: UTF8.self) == #"[step\x1b[2J] a\x1b]52;c;b3duZWQ=\x07b\x1b[2Jc"# + "\n")
         let raw = try await DrayProcess.run(["logs", "--raw", id], environment: environment)
-        #expect(String(decoding: raw.stdout, as: UTF8.self) == "a\u{1B}]52;c;b3duZWQ=\u{07}b\u{1B}[2Jc\n")
+        #expect(
+            String(decoding: raw.stdout, as: UTF8.self) == "[step\u{1B}[2J] a\u{1B}]52;c;b3duZWQ=\u{07}b\u{1B}[2Jc\n")
         let list = try await DrayProcess.run(["ls"], environment: environment)
         let listed = String(decoding: list.stdout, as: UTF8.self)
         #expect(listed.contains(#"job\x1b]0;owned\x07"#), "\(listed)")
@@ -111,10 +115,10 @@ struct ClientCommandTests {
             """#
         let watched = try await DrayProcess.run(["submit", "--watch", "-"], stdinText: body, environment: environment)
         #expect(watched.status == 0, "\(watched.stderr)")
-        #expect(watched.stderr == "token=***\n")
+        #expect(watched.stderr == "[sh] token=***\n")
         let id = String(decoding: watched.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         let followed = try await DrayProcess.run(["logs", "-f", id], environment: environment)
         #expect(followed.status == 0, "\(followed.stderr)")
-        #expect(String(decoding: followed.stdout, as: UTF8.self) == "token=***\n")
+        #expect(String(decoding: followed.stdout, as: UTF8.self) == "[sh] token=***\n")
     }
 }

@@ -8,8 +8,14 @@ import Testing
 @Suite("The dashboard, in a real browser", .serialized)
 struct DashboardTests {
     static let script = DrayProcess.root + "/Tests/browser/dashboard.py"
-    /// The README's screenshots are made here; a test run refreshes them.
-    static let screenshots = DrayProcess.root + "/docs"
+    /// The README's screenshots: made into this folder only when `DRAY_SCREENSHOTS` names one
+    /// (`scripts/screenshots` sets it to `docs/`), so that a test run leaves the tree as it was.
+    static let screenshots = ProcessInfo.processInfo.environment["DRAY_SCREENSHOTS"].flatMap { $0.isEmpty ? nil : $0 }
+
+    /// `--screenshot` into the screenshots' folder as `name`, when screenshots are asked for.
+    static func screenshot(_ name: String) -> [String] {
+        screenshots.map { ["--screenshot", $0 + "/" + name] } ?? []
+    }
 
     /// Runs a browser scenario and returns the JSON it printed last.
     static func browse(
@@ -44,7 +50,7 @@ struct DashboardTests {
         defer { server.stop() }
         let id = try await Self.submit(server, Self.wordJob)
         let seen = try await Self.browse(
-            "list", server, ["--job", id, "--screenshot", Self.screenshots + "/dashboard-list.png"])
+            "list", server, ["--job", id] + Self.screenshot("dashboard-list.png"))
         #expect(seen["status"] as? String == "complete")
         #expect(try await server.waitUntilEnded(id)["status"] as? String == "complete")
     }
@@ -112,7 +118,10 @@ struct DashboardTests {
         #expect(try await server.waitUntilEnded(id)["status"] as? String == "error")
         let seen = try await Self.browse(
             "job-page", server,
-            ["--job", id, "--steps", "2", "--screenshot", Self.screenshots + "/dashboard-job.png"])
+            ["--job", id, "--steps", "2"] + Self.screenshot("dashboard-job.png"))
+        let toolbar = try #require(seen["toolbar"] as? [String])
+        #expect(!toolbar.contains("Follow the end") && !toolbar.contains("Pause"), "\(toolbar)")
+        #expect(toolbar.contains("Download the log"), "\(toolbar)")
         let steps = try #require(seen["steps"] as? [String])
         #expect(steps.first?.hasPrefix("1. make dray-test/sh") == true, "\(steps)")
         #expect(

@@ -182,6 +182,16 @@ struct RestartTests {
         }
     }
 
+    @Test("--pid-file holds the server's process id while it runs, and goes when it stops")
+    func pidFile() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("dray-\(UUID().uuidString).pid").path
+        let server = try await ServerProcess.started("pidfile", arguments: ["--pid-file", file])
+        let written = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(Int32(written) == server.pid)
+        await server.stopped()
+        #expect(!FileManager.default.fileExists(atPath: file))
+    }
+
     @Test("LOG_LEVEL takes the original's values; an invalid one warns and uses info")
     func logLevel() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dray-level-\(UUID().uuidString)")

@@ -263,9 +263,14 @@ def scenario_job_page(driver, args):
         "return [...document.querySelectorAll('.timeline .bar')].map(b => b.getBoundingClientRect().width)"
     )
     check(all(width > 0 for width in bars), f"every step that ran has a bar: {bars}")
+    # A finished job's log does not grow: nothing to follow or pause.
+    offered = driver.execute_script(
+        "return [...document.querySelectorAll('.toolbar label, .toolbar button')]"
+        ".filter(e => e.offsetParent !== null).map(e => e.textContent.trim())"
+    )
     if args.screenshot:
         driver.save_screenshot(args.screenshot)
-    return {"steps": steps, "problem": text_of(driver, ".problem")}
+    return {"steps": steps, "problem": text_of(driver, ".problem"), "toolbar": offered}
 
 
 SCENARIOS = {

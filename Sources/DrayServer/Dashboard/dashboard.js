@@ -339,6 +339,7 @@ function jobView(id) {
   const search = el("input", { id: "log-search", type: "search", placeholder: "Search the log" });
   const follow = el("input", { id: "log-follow", type: "checkbox", checked: true });
   const pause = el("button", { type: "button", "aria-pressed": "false", text: "Pause" });
+  const followLabel = el("label", {}, follow, " Follow the end");
   const count = el("span", { class: "note", "aria-live": "off" });
   const trimmed = el("p", { class: "note", hidden: true });
   const downloadLog = el("button", { type: "button", text: "Download the log" });
@@ -362,7 +363,7 @@ function jobView(id) {
       { class: "toolbar" },
       el("label", { for: "log-search", class: "visually-hidden", text: "Search the log" }),
       search,
-      el("label", {}, follow, " Follow the end"),
+      followLabel,
       pause,
       count,
       el("span", { class: "grow" }),
@@ -535,6 +536,8 @@ function jobView(id) {
     buttons.push(confirmed("Delete", "Delete this job, its log and its output? This cannot be undone.", () => act("delete"), true));
     actions.replaceChildren(...buttons);
     downloadOutput.hidden = job.status !== "complete";
+    // Only a running job's log grows: a finished one has no end to follow and nothing to pause.
+    followLabel.hidden = pause.hidden = job.status !== "running";
   }
 
   async function act(verb) {

@@ -48,6 +48,9 @@ final class ServerProcess {
         return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
     }
 
+    /// The server's process id.
+    var pid: Int32 { process.processIdentifier }
+
     /// Waits until `/healthz` answers.
     func waitUntilUp() async throws {
         for _ in 0..<200 {
