@@ -30,6 +30,17 @@ need_packages() {
 
 engine_answers() { timeout 10 docker version >/dev/null 2>&1; }
 
+# swift_build ARG...: swift build, showing its own [n/N] progress lines (a build takes minutes),
+# without the notice about a dependency's unhandled files, which is not ours to fix.
+swift_build() {
+  local status
+  set +e
+  swift build "$@" 2>&1 | grep --line-buffered -v -e "unhandled; explicitly declare them" -e "use of \`mktemp' is dangerous"
+  status=${PIPESTATUS[0]}
+  set -e
+  return "$status"
+}
+
 # ensure_engine: uses the engine DOCKER_HOST names (or the default socket) when it answers;
 # otherwise installs Debian's docker.io and starts a private dockerd, exporting DOCKER_HOST.
 # The private engine publishes containers' ports on 127.0.0.1 only (`--ip`), so `-p 3000:3000`
@@ -69,6 +80,8 @@ stop_engine() {
   pid=$(cat "$DRAY_ENGINE_DIR/dockerd.pid" 2>/dev/null || echo "$DRAY_STARTED_ENGINE")
   as_root kill "$pid" 2>/dev/null || true
   for i in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  # Its socket and run-time state; its images stay in $DRAY_ENGINE_DATA for the next run.
+  rm -rf "$DRAY_ENGINE_DIR" 2>/dev/null || true
   DRAY_STARTED_ENGINE=""
 }
 
@@ -167,24 +180,45 @@ image_from_rootfs() {
   rm -rf "$context" "$context.log"
 }
 
-# build_redis_image: `redis`, from Debian's redis-server and the libraries it loads, since no
-# registry can be reached; like the official image it listens on every interface of its
+# build_redis_image: `dray/redis`, from Debian's redis-server and the libraries it loads, since
+# no registry can be reached; like the official image it listens on every interface of its
 # container with protected mode off, and keeps its data in /data.
 build_redis_image() {
   need_packages redis-server
-  say "building the redis image from Debian's redis-server"
+  say "building the dray/redis image from Debian's redis-server"
   local rootfs
   rootfs=$(mktemp -d)
   make_rootfs "$rootfs" "$(command -v redis-server):/usr/local/bin/redis-server" \
     "$(command -v redis-cli):/usr/local/bin/redis-cli"
   mkdir -p "$rootfs/data"
-  image_from_rootfs redis:latest "$rootfs" 'FROM scratch
+  image_from_rootfs dray/redis:latest "$rootfs" 'FROM scratch
 COPY rootfs/ /
 ENV PATH=/usr/local/bin
 WORKDIR /data
 VOLUME /data
 EXPOSE 6379
 CMD ["redis-server", "--protected-mode", "no"]'
+}
+
+# ensure_redis_image: a `redis` image for the seed's `docker run … redis` lines and compose
+# file. One already there (the official image, say) is used as it is, never replaced; else
+# dray/redis is built and tagged `redis`, and DRAY_TAGGED_REDIS says so, for untag_redis_image.
+DRAY_TAGGED_REDIS=""
+ensure_redis_image() {
+  if docker image inspect redis:latest >/dev/null 2>&1; then
+    say "using the redis image there is"
+    return 0
+  fi
+  build_redis_image
+  docker tag dray/redis:latest redis:latest
+  DRAY_TAGGED_REDIS=1
+}
+
+# untag_redis_image: takes away the `redis` tag that ensure_redis_image added (dray/redis stays).
+untag_redis_image() {
+  [ -n "$DRAY_TAGGED_REDIS" ] || return 0
+  docker rmi redis:latest >/dev/null 2>&1 || true
+  DRAY_TAGGED_REDIS=""
 }
 
 # build_release_binary: .build/release/dray, as the image ships it: the Swift runtime linked in,
@@ -197,8 +231,8 @@ build_release_binary() {
   icu=$(mktemp -d)
   args=$(python3 "$DRAY_ROOT/scripts/icu-data.py" "$toolchain/lib_FoundationICU.a" "$icu") || die "cannot cut the ICU data"
   for arg in $args; do flags+=(-Xlinker "$arg"); done
-  say "building the release binary (static Swift runtime)"
-  swift build -c release --static-swift-stdlib --product dray "${flags[@]}" 2>&1 | grep -v "use of \`mktemp' is dangerous" | tail -1
+  say "building the release binary (static Swift runtime; about 10 minutes on 2 cores the first time)"
+  swift_build -c release --static-swift-stdlib --product dray "${flags[@]}"
   rm -rf "$icu"
 }
 
@@ -219,7 +253,7 @@ ensure_selenium() {
   need_packages chromium chromium-driver
   if ! python3 -c 'import selenium, sys; sys.exit(selenium.__version__ != "4.51.0")' 2>/dev/null; then
     say "installing Selenium from PyPI"
-    python3 -m pip install -q --disable-pip-version-check selenium==4.51.0 2>&1 | grep -v "running pip as the 'root' user" >&2 || true
+    python3 -m pip install -q --disable-pip-version-check selenium==4.51.0 2>&1 | grep -vi "running pip as the 'root' user" >&2 || true
     python3 -c 'import selenium' || die "selenium did not install"
   fi
 }

@@ -19,7 +19,7 @@ final class PrivateEngine {
 
     init() async throws {
         let name = UUID().uuidString.prefix(8).lowercased()
-        folder = "/tmp/dray-private-engine-\(name)"
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("dray-private-engine-\(name)").path
         bridge = "dray-\(name)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let subnet = "10.213.\(Int.random(in: 0...255))"
