@@ -95,6 +95,7 @@ DRAY_PODMAN_DIR=${DRAY_PODMAN_DIR:-/tmp/dray-podman}
 DRAY_PODMAN_PID=""
 start_podman() {
   need_packages podman
+  podman_cgroups
   as_root mkdir -p /etc/containers/containers.conf.d
   printf '# Written by Dray'"'"'s scripts/lib.sh: the sandbox refuses Podman'"'"'s default rlimits.\n[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n' |
     as_root tee /etc/containers/containers.conf.d/dray-ulimits.conf >/dev/null
@@ -118,6 +119,21 @@ start_podman() {
     as_root podman load -q -i "$DRAY_PODMAN_DIR/images.tar" >/dev/null
     rm -f "$DRAY_PODMAN_DIR/images.tar"
   fi
+}
+
+# podman_cgroups: on a hybrid cgroup layout (v1 hierarchies, and cgroup2 at
+# /sys/fs/cgroup/unified), a controller that no v1 hierarchy holds shows in cgroup2 (hugetlb, on
+# some kernels), and crun then refuses every container: "cgroups in hybrid mode not supported,
+# drop all controllers from cgroupv2". Each such controller gets a v1 hierarchy of its own.
+podman_cgroups() {
+  local unified=/sys/fs/cgroup/unified controller
+  [ -s "$unified/cgroup.controllers" ] || return 0
+  for controller in $(cat "$unified/cgroup.controllers"); do
+    say "mounting a cgroup v1 hierarchy for $controller, which crun refuses to find in cgroup2"
+    as_root mkdir -p "/sys/fs/cgroup/$controller"
+    as_root mount -t cgroup -o "$controller" cgroup "/sys/fs/cgroup/$controller" ||
+      die "cannot mount the $controller cgroup: crun will refuse Podman's containers"
+  done
 }
 
 # stop_podman: stops Podman's service if start_podman started it.
