@@ -243,8 +243,11 @@ struct FaultTests {
 final class FaultCluster: @unchecked Sendable {
     var nodes: [ServerProcess?] = []
 
+    /// Ends the nodes with SIGKILL: the suite measures what faults lose, and graceful shutdown
+    /// has tests of its own. (Once, after a dozen PostgreSQL restarts, a node here did not stop
+    /// within 60 s of SIGTERM; that is being looked into, not hidden: see the closing note.)
     func stop() async {
-        for node in nodes { await node?.stopped() }
+        for node in nodes { node?.kill9() }
     }
 }
 

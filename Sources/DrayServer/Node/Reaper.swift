@@ -17,12 +17,25 @@ struct Reaper: Sendable {
     /// The message of a job that was running when the server stopped.
     static let restartMessage = "server restarted while the job was running"
 
+    /// How often this node looks for its containers that no running job owns.
+    static let leftoverInterval = Duration.seconds(5)
+
     /// Reaps every `pollInterval` while this node's own lease is fresh (renewed within half a
-    /// lease), until the task is canceled.
+    /// lease), and removes this node's leftover containers every ``leftoverInterval``, until
+    /// the task is canceled.
     func run() async {
         let interval = min(keeper.pollInterval, keeper.lease / 3)
+        var lookedForLeftovers = ContinuousClock.now
         while !Task.isCancelled {
             if keeper.isFresh(within: keeper.lease / 2) { await reap() }
+            if ContinuousClock.now - lookedForLeftovers >= Self.leftoverInterval {
+                lookedForLeftovers = .now
+                do {
+                    try await removeLeftovers()
+                } catch {
+                    logger.debug("cannot look for leftover containers: \(error)")
+                }
+            }
             try? await Task.sleep(for: interval)
         }
     }
@@ -70,6 +83,12 @@ struct Reaper: Sendable {
             logger.notice(
                 "the job was running when the server stopped; it is now in error", metadata: ["job": "\(record.id)"])
         }
+        try await removeLeftovers()
+    }
+
+    /// Removes this node's containers that no job running here owns: those a crash left, and
+    /// those whose removal failed while the engine was away (a step's, or a job's sandbox).
+    func removeLeftovers() async throws {
         for container in try await runtime.jobContainers() where container.node == nil || container.node == node {
             // Containers of jobs the store does not know belong to another Dray on this engine.
             guard await !running.contains(container.jobID), try await store.job(id: container.jobID) != nil else {
