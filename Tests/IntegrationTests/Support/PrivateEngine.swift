@@ -57,9 +57,20 @@ final class PrivateEngine {
         _ = try await ChildProcess.wait(pid)
     }
 
-    /// Stops dockerd and removes its folders and its bridge.
+    /// Stops dockerd and removes its folders and its bridge. A container's shim can outlive an
+    /// engine that was stopped and started while it ran, holding the container's file system
+    /// mounted under the folder: such shims are killed and the mounts taken away first, so that
+    /// the folder goes and a test run leaves nothing behind.
     func remove() async {
         try? await stop()
+        _ = try? await Shell.run(["pkill", "-KILL", "-f", "containerd-shim.*\(folder)"])
+        let mounts = (try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? ""
+        for line in mounts.split(separator: "\n").reversed() {
+            let fields = line.split(separator: " ")
+            if fields.count > 1, fields[1].hasPrefix(folder) {
+                _ = try? await Shell.run(["umount", "-l", String(fields[1])])
+            }
+        }
         _ = try? await Shell.run(["rm", "-rf", folder])
         _ = try? await Shell.run(["ip", "link", "del", bridge])
     }
