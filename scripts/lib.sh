@@ -132,7 +132,7 @@ podman_cgroups() {
     say "mounting a cgroup v1 hierarchy for $controller, which crun refuses to find in cgroup2"
     as_root mkdir -p "/sys/fs/cgroup/$controller"
     as_root mount -t cgroup -o "$controller" cgroup "/sys/fs/cgroup/$controller" ||
-      die "cannot mount the $controller cgroup: crun will refuse Podman's containers"
+      say "warning: cannot mount the $controller cgroup: crun may refuse Podman's containers"
   done
 }
 
