@@ -20,7 +20,7 @@ enum JobWatch {
         try await command.reporting {
             try await api.events("/jobs/\(id)/log?follow=true&detail=true&index=\(index)") { data in
                 // With detail=true each event is a line's JSON: its step (from 1), stream and text.
-                let entry = try? JSONDecoder().decode(Entry.self, from: Data(data.utf8))
+                let entry = try? Entry.decoder.decode(Entry.self, from: Data(data.utf8))
                 let line =
                     entry.map { prefix.line($0.text, step: $0.step - 1, stream: $0.stream) }
                     ?? VisibleText.shown(data, raw: raw)
@@ -47,6 +47,9 @@ private struct Entry: Decodable {
     var step: Int
     var stream: StandardStream
     var text: String
+
+    /// One decoder for every line of a follow, not one per line.
+    static let decoder = JSONDecoder()
 }
 
 extension APIClient {

@@ -120,7 +120,8 @@ public struct DockerRuntime: ContainerRuntime {
             removals.add(remove, job: spec.labels["dray.job"] ?? "")
             return exitCode
         } catch {
-            if Task.isCancelled { await stop(id, grace: spec.stopGracePeriod) }
+            // A started step was stopped by its ``Stopper`` (SIGTERM, SIGKILL at the grace's
+            // end); one that never started needs no stop: the forced removal ends either.
             await remove(id)
             throw error
         }
@@ -152,12 +153,6 @@ public struct DockerRuntime: ContainerRuntime {
             if error.isNotFound { return }
             throw DrayError(.runtime, "cannot remove container \(id): \(error.message)", cause: error)
         }
-    }
-
-    /// Stops a container as `docker stop` does (SIGTERM, then SIGKILL after `grace` seconds),
-    /// even when the calling task was canceled.
-    private func stop(_ id: String, grace: Double) async {
-        await shielded("stop", id, level: .debug) { try await $0.stopContainer(id, timeout: Int(grace.rounded(.up))) }
     }
 
     /// Removes a container, even when the calling task was canceled.

@@ -66,11 +66,6 @@ struct SecretMask: Sendable {
         return bytes.withUnsafeBytes { mask($0, final: true).masked } ?? bytes
     }
 
-    func apply(_ text: String) -> String {
-        guard !patterns.isEmpty else { return text }
-        return String(decoding: apply(Array(text.utf8)), as: UTF8.self)
-    }
-
     /// Masks `data`: the masked bytes (nil when nothing was masked), and unless `final`, the
     /// end of `data` that may begin a secret, left out of them.
     private func mask(_ data: UnsafeRawBufferPointer, final: Bool) -> (masked: [UInt8]?, held: [UInt8]) {
