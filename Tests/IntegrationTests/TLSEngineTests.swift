@@ -23,16 +23,21 @@ struct TLSEngineTests {
               - source: dray-test/sh
                 environment: [{ variable: SCRIPT, value: "head -c 16777216 /dev/urandom > /tmp/d; sha256sum < /tmp/d >&2; cat /tmp/d" }]
               - source: dray-test/sh
-                environment: [{ variable: SCRIPT, value: "cat > /out/data.bin" }]
+                environment: [{ variable: SCRIPT, value: "cat > /out/data.bin; wc -c < /out/data.bin >&2" }]
                 output: /out/data.bin
               - source: dray-test/sh
-                environment: [{ variable: SCRIPT, value: "sha256sum" }]
+                environment: [{ variable: SCRIPT, value: "cat > /tmp/d; wc -c < /tmp/d >&2; sha256sum < /tmp/d" }]
             """#)
         let bytes = try await DrayProcess.run(["run", job], environment: proxy.environment())
-        #expect(bytes.status == 0, "\(bytes.stderr)")
+        // The log holds 48 MB of escaped bytes: a failure shows what each step said on stderr
+        // (the checksum, then each later step's byte count) and the log's last lines.
+        let said = bytes.stderr.split(separator: "\n").filter { $0.hasPrefix("[sh:err]") || $0.hasPrefix("dray:") }
+        let diagnosis = "\(said.joined(separator: "\n"))\n…\n\(bytes.stderr.suffix(2000))"
+        #expect(bytes.status == 0, "\(diagnosis)")
         let sum = String(decoding: bytes.stdout, as: UTF8.self).prefix(64)
         #expect(sum.count == 64)
-        #expect(bytes.stderr.contains("[sh:err] \(sum)"), "\(bytes.stderr)")
+        #expect(said.contains("[sh:err] \(sum)  -"), "\(diagnosis)")
+        #expect(said.filter { $0 == "[sh:err] 16777216" }.count == 2, "\(diagnosis)")
     }
 
     @Test("dray serve reaches a TLS engine and runs jobs through the API")
