@@ -564,11 +564,7 @@ public final class PostgresJobStore: JobStore {
                         logger: self.logger))
                 var ended: [JobRecord] = []
                 for var record in running {
-                    let node = record.node ?? "?"
-                    record.state.fail(
-                        JobState.nodeLostMessage(
-                            node: node, step: record.state.currentStep.map { record.job.steps[$0].label(index: $0) }),
-                        reason: .nodeLost, at: now)
+                    record.state.lose(node: record.node ?? "?", job: record.job, at: now)
                     let encoded = try Self.encoder.encode(record.state)
                     var bindings = PostgresBindings()
                     Columns(record.state).bind(to: &bindings)

@@ -471,10 +471,7 @@ public final class RedisJobStore: JobStore {
                 guard var record = try await job(id: id), record.node == node, record.state.status == .running else {
                     continue
                 }
-                record.state.fail(
-                    JobState.nodeLostMessage(
-                        node: node, step: record.state.currentStep.map { record.job.steps[$0].label(index: $0) }),
-                    reason: .nodeLost, at: now)
+                record.state.lose(node: node, job: record.job, at: now)
                 if try await transition(id: id, state: record.state, from: .running, node: node, then: "release") {
                     ended.append(record)
                 }
@@ -573,19 +570,9 @@ public final class RedisJobStore: JobStore {
     /// The state of a job the original Dray wrote, from its `status`, `completedSteps` and
     /// `totalSteps` (the hash's first three fields).
     static func legacyState(_ fields: [RESPValue]) -> JobState {
-        var state = JobState(stepCount: legacyCount(fields[2].string), createdAt: Date(timeIntervalSince1970: 0))
-        state.stepsCompleted = fields[1].int ?? 0
-        switch fields[0].string {
-        case "complete":
-            state.status = .complete
-            state.phase = .complete
-        case "error":
-            state.status = .error
-            state.phase = .failed
-        case "running": state.phase = .running
-        default: break
-        }
-        return state
+        JobState(
+            legacyStatus: fields[0].string, stepsCompleted: fields[1].int ?? 0,
+            stepCount: legacyCount(fields[2].string))
     }
 
     /// The original wrote `totalSteps` as Go's `string(n)`: the character with code n, not digits.

@@ -524,11 +524,7 @@ public final class SQLiteJobStore: JobStore {
                         arguments: [node])
                     for row in rows {
                         var record = try Self.record(row)
-                        record.state.fail(
-                            JobState.nodeLostMessage(
-                                node: node, step: record.state.currentStep.map { record.job.steps[$0].label(index: $0) }
-                            ),
-                            reason: .nodeLost, at: now)
+                        record.state.lose(node: node, job: record.job, at: now)
                         try db.execute(
                             sql:
                                 "UPDATE jobs SET state = ?, version = version + 1, node = NULL, stop_request = NULL, (\(Self.stateColumns)) = (\(Self.stateParameters)) WHERE id = ?",

@@ -59,6 +59,7 @@ public final class JobService: Service, Sendable {
     private let keeper: LeaseKeeper
     private let reaper: Reaper
     private let sweeper: Sweeper
+    private let endings: JobEndings
     /// Wakes live-log readers when a job's log or state was written.
     let changes = ChangeBoard()
     /// What `GET /metrics` reports.
@@ -78,26 +79,26 @@ public final class JobService: Service, Sendable {
         let node = configuration.node
         running = RunningJobs(slots: configuration.maxConcurrentJobs)
         spools = Spools(root: spoolRoot)
+        let doorbell = Doorbell()
+        let endings = JobEndings(store: store, changes: changes, metrics: metrics, queue: doorbell, logger: logger)
+        self.endings = endings
         let executor = JobExecutor(
             store: store, runner: JobRunner(runtime: runtime, defaults: configuration.stepLimits), spools: spools,
-            node: node, reasons: running.reasons, changes: changes, metrics: metrics, logger: logger,
+            node: node, reasons: running.reasons, changes: changes, endings: endings, logger: logger,
             maxLogBytes: configuration.maxLogBytes)
         worker = JobQueueWorker(
-            store: store, node: node, running: running, executor: executor,
+            store: store, node: node, running: running, executor: executor, doorbell: doorbell,
             pollInterval: configuration.pollInterval, metrics: metrics, logger: logger)
         keeper = LeaseKeeper(
             store: store, node: node, lease: configuration.lease, pollInterval: configuration.pollInterval,
             running: running, spools: spools, logger: logger)
         reaper = Reaper(
-            store: store, runtime: runtime, node: node, keeper: keeper, running: running, changes: changes,
-            metrics: metrics, logger: logger)
+            store: store, runtime: runtime, node: node, keeper: keeper, running: running, endings: endings,
+            logger: logger)
         sweeper = Sweeper(
             store: store, keepOutputs: configuration.keepOutputs, jobTTL: configuration.jobTTL, running: running,
-            spools: spools, executor: executor, logger: logger)
+            spools: spools, endings: endings, logger: logger)
     }
-
-    /// The message of a job that was running when the server stopped.
-    public static let restartMessage = Reaper.restartMessage
 
     /// Takes this node's lease (a store that holds one node refuses a second one), ends the jobs
     /// of nodes whose lease ran out, ends in `error` the jobs this node left running when it
@@ -207,10 +208,9 @@ public final class JobService: Service, Sendable {
         }
         guard record.state.status == .running else { return false }
         if record.node == nil {
-            record.state.fail("the job was canceled before it started", phase: .canceled, reason: .canceled)
+            record.state.cancel("the job was canceled before it started")
             if try await store.endQueued(id: id, state: record.state) {
-                changes.bump(id)
-                metrics.jobEnded(record.state)
+                await endings.ended(record, as: record.state)
                 return true
             }
             // Claimed meanwhile: ask its node.
@@ -246,8 +246,7 @@ public final class JobService: Service, Sendable {
                 .conflict,
                 "job \(id) is \(record.state.status.rawValue): only a job that ended in error can resume")
         }
-        // A streaming job keeps no output between its steps: it starts over.
-        let from = record.job.streaming == true ? 0 : min(record.state.stepsCompleted, record.job.steps.count - 1)
+        let from = record.state.resumeStep(of: record.job)
         // This node freed the step's input: say so. (Another node may hold it, or not: the node
         // that claims the job runs it from step 1 when the input is not in its spool.)
         if from > 0, await spools.wasFreed(id) || record.node == configuration.node,
@@ -259,14 +258,7 @@ public final class JobService: Service, Sendable {
             )
         }
         var state = record.state
-        state.status = .running
-        state.phase = .queued
-        state.error = nil
-        state.reason = nil
-        state.finishedAt = nil
-        state.currentStep = nil
-        state.stepsCompleted = from
-        for index in from..<state.steps.count { state.steps[index] = StepState() }
+        state.requeue(from: from)
         guard try await store.requeue(id: id, state: state) else {
             throw DrayError(.conflict, "job \(id) is no longer in error: another resume took it first")
         }
@@ -301,11 +293,6 @@ public final class JobService: Service, Sendable {
         _ = try await store.delete(id: id)
         await spools.remove(id)
         return true
-    }
-
-    /// Frees old spools and deletes old jobs, as the sweeper does every while.
-    func sweep(now: Date = Date()) async {
-        await sweeper.sweep(now: now)
     }
 
     /// Prepares the store and recovers (``recover()``); then works until the server shuts

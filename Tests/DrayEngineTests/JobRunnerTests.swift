@@ -179,7 +179,7 @@ struct JobRunnerTests {
             var failed = JobState(stepCount: 2)
             failed.stepsCompleted = 1
             failed.fail("step 2 exited with code 3")
-            failed.status = .running
+            failed.requeue(from: 1)
             let state = await JobRunner(runtime: runtime).run(
                 Job(steps: [step("fail 1"), step("upper")]), id: "JOB", spoolDirectory: spool,
                 observer: RecordingObserver(), state: failed, from: 1)

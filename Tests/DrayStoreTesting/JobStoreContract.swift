@@ -130,13 +130,16 @@ public struct JobStoreContract: Sendable {
             try await store.create(record)
             switch index % 3 {
             case 1:
-                record.state.phase = .running
-                record.state.currentStep = 1
+                record.state.preparing(step: 1)
+                record.state.running(step: 1)
                 record.state.stepsCompleted = 1
                 record.state.startedAt = Date(timeIntervalSince1970: 1_700_000_001.5)
             case 2:
-                record.state.fail("step 2 failed", reason: index % 2 == 0 ? .canceled : .failed)
-                record.state.phase = index % 2 == 0 ? .canceled : .failed
+                if index % 2 == 0 {
+                    record.state.cancel("step 2 failed")
+                } else {
+                    record.state.fail("step 2 failed")
+                }
             default: break
             }
             try await store.update(id: record.id, state: record.state)
@@ -270,10 +273,7 @@ public struct JobStoreContract: Sendable {
         record.state.fail("step 1 exited with code 1")
         try await store.update(id: record.id, state: record.state, owner: "a", version: claimed.version)
         var resumed = record.state
-        resumed.status = .running
-        resumed.phase = .queued
-        resumed.error = nil
-        resumed.reason = nil
+        resumed.requeue(from: 0)
         let id = record.id
         let queued = resumed
         let both = try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -301,8 +301,8 @@ public struct JobStoreContract: Sendable {
         try await store.create(record)
         #expect(try await store.heartbeat(node: "gone", lease: .milliseconds(1)))
         let claimed = try #require(try await store.claim(node: "gone", limit: 1).first)
-        record.state.phase = .running
-        record.state.currentStep = 1
+        record.state.preparing(step: 1)
+        record.state.running(step: 1)
         try await store.update(id: record.id, state: record.state, owner: "gone", version: claimed.version)
         #expect(try await store.reapLostNodes(now: Date().addingTimeInterval(-60)).isEmpty, "a live lease is kept")
         try await Task.sleep(for: .milliseconds(20))
@@ -313,7 +313,7 @@ public struct JobStoreContract: Sendable {
         #expect(stored.state.error?.contains("node gone") == true && stored.state.error?.contains(#""s1""#) == true)
         #expect(try await store.reapLostNodes(now: Date()).isEmpty, "reaped once")
         do {
-            record.state.status = .complete
+            record.state.complete()
             try await store.update(id: record.id, state: record.state, owner: "gone", version: claimed.version + 1)
             Issue.record("a lost node's write was taken")
         } catch let error as DrayError {
@@ -329,7 +329,7 @@ public struct JobStoreContract: Sendable {
         let claimed = try #require(try await store.claim(node: "a", limit: 1).first)
         #expect(claimed.version == 1, "a claim is a write")
         #expect(try await store.job(id: record.id)?.version == 1)
-        record.state.phase = .running
+        record.state.running(step: 0)
         try await store.update(id: record.id, state: record.state, owner: "a", version: 1)
         #expect(try await store.job(id: record.id)?.version == 2)
         func refused(at version: Int, _ why: Comment) async throws {
@@ -376,7 +376,7 @@ public struct JobStoreContract: Sendable {
         try await store.appendLog(id: record.id, lines: [line(0)])
         #expect(await changes.next() == .job(record.id), "a log line")
         let claimed = try #require(try await store.claim(node: "a", limit: 1).first)
-        record.state.phase = .running
+        record.state.running(step: 0)
         try await store.update(id: record.id, state: record.state, owner: "a", version: claimed.version)
         #expect(await changes.next() == .job(record.id), "a state")
         #expect(try await store.requestStop(id: record.id, .cancel))
@@ -403,15 +403,14 @@ public struct JobStoreContract: Sendable {
     func statusTransitions() async throws {
         var done = Self.record()
         try await store.create(done)
-        done.state.phase = .running
-        done.state.currentStep = 0
+        done.state.preparing(step: 0)
+        done.state.running(step: 0)
         done.state.startedAt = Date()
         try await store.update(id: done.id, state: done.state)
         #expect(try await store.job(id: done.id)?.state == done.state)
         done.state.stepsCompleted = 2
         done.state.steps = [StepState(exitCode: 0, startedAt: Date(), finishedAt: Date()), StepState(exitCode: 0)]
-        done.state.status = .complete
-        done.state.phase = .complete
+        done.state.complete()
         try await store.update(id: done.id, state: done.state)
         #expect(try await store.job(id: done.id)?.state == done.state)
 
@@ -583,8 +582,8 @@ public struct JobStoreContract: Sendable {
         let mine = Self.record()
         let theirs = Self.record()
         var legacy = Self.record()
-        legacy.state.phase = .running
-        legacy.state.currentStep = 0
+        legacy.state.preparing(step: 0)
+        legacy.state.running(step: 0)
         for record in [mine, theirs] { try await store.create(record) }
         _ = try await store.claim(node: "a", limit: 1)
         _ = try await store.claim(node: "b", limit: 1)
@@ -609,9 +608,7 @@ public struct JobStoreContract: Sendable {
         #expect(try await store.finishedJobs(before: base.addingTimeInterval(60), limit: 1).map(\.id) == [oldest[0]])
         // A resumed job runs again; a deleted one is gone; a job that ends joins the index.
         var resumed = ended[1].state
-        resumed.status = .running
-        resumed.phase = .queued
-        resumed.finishedAt = nil
+        resumed.requeue(from: resumed.stepsCompleted)
         #expect(try await store.requeue(id: ended[1].id, state: resumed))
         #expect(try await store.delete(id: ended[2].id))
         var now = legacy.state

@@ -269,8 +269,7 @@ struct ServerTests: Sendable {
             for _ in 0..<2_345 {
                 // Ended, so that the server does not claim them from the queue.
                 var record = JobStoreContract.record(steps: 1, name: nil)
-                record.state.status = .complete
-                record.state.phase = .complete
+                record.state.complete()
                 try await service.store.create(record)
                 ids.append(record.id)
             }

@@ -57,7 +57,7 @@ public struct JobRunner: Sendable {
         stopReason: @Sendable () -> FailureReason? = { nil }
     ) async -> JobState {
         var state = initial ?? JobState(stepCount: job.steps.count)
-        state.startedAt = state.startedAt ?? Date()
+        state.start()
         do {
             try await FileSystem.shared.createDirectory(at: spoolDirectory, withIntermediateDirectories: true)
         } catch {
@@ -96,12 +96,7 @@ public struct JobRunner: Sendable {
                 }
             }
         }
-        if state.status == .running {
-            state.status = .complete
-            state.phase = .complete
-            state.currentStep = nil
-            state.finishedAt = Date()
-        }
+        if state.status == .running { state.complete() }
         // A job is reported ended once its containers (its steps', its sandbox) are gone.
         await runtime.settle(job: id)
         await observer.jobDidChange(state)
@@ -116,9 +111,9 @@ public struct JobRunner: Sendable {
             // However the runtime reported it, a step stopped by cancellation was canceled.
             switch stopReason() ?? .canceled {
             case .shutdown:
-                state.fail("\(label) was stopped: the server shut down", phase: .canceled, reason: .shutdown)
+                state.cancel("\(label) was stopped: the server shut down", reason: .shutdown)
             default:
-                state.fail("\(label) was canceled", phase: .canceled, reason: .canceled)
+                state.cancel("\(label) was canceled")
             }
         } else if Self.isDiskFull(error) {
             state.fail("\(label): the spool's disk is full: no space was left to keep the step's output")
@@ -158,8 +153,7 @@ public struct JobRunner: Sendable {
     ) async throws {
         var prepared: [ImageReference] = []
         for (index, step) in job.steps.enumerated() {
-            state.currentStep = index
-            state.phase = .pulling
+            state.preparing(step: index)
             await observer.jobDidChange(state)
             do {
                 let image = try ImageReference(parsing: step.source)
@@ -171,10 +165,7 @@ public struct JobRunner: Sendable {
                 throw StepFailure(index: index, error: error)
             }
         }
-        let started = Date()
-        state.phase = .running
-        state.currentStep = 0
-        for index in job.steps.indices { state.steps[index] = StepState(startedAt: started) }
+        state.runningAll()
         await observer.jobDidChange(state)
 
         let last = job.steps.count - 1
@@ -213,19 +204,19 @@ public struct JobRunner: Sendable {
                         reason: .timeout)
                     break
                 }
-                state.steps[index].exitCode = exitCode
-                state.steps[index].finishedAt = Date()
                 if exitCode == 0 {
-                    state.steps[index].outputBytes =
-                        index < last
-                        ? pipes[index].bytesWritten
-                        : await Self.size(of: Self.outputPath(step: index, in: spoolDirectory))
-                    state.stepsCompleted += 1
+                    state.stepSucceeded(
+                        index,
+                        outputBytes: index < last
+                            ? pipes[index].bytesWritten
+                            : await Self.size(of: Self.outputPath(step: index, in: spoolDirectory)))
                     state.currentStep = state.steps.firstIndex { $0.exitCode == nil }
                     if state.stepsCompleted == job.steps.count { break }
                     await observer.jobDidChange(state)
                     continue
                 }
+                state.steps[index].exitCode = exitCode
+                state.steps[index].finishedAt = Date()
                 let label = job.steps[index].label(index: index)
                 if let exitCode {
                     state.fail("\(label) exited with code \(exitCode)")
@@ -265,15 +256,12 @@ public struct JobRunner: Sendable {
         let step = job.steps[index]
         let label = step.label(index: index)
         let image = try ImageReference(parsing: step.source)
-        state.currentStep = index
-        state.phase = .pulling
-        state.steps[index] = StepState(attempts: step.retries == nil ? nil : [])
+        state.preparing(step: index, fresh: StepState(attempts: step.retries == nil ? nil : []))
         await observer.jobDidChange(state)
         try await runtime.prepareImage(image, refresh: step.refresh ?? false) { progress in
             await observer.jobDidPull(step: index, progress: progress)
         }
-        state.phase = .running
-        state.steps[index].startedAt = Date()
+        state.running(step: index)
         await observer.jobDidChange(state)
 
         let attempts = 1 + max(0, step.retries ?? 0)
@@ -292,14 +280,13 @@ public struct JobRunner: Sendable {
                 try await execute(
                     index, of: job, image: image, id: id, spoolDirectory: spoolDirectory, observer: observer)
             }
-            state.steps[index].exitCode = exitCode
             state.steps[index].attempts?.append(exitCode)
             if exitCode == 0 {
-                state.steps[index].finishedAt = Date()
-                state.steps[index].outputBytes = await Self.size(of: Self.outputPath(step: index, in: spoolDirectory))
-                state.stepsCompleted += 1
+                state.stepSucceeded(
+                    index, outputBytes: await Self.size(of: Self.outputPath(step: index, in: spoolDirectory)))
                 return
             }
+            state.steps[index].exitCode = exitCode
             let failure: String
             if exitCode != nil {
                 failure = "\(label) exited with code \(exitCode!)"

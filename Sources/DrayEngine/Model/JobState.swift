@@ -1,70 +1,13 @@
 import Foundation
 
-/// The seed's three job statuses. Finer detail is in ``JobPhase``.
-public enum JobStatus: String, Codable, Sendable, CaseIterable {
-    case running
-    case complete
-    case error
-}
-
-/// What a job is doing now, finer than its ``JobStatus``.
-public enum JobPhase: String, Codable, Sendable, CaseIterable {
-    /// Accepted, not started.
-    case queued
-    /// Making sure a step's image is present.
-    case pulling
-    /// A step's container is running.
-    case running
-    case complete
-    /// A step failed, or Dray could not run it.
-    case failed
-    /// Stopped before it ended.
-    case canceled
-}
-
-/// What happened to one step.
-public struct StepState: Codable, Sendable, Equatable {
-    public var exitCode: Int32?
-    public var startedAt: Date?
-    public var finishedAt: Date?
-    /// Each attempt's exit code, in order, when the step has `retries` (nil for one that timed out).
-    public var attempts: [Int32?]?
-    /// The bytes of output the step passed on (to the next step, or as the job's output), once
-    /// it exited 0.
-    public var outputBytes: Int64?
-
-    public init(
-        exitCode: Int32? = nil, startedAt: Date? = nil, finishedAt: Date? = nil, attempts: [Int32?]? = nil,
-        outputBytes: Int64? = nil
-    ) {
-        self.exitCode = exitCode
-        self.startedAt = startedAt
-        self.finishedAt = finishedAt
-        self.attempts = attempts
-        self.outputBytes = outputBytes
-    }
-}
-
-/// Why a job ended in `error`.
-public enum FailureReason: String, Codable, Sendable {
-    /// A step exited non-zero, or could not be run.
-    case failed
-    /// `POST /jobs/{id}/cancel`, `DELETE`, or an interrupted `dray run`.
-    case canceled
-    /// A step's or the job's `timeout` ran out.
-    case timeout
-    /// The server stopped, and the job did not end within its `--shutdown-grace`.
-    case shutdown
-    /// The server stopped without a chance to stop the job (a crash, kill -9).
-    case restarted
-    /// The node that ran the job stopped renewing its lease, and another node ended the job.
-    case nodeLost = "node-lost"
-}
-
 /// Where a job is: its status, how many steps completed, and why it failed.
+///
+/// Its status and phase change only through the transitions below, which are every way a job
+/// moves: the runner, the service, the executor, the reaper and every store call them, and no
+/// other file sets either.
 public struct JobState: Codable, Sendable, Equatable {
-    public var status: JobStatus
-    public var phase: JobPhase
+    public private(set) var status: JobStatus
+    public private(set) var phase: JobPhase
     public var stepsCompleted: Int
     /// The index of the step being prepared or run, from 0.
     public var currentStep: Int?
@@ -85,6 +28,52 @@ public struct JobState: Codable, Sendable, Equatable {
         self.createdAt = createdAt
         steps = Array(repeating: StepState(), count: stepCount)
     }
+}
+
+// MARK: - Transitions
+
+extension JobState {
+    /// A node starts (or carries on) the job.
+    public mutating func start(at time: Date = Date()) {
+        startedAt = startedAt ?? time
+    }
+
+    /// Step `index`'s image is being made ready. `fresh` clears what an earlier run of the step
+    /// left (`attempts` starts empty for a step that has `retries`).
+    public mutating func preparing(step index: Int, fresh: StepState? = nil) {
+        currentStep = index
+        phase = .pulling
+        if let fresh { steps[index] = fresh }
+    }
+
+    /// Step `index`'s container runs.
+    public mutating func running(step index: Int, at time: Date = Date()) {
+        phase = .running
+        steps[index].startedAt = time
+    }
+
+    /// Every step of a streaming job runs, all started at `time`.
+    public mutating func runningAll(at time: Date = Date()) {
+        phase = .running
+        currentStep = 0
+        for index in steps.indices { steps[index] = StepState(startedAt: time) }
+    }
+
+    /// Step `index` exited 0, passing on `outputBytes`.
+    public mutating func stepSucceeded(_ index: Int, outputBytes: Int64?, at time: Date = Date()) {
+        steps[index].exitCode = 0
+        steps[index].finishedAt = time
+        steps[index].outputBytes = outputBytes
+        stepsCompleted += 1
+    }
+
+    /// Every step ran: the job is complete.
+    public mutating func complete(at time: Date = Date()) {
+        status = .complete
+        phase = .complete
+        currentStep = nil
+        finishedAt = time
+    }
 
     /// Ends the job in `error` with `message`.
     public mutating func fail(
@@ -97,4 +86,67 @@ public struct JobState: Codable, Sendable, Equatable {
         finishedAt = time
         currentStep = nil
     }
+
+    /// Ends the job in `error`, stopped before it ended: `canceled` (by a person) or `shutdown`.
+    public mutating func cancel(_ message: String, reason: FailureReason = .canceled, at time: Date = Date()) {
+        fail(message, phase: .canceled, reason: reason, at: time)
+    }
+
+    /// Ends the job of `node`, whose lease ran out while it ran the job.
+    public mutating func lose(node: String, job: Job, at time: Date = Date()) {
+        let step = currentStep.map { job.steps[$0].label(index: $0) }
+        fail(Self.nodeLostMessage(node: node, step: step), reason: .nodeLost, at: time)
+    }
+
+    /// Ends the job that was running when its node stopped without a chance to end it.
+    public mutating func restarted(at time: Date = Date()) {
+        fail(Self.restartMessage, reason: .restarted, at: time)
+    }
+
+    /// The step a resumed job starts from: the one that failed, or for a streaming job, which
+    /// keeps no output between its steps, the first.
+    public func resumeStep(of job: Job) -> Int {
+        job.streaming == true ? 0 : min(stepsCompleted, job.steps.count - 1)
+    }
+
+    /// Queues the job again to run from step `first`: the steps from there on are forgotten.
+    public mutating func requeue(from first: Int) {
+        status = .running
+        phase = .queued
+        error = nil
+        reason = nil
+        finishedAt = nil
+        currentStep = nil
+        rewind(to: first)
+    }
+
+    /// Forgets the steps from `first` on, to run them again.
+    public mutating func rewind(to first: Int) {
+        stepsCompleted = first
+        for index in first..<steps.count { steps[index] = StepState() }
+    }
+
+    /// The state of a job the original Dray wrote: only its `status` and step counts.
+    public init(legacyStatus: String?, stepsCompleted: Int, stepCount: Int) {
+        self.init(stepCount: stepCount, createdAt: Date(timeIntervalSince1970: 0))
+        self.stepsCompleted = stepsCompleted
+        switch legacyStatus {
+        case "complete":
+            status = .complete
+            phase = .complete
+        case "error":
+            status = .error
+            phase = .failed
+        case "running": phase = .running
+        default: break
+        }
+    }
+
+    /// The message of a job whose node stopped renewing its lease.
+    public static func nodeLostMessage(node: String, step: String?) -> String {
+        "node \(node) stopped answering while the job ran\(step.map { " (\($0))" } ?? ""): its lease ran out"
+    }
+
+    /// The message of a job that was running when its server stopped.
+    public static let restartMessage = "server restarted while the job was running"
 }

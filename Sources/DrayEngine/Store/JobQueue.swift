@@ -104,10 +104,3 @@ extension Duration {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
-
-extension JobState {
-    /// The message of a job whose node stopped renewing its lease.
-    public static func nodeLostMessage(node: String, step: String?) -> String {
-        "node \(node) stopped answering while the job ran\(step.map { " (\($0))" } ?? ""): its lease ran out"
-    }
-}

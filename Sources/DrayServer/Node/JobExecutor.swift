@@ -11,7 +11,7 @@ struct JobExecutor: Sendable {
     let node: String
     let reasons: StopReasons
     let changes: ChangeBoard
-    let metrics: DrayMetrics
+    let endings: JobEndings
     let logger: Logger
     /// `--max-log-bytes`, per job; nil keeps every line.
     let maxLogBytes: Int?
@@ -24,20 +24,19 @@ struct JobExecutor: Sendable {
         let id = record.id
         let changes = self.changes
         let recorder = StoreRecorder(
-            id: id, store: store, logger: logger, owner: (node, record.version), metrics: metrics,
+            id: id, store: store, logger: logger, owner: (node, record.version), metrics: endings.metrics,
             steps: record.state.steps, maxLogBytes: maxLogBytes
         ) {
             changes.bump(id)
         }
-        var from = record.job.streaming == true ? 0 : min(record.state.stepsCompleted, record.job.steps.count - 1)
+        var from = record.state.resumeStep(of: record.job)
         var start = record.state
         if from > 0, await spools.output(of: id, step: from - 1) == nil {
             logger.notice(
                 "the job's spooled input is on the node that ran it before: it runs again from step 1",
                 metadata: ["job": "\(id)"])
             from = 0
-            start.stepsCompleted = 0
-            for index in start.steps.indices { start.steps[index] = StepState() }
+            start.rewind(to: 0)
         }
         let runner = self.runner
         let spool = spools.directory(of: id)
@@ -47,24 +46,7 @@ struct JobExecutor: Sendable {
                 record.job, id: id, spoolDirectory: spool, observer: observer, state: start, from: from,
                 stopReason: { reasons[id] })
         }
-        metrics.jobEnded(state)
-        // A complete job cannot run again: its secrets are no longer needed anywhere.
-        if state.status == .complete { await eraseSecrets(of: record) }
-        changes.remove(id)
-        var ended: Logger.Metadata = ["job": "\(id)", "status": "\(state.status.rawValue)"]
-        if let reason = state.reason { ended["reason"] = "\(reason.rawValue)" }
-        if let error = state.error { ended["error"] = "\(error)" }
-        logger.info("job ended", metadata: ended)
+        await endings.ended(record, as: state)
         return state
-    }
-
-    /// Erases the values of a job's secrets from the store, once it can no longer run or be resumed.
-    func eraseSecrets(of record: JobRecord) async {
-        guard record.job.secretValues.contains(where: { !$0.isEmpty }) else { return }
-        do {
-            try await store.update(id: record.id, job: record.job.erasingSecrets())
-        } catch {
-            logger.warning("cannot erase the job's secrets from the store: \(error)", metadata: ["job": "\(record.id)"])
-        }
     }
 }

@@ -16,12 +16,11 @@ actor JobQueueWorker {
     /// A claim is under way; another wish to claim sets `claimAgain`.
     private var claiming = false
     private var claimAgain = false
-    private let wakes: AsyncStream<Void>
-    private let wakeUp: AsyncStream<Void>.Continuation
+    private let doorbell: Doorbell
 
     init(
-        store: any JobStore, node: String, running: RunningJobs, executor: JobExecutor, pollInterval: Duration,
-        metrics: DrayMetrics, logger: Logger
+        store: any JobStore, node: String, running: RunningJobs, executor: JobExecutor, doorbell: Doorbell,
+        pollInterval: Duration, metrics: DrayMetrics, logger: Logger
     ) {
         self.store = store
         self.node = node
@@ -30,12 +29,12 @@ actor JobQueueWorker {
         self.pollInterval = pollInterval
         self.metrics = metrics
         self.logger = logger
-        (wakes, wakeUp) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+        self.doorbell = doorbell
     }
 
     /// Asks for a claim soon.
     nonisolated func wake() {
-        wakeUp.yield()
+        doorbell.ring()
     }
 
     /// Claims queued jobs while this node has free slots, and starts them. One claim at a time:
@@ -61,10 +60,8 @@ actor JobQueueWorker {
             for record in records {
                 metrics.jobStarted(waited: .seconds(max(0, Date().timeIntervalSince(record.state.createdAt))))
                 let executor = self.executor
-                await running.start(record.id) {
-                    _ = await executor.run(record)
-                    self.wake()
-                }
+                // The job's end wakes this worker (``JobEndings``).
+                await running.start(record.id) { _ = await executor.run(record) }
             }
             if records.count == free { claimAgain = true }
         } while claimAgain
@@ -83,14 +80,14 @@ actor JobQueueWorker {
                         await self.countQueued()
                     }
                 }
-                for await _ in wakes {
+                for await _ in doorbell.rings {
                     if Task.isCancelled { break }
                     await claim()
                 }
                 group.cancelAll()
             }
         } onCancel: {
-            wakeUp.finish()
+            doorbell.silence()
         }
     }
 

@@ -10,12 +10,8 @@ struct Reaper: Sendable {
     let node: String
     let keeper: LeaseKeeper
     let running: RunningJobs
-    let changes: ChangeBoard
-    let metrics: DrayMetrics
+    let endings: JobEndings
     let logger: Logger
-
-    /// The message of a job that was running when the server stopped.
-    static let restartMessage = "server restarted while the job was running"
 
     /// How often this node looks for its containers that no running job owns.
     static let leftoverInterval = Duration.seconds(5)
@@ -52,8 +48,7 @@ struct Reaper: Sendable {
             return
         }
         for record in reaped {
-            metrics.jobEnded(record.state)
-            changes.bump(record.id)
+            await endings.ended(record, as: record.state)
             logger.warning(
                 "ended the job of a node that stopped answering",
                 metadata: ["job": "\(record.id)", "lostNode": "\(record.node ?? "?")", "reason": "node-lost"])
@@ -78,10 +73,11 @@ struct Reaper: Sendable {
     /// store's index of running jobs and the engine's containers, never every job.
     func recoverOwn() async throws {
         for var record in try await store.runningJobs(node: node) where await !running.contains(record.id) {
-            record.state.fail(Self.restartMessage, reason: .restarted)
+            record.state.restarted()
             try await store.update(id: record.id, state: record.state)
             logger.notice(
                 "the job was running when the server stopped; it is now in error", metadata: ["job": "\(record.id)"])
+            await endings.ended(record, as: record.state)
         }
         try await removeLeftovers()
     }

@@ -11,7 +11,7 @@ struct Sweeper: Sendable {
     let jobTTL: Duration?
     let running: RunningJobs
     let spools: Spools
-    let executor: JobExecutor
+    let endings: JobEndings
     let logger: Logger
 
     /// How often finished jobs are looked at.
@@ -79,7 +79,7 @@ struct Sweeper: Sendable {
             }
             await spools.remove(id, keepingRecord: true)
             // Without its outputs the job cannot be resumed: its secrets go too.
-            await executor.eraseSecrets(of: record)
+            await endings.eraseSecrets(of: record)
             logger.debug("freed the job's step outputs", metadata: ["job": "\(id)"])
         }
     }

@@ -1,0 +1,62 @@
+import Foundation
+
+/// The seed's three job statuses. Finer detail is in ``JobPhase``.
+public enum JobStatus: String, Codable, Sendable, CaseIterable {
+    case running
+    case complete
+    case error
+}
+
+/// What a job is doing now, finer than its ``JobStatus``.
+public enum JobPhase: String, Codable, Sendable, CaseIterable {
+    /// Accepted, not started.
+    case queued
+    /// Making sure a step's image is present.
+    case pulling
+    /// A step's container is running.
+    case running
+    case complete
+    /// A step failed, or Dray could not run it.
+    case failed
+    /// Stopped before it ended.
+    case canceled
+}
+
+/// What happened to one step.
+public struct StepState: Codable, Sendable, Equatable {
+    public var exitCode: Int32?
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    /// Each attempt's exit code, in order, when the step has `retries` (nil for one that timed out).
+    public var attempts: [Int32?]?
+    /// The bytes of output the step passed on (to the next step, or as the job's output), once
+    /// it exited 0.
+    public var outputBytes: Int64?
+
+    public init(
+        exitCode: Int32? = nil, startedAt: Date? = nil, finishedAt: Date? = nil, attempts: [Int32?]? = nil,
+        outputBytes: Int64? = nil
+    ) {
+        self.exitCode = exitCode
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.attempts = attempts
+        self.outputBytes = outputBytes
+    }
+}
+
+/// Why a job ended in `error`.
+public enum FailureReason: String, Codable, Sendable {
+    /// A step exited non-zero, or could not be run.
+    case failed
+    /// `POST /jobs/{id}/cancel`, `DELETE`, or an interrupted `dray run`.
+    case canceled
+    /// A step's or the job's `timeout` ran out.
+    case timeout
+    /// The server stopped, and the job did not end within its `--shutdown-grace`.
+    case shutdown
+    /// The server stopped without a chance to stop the job (a crash, kill -9).
+    case restarted
+    /// The node that ran the job stopped renewing its lease, and another node ended the job.
+    case nodeLost = "node-lost"
+}
