@@ -223,52 +223,22 @@ struct JobRoutes: Sendable {
     /// status once the job has ended and every line was sent. With `detail=true`, each event's
     /// data is the JSON of a ``LogEntry``.
     func follow(_ id: String, from start: Int, detail: Bool) async throws -> Response {
-        _ = try await service.job(id: id)
-        let service = service
-        let changes = service.changes
+        let events = try await service.follow(id: id, from: start, heartbeat: LiveLog.heartbeat)
         let body = ResponseBody { writer in
-            var index = start
-            var ended: JobRecord?
-            var lastWrite = ContinuousClock.now
-            while true {
-                let lines: [LogLine]
-                do {
-                    let seen = changes.version(of: id)
-                    lines = try await service.log(id: id, from: index, limit: 1000)
-                    if lines.isEmpty, ended == nil {
-                        // The recorder writes a job's last lines before its final state: read
-                        // the state, then the log once more, and nothing is missed.
-                        let record = try await service.job(id: id)
-                        if record.state.status != .running { ended = record }
-                        // Woken by the next write; the timeout covers a job another server runs.
-                        if ended == nil { await changes.wait(for: id, after: seen, timeout: .seconds(1)) }
-                        // A comment now and then, even while the job prints nothing: writing to
-                        // a follower that went away fails, and ends this stream and its socket.
-                        if ended == nil, ContinuousClock.now - lastWrite >= LiveLog.heartbeat {
-                            try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                            lastWrite = .now
-                        }
-                        continue
+            for try await event in events {
+                var buffer = ByteBuffer()
+                switch event {
+                case .lines(let first, let lines):
+                    for (offset, line) in lines.enumerated() {
+                        LiveLog.write(id: first + offset, data: detail ? LogEntry(line).json : line.text, to: &buffer)
                     }
-                } catch let error as DrayError where error.code == .notFound {
-                    break
-                } catch let error as DrayError where error.code == .storage {
-                    try await Task.sleep(for: .seconds(1))
-                    continue
+                case .idle:
+                    // Writing to a follower that went away fails, and ends this stream and its socket.
+                    buffer.writeString(": keep-alive\n\n")
+                case .ended(let record):
+                    LiveLog.write(event: "end", data: LiveLog.end(record), to: &buffer)
                 }
-                if lines.isEmpty { break }
-                var events = ByteBuffer()
-                for line in lines {
-                    LiveLog.write(id: index, data: detail ? LogEntry(line).json : line.text, to: &events)
-                    index += 1
-                }
-                try await writer.write(events)
-                lastWrite = .now
-            }
-            if let ended {
-                var events = ByteBuffer()
-                LiveLog.write(event: "end", data: LiveLog.end(ended), to: &events)
-                try await writer.write(events)
+                try await writer.write(buffer)
             }
             try await writer.finish(nil)
         }

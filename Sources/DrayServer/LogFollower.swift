@@ -1,0 +1,84 @@
+import DrayEngine
+import Foundation
+
+/// What a follower of a job's log is told, in order.
+public enum LogEvent: Sendable {
+    /// Lines of the log, the first of them at `first` (from 0).
+    case lines(first: Int, [LogLine])
+    /// Nothing was written for a heartbeat: a follower that went away is noticed when this is written.
+    case idle
+    /// The job ended, in this state, after every line above: the last event.
+    case ended(JobRecord)
+}
+
+/// A job's log from a line on, as it is written, and then its end (``JobService/follow(id:from:heartbeat:)``).
+/// It waits on the ``ChangeBoard``, which this node's writes and the store's feed wake, and
+/// looks again every second for a job another node runs without a feed. The store's outages
+/// are waited out; a job deleted meanwhile ends the events without an end.
+public struct LogFollower: AsyncSequence, Sendable {
+    public typealias Element = LogEvent
+
+    let service: JobService
+    let id: String
+    let start: Int
+    let heartbeat: Duration
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(follower: self, next: start)
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let follower: LogFollower
+        var next: Int
+        var finished = false
+        var lastEvent = ContinuousClock.now
+
+        public mutating func next() async throws -> LogEvent? {
+            let service = follower.service
+            let id = follower.id
+            while !finished {
+                try Task.checkCancellation()
+                do {
+                    let seen = service.changes.version(of: id)
+                    let lines = try await service.log(id: id, from: next, limit: 1000)
+                    if !lines.isEmpty {
+                        defer { next += lines.count }
+                        lastEvent = .now
+                        return .lines(first: next, lines)
+                    }
+                    // The recorder writes a job's last lines before its final state: read the
+                    // state, then the log once more, and nothing is missed.
+                    let record = try await service.job(id: id)
+                    if record.state.status != .running {
+                        if try await service.log(id: id, from: next, limit: 1).isEmpty {
+                            finished = true
+                            return .ended(record)
+                        }
+                        continue
+                    }
+                    // Woken by the next write; the timeout covers a job another server runs.
+                    await service.changes.wait(for: id, after: seen, timeout: .seconds(1))
+                    if ContinuousClock.now - lastEvent >= follower.heartbeat {
+                        lastEvent = .now
+                        return .idle
+                    }
+                } catch let error as DrayError where error.code == .notFound {
+                    finished = true
+                } catch let error as DrayError where error.code == .storage {
+                    try await Task.sleep(for: .seconds(1))
+                }
+            }
+            return nil
+        }
+    }
+}
+
+extension JobService {
+    /// Follows a job's log from line `index`: its lines as they are written, an ``LogEvent/idle``
+    /// after each `heartbeat` without any, and at last the job's end. A job that does not exist
+    /// is `notFound`.
+    public func follow(id: String, from index: Int, heartbeat: Duration) async throws -> LogFollower {
+        _ = try await job(id: id)
+        return LogFollower(service: self, id: id, start: index, heartbeat: heartbeat)
+    }
+}
