@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "dray", targets: ["dray"]),
         .library(name: "DrayEngine", targets: ["DrayEngine"]),
         .library(name: "DockerClient", targets: ["DockerClient"]),
+        .library(name: "DrayDocker", targets: ["DrayDocker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -42,11 +43,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // A Docker Engine API client, and the `ContainerRuntime` built on it.
+        // A Docker Engine API client: it speaks the Engine API (Docker's and Podman's) and knows
+        // nothing of jobs.
         .target(
             name: "DockerClient",
             dependencies: [
-                "DrayEngine",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -54,6 +55,20 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The `ContainerRuntime` on a Docker (or Podman) engine: steps as containers, their
+        // sandboxes, and the registry logins of the docker CLI's config.json.
+        .target(
+            name: "DrayDocker",
+            dependencies: [
+                "DrayEngine",
+                "DockerClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -136,6 +151,7 @@ let package = Package(
             dependencies: [
                 "DrayEngine",
                 "DockerClient",
+                "DrayDocker",
                 "DrayServer",
                 "DraySQLite",
                 "DrayRedis",
@@ -195,12 +211,18 @@ let package = Package(
             dependencies: ["DockerClient"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "DrayDockerTests",
+            dependencies: ["DrayDocker", "DockerClient"],
+            swiftSettings: swiftSettings
+        ),
         // Runs against a real Docker engine: see scripts/test.
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "DrayEngine",
                 "DockerClient",
+                "DrayDocker",
                 "DrayServer",
                 "DraySQLite",
                 "DrayRedis",

@@ -1,5 +1,4 @@
 import AsyncHTTPClient
-import DrayEngine
 import Foundation
 import NIOCore
 import NIOFoundationCompat
@@ -69,7 +68,7 @@ extension DockerClient {
     private func readProgress(
         _ response: HTTPClientResponse, _ progress: (ProgressMessage) async -> Void
     ) async throws(DockerClientError) {
-        var lines = LineSplitter()
+        var lines = JSONLines()
         do {
             for try await chunk in response.body {
                 for line in lines.feed(chunk) { try await report(line, progress) }

@@ -17,7 +17,7 @@ public final class DockerClient: Sendable {
     /// The engine is Podman's Docker-compatible service.
     public let isPodman: Bool
     let http: HTTPClient
-    let logger: Logger
+    public let logger: Logger
     /// Set when the endpoint is ``DockerEndpoint/tls(host:port:certificates:)``.
     let tls: DockerTLS?
     /// Told of every call to the engine: its route's pattern (`POST /containers/{id}/start`) and

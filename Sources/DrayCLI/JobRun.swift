@@ -1,5 +1,5 @@
 import ArgumentParser
-import DockerClient
+import DrayDocker
 import DrayEngine
 import Foundation
 import NIOCore
@@ -67,20 +67,18 @@ struct JobRun: AsyncParsableCommand {
             throw ExitCode(2)
         }
 
-        let client: DockerClient
+        let engine: EngineConnection
         do {
-            let endpoint = try DockerEndpoint(environment: ProcessInfo.processInfo.environment)
-            client = try await DockerClient.connect(to: endpoint)
+            let environment = ProcessInfo.processInfo.environment
+            engine = try await EngineConnection.open(
+                environment: environment, logins: RegistryLogins(environment: environment), sandbox: !noSandbox)
         } catch {
             await console.fail("\(error)")
             throw ExitCode(1)
         }
         let id = UUID().uuidString
-        let logins = RegistryLogins(environment: ProcessInfo.processInfo.environment)
         // A local user's own tool: no server ceiling on how long a step may take to stop.
-        let runner = JobRunner(
-            runtime: DockerRuntime(client: client, logins: logins, sandbox: !noSandbox),
-            defaults: StepLimits(maxStopGrace: .infinity))
+        let runner = JobRunner(runtime: engine.runtime, defaults: StepLimits(maxStopGrace: .infinity))
         let outcome: Result<JobState, any Error> = await Result(catching: {
             try await FileSystem.shared.withTemporaryDirectory(
                 prefix: try await FileSystem.shared.temporaryDirectory.appending("dray-run-")
@@ -96,7 +94,7 @@ struct JobRun: AsyncParsableCommand {
                 return state
             }
         })
-        try? await client.shutdown()
+        await engine.shutdown()
         switch outcome {
         case .failure(let error):
             await console.fail("\(error)")

@@ -1,5 +1,5 @@
 import ArgumentParser
-import DockerClient
+import DrayDocker
 import DrayEngine
 import DrayPostgres
 import DrayRedis
@@ -326,10 +326,11 @@ struct Serve: AsyncParsableCommand {
         let logins = registryConfig.map(RegistryLogins.init(path:)) ?? RegistryLogins(environment: environment)
         try logins?.check()
         let metrics = DrayMetrics(node: node)
-        var observe: DockerClient.CallObserver?
+        var observe: (@Sendable (String, Duration) -> Void)?
         if !noMetrics { observe = { @Sendable call, duration in metrics.engineCall(call, duration: duration) } }
-        let client = try await DockerClient.connect(
-            to: try DockerEndpoint(environment: environment), logger: logger, observe: observe)
+        let engine = try await EngineConnection.open(
+            environment: environment, logins: logins, labels: ["dray.node": node], sandbox: !noSandbox,
+            logger: logger, observe: observe)
         do {
             var jobs = JobService.Configuration()
             jobs.maxConcurrentJobs = maxConcurrentJobs
@@ -344,8 +345,7 @@ struct Serve: AsyncParsableCommand {
             jobs.registries = RegistryPolicy(allowed: allowRegistry)
             let service = JobService(
                 store: jobStore,
-                runtime: DockerRuntime(
-                    client: client, logins: logins, labels: ["dray.node": node], sandbox: !noSandbox),
+                runtime: engine.runtime,
                 spoolRoot: FilePath(
                     spoolDir ?? environment["DRAY_SPOOL_DIR"].flatMap { $0.isEmpty ? nil : $0 }
                         ?? resolvedDataDir + "/spool"), logger: logger, configuration: jobs,
@@ -362,15 +362,15 @@ struct Serve: AsyncParsableCommand {
             configuration.bodyTimeout = bodyTimeout.duration ?? .seconds(30)
             configuration.metrics = !noMetrics
             logger.info(
-                "dray serving on \(access.tls == nil ? "http" : "https")://\(host):\(configuration.port), store \(storeURL), engine \(client.endpoint)"
+                "dray serving on \(access.tls == nil ? "http" : "https")://\(host):\(configuration.port), store \(storeURL), engine \(engine.endpoint)"
             )
             let app = try DrayServer.application(service: service, configuration: configuration, logger: logger)
             try await app.runService()
         } catch {
-            try? await client.shutdown()
+            await engine.shutdown()
             throw error
         }
-        try? await client.shutdown()
+        await engine.shutdown()
     }
 }
 

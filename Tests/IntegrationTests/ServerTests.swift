@@ -1,4 +1,5 @@
 import DockerClient
+import DrayDocker
 import DrayEngine
 import DrayServer
 import DrayStoreTesting

@@ -1,4 +1,3 @@
-import DrayEngine
 import NIOCore
 
 /// Splits the multiplexed output of an attached container (`Tty: false`) into frames:
@@ -8,11 +7,12 @@ import NIOCore
 public struct FrameDecoder: Sendable {
     /// One frame: the stream it came on (1 stdout, 2 stderr) and its bytes.
     public struct Frame: Sendable, Equatable {
+        /// 1 is stdout; 2 is stderr; 3 is the engine's own errors.
         public var stream: UInt8
         public var payload: ByteBuffer
 
-        /// Stream 1 is stdout; 2 (and 3, the engine's own errors) is stderr.
-        public var standardStream: StandardStream { stream == 2 || stream == 3 ? .stderr : .stdout }
+        /// Whether it came on stderr (or as the engine's own error), not stdout.
+        public var isError: Bool { stream == 2 || stream == 3 }
     }
 
     private var pending = ByteBuffer()

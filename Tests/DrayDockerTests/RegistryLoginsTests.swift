@@ -1,7 +1,8 @@
+import DockerClient
 import Foundation
 import Testing
 
-@testable import DockerClient
+@testable import DrayDocker
 
 @Suite("Registry logins from config.json")
 struct RegistryLoginsTests {

@@ -1,3 +1,4 @@
+import DockerClient
 import DrayEngine
 import Logging
 import NIOCore

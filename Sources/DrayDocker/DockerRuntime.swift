@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import DockerClient
 import DrayEngine
 import Logging
 import NIOCore
@@ -516,4 +517,9 @@ private final class Stopper: Sendable {
             } catch {}
         }
     }
+}
+
+extension FrameDecoder.Frame {
+    /// The step's stream that the frame came on: the engine's own errors count as stderr.
+    var standardStream: StandardStream { isError ? .stderr : .stdout }
 }

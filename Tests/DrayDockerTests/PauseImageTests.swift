@@ -1,6 +1,7 @@
+import DockerClient
 import Testing
 
-@testable import DockerClient
+@testable import DrayDocker
 
 @Suite("The sandbox's pause program")
 struct PauseImageTests {
