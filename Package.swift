@@ -124,11 +124,26 @@ let package = Package(
             path: "Tests/DrayStoreTesting",
             swiftSettings: swiftSettings
         ),
+        // What a client and the server agree on: the API's wire types, the live log's event
+        // codec and the bearer token, and the client the `dray` verbs call the API with.
+        .target(
+            name: "DrayAPI",
+            dependencies: [
+                "DrayEngine",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The REST API: the seed's routes on Hummingbird, and the service that runs submitted jobs.
         .target(
             name: "DrayServer",
             dependencies: [
                 "DrayEngine",
+                "DrayAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -152,6 +167,7 @@ let package = Package(
                 "DrayEngine",
                 "DockerClient",
                 "DrayDocker",
+                "DrayAPI",
                 "DrayServer",
                 "DraySQLite",
                 "DrayRedis",
@@ -209,6 +225,11 @@ let package = Package(
         .testTarget(
             name: "DockerClientTests",
             dependencies: ["DockerClient"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DrayAPITests",
+            dependencies: ["DrayAPI", "DrayEngine", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

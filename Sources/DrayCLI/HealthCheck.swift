@@ -1,5 +1,6 @@
 import ArgumentParser
 import AsyncHTTPClient
+import DrayAPI
 import Foundation
 import NIOSSL
 

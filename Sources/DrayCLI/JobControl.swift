@@ -1,5 +1,5 @@
 import ArgumentParser
-import DrayServer
+import DrayAPI
 import Foundation
 
 /// `dray cancel ID…`: stops running or queued jobs; they end in `error`, phase `canceled`.

@@ -1,5 +1,5 @@
 import ArgumentParser
-import DrayServer
+import DrayAPI
 import Foundation
 
 /// `dray get ID`: one job's state, as the server gives it.

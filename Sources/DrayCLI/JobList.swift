@@ -1,6 +1,6 @@
 import ArgumentParser
+import DrayAPI
 import DrayEngine
-import DrayServer
 import Foundation
 
 /// `dray ls`: the server's jobs, oldest first, or a page of them.

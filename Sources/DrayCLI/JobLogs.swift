@@ -1,5 +1,5 @@
 import ArgumentParser
-import DrayServer
+import DrayAPI
 import Foundation
 
 /// `dray logs ID`: a job's log lines.

@@ -1,5 +1,5 @@
 import ArgumentParser
-import DrayServer
+import DrayAPI
 import Foundation
 
 /// `dray rm ID`: stops a job if it runs and deletes it.

@@ -1,6 +1,6 @@
 import ArgumentParser
+import DrayAPI
 import DrayEngine
-import DrayServer
 import Foundation
 
 /// `dray submit FILE`: sends a job to the server and prints its id.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DrayAPI
 import DrayServer
 import Foundation
 import Logging

@@ -1,3 +1,4 @@
+import DrayAPI
 import DrayEngine
 import Hummingbird
 import Logging

@@ -1,3 +1,4 @@
+import DrayAPI
 import DrayEngine
 import Foundation
 import Hummingbird

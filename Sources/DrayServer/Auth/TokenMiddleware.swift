@@ -1,3 +1,4 @@
+import DrayAPI
 import Hummingbird
 
 /// Asks every request but the health probes for the server's token: without it, 401 with

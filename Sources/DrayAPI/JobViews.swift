@@ -98,7 +98,7 @@ public struct LogPage: Codable, Sendable {
     public var steps: [Int]?
     public var streams: [StandardStream]?
 
-    init(_ lines: [LogLine], detail: Bool) {
+    public init(_ lines: [LogLine], detail: Bool) {
         self.lines = lines.map(\.text)
         steps = detail ? lines.map { $0.step + 1 } : nil
         streams = detail ? lines.map(\.stream) : nil
@@ -106,12 +106,12 @@ public struct LogPage: Codable, Sendable {
 }
 
 /// A line of the live log with `detail=true`: its step (from 1), stream and text.
-struct LogEntry: Encodable {
-    var step: Int
-    var stream: StandardStream
-    var text: String
+public struct LogEntry: Codable, Sendable {
+    public var step: Int
+    public var stream: StandardStream
+    public var text: String
 
-    init(_ line: LogLine) {
+    public init(_ line: LogLine) {
         step = line.step + 1
         stream = line.stream
         text = line.text
@@ -124,20 +124,25 @@ struct LogEntry: Encodable {
     }()
 
     /// One line of JSON: its escapes leave no CR or LF in it.
-    var json: String {
+    public var json: String {
         String(decoding: (try? Self.encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
     }
 }
 
 /// `POST /jobs`'s answer: the job echoed with its id, as the seed answers, and `warnings` when
 /// the description had fields Dray does not know.
-struct SubmittedJob: Encodable {
-    var job: Job
-    var warnings: [String]?
+public struct SubmittedJob: Encodable, Sendable {
+    public var job: Job
+    public var warnings: [String]?
 
     private enum CodingKeys: String, CodingKey { case warnings }
 
-    func encode(to encoder: any Encoder) throws {
+    public init(job: Job, warnings: [String]?) {
+        self.job = job
+        self.warnings = warnings
+    }
+
+    public func encode(to encoder: any Encoder) throws {
         try job.encode(to: encoder)
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encodeIfPresent(warnings, forKey: .warnings)
