@@ -214,6 +214,7 @@ let package = Package(
             name: "DrayServerTests",
             dependencies: [
                 "DrayServer",
+                "DrayAPI",
                 "DraySQLite",
                 "DrayEngineTesting",
                 "DrayStoreTesting",

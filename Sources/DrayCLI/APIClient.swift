@@ -10,7 +10,7 @@ import NIOSSL
 
 /// The flags every client verb shares.
 struct ClientOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The Dray server. (default: $DRAY_URL, or http://127.0.0.1:3000)", valueName: "url"))
+    @Option(help: ArgumentHelp("The Dray server. (default: $DRAY_URL, or \(APIDefaults.url))", valueName: "url"))
     var url: String?
 
     @Option(help: ArgumentHelp("The server's token, sent as Authorization: Bearer. (default: $DRAY_TOKEN)"))
@@ -28,7 +28,7 @@ struct ClientOptions: ParsableArguments {
     private var environment: [String: String] { ProcessInfo.processInfo.environment }
 
     var baseURL: String {
-        let base = url ?? environment["DRAY_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:3000"
+        let base = url ?? environment["DRAY_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? APIDefaults.url
         return base.hasSuffix("/") ? String(base.dropLast()) : base
     }
 

@@ -49,6 +49,25 @@ struct DurationOption: ExpressibleByArgument, Sendable, CustomStringConvertible 
         duration = total
     }
 
+    /// A default: `duration` written as the flag takes it (`30s`, `10m`, `24h`), or `off`.
+    init(_ duration: Duration?) {
+        self.duration = duration
+        guard let duration else {
+            description = "off"
+            return
+        }
+        let seconds = duration.timeInterval
+        if seconds >= 3600, seconds.truncatingRemainder(dividingBy: 3600) == 0 {
+            description = "\(Int(seconds / 3600))h"
+        } else if seconds >= 60, seconds.truncatingRemainder(dividingBy: 60) == 0 {
+            description = "\(Int(seconds / 60))m"
+        } else if seconds.rounded() == seconds {
+            description = "\(Int(seconds))s"
+        } else {
+            description = "\(Int((seconds * 1000).rounded()))ms"
+        }
+    }
+
     static var defaultCompletionKind: CompletionKind { .default }
 }
 

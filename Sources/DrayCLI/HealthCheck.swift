@@ -33,7 +33,7 @@ struct HealthCheck: AsyncParsableCommand {
         if let url { return url }
         if let url = environment["DRAY_URL"], !url.isEmpty { return url }
         let scheme = (environment["DRAY_TLS_CERT"] ?? "").isEmpty ? "http" : "https"
-        return "\(scheme)://127.0.0.1:\(environment["PORT"].flatMap { Int($0) } ?? 3000)"
+        return "\(scheme)://127.0.0.1:\(environment["PORT"].flatMap { Int($0) } ?? APIDefaults.port)"
     }
 
     func run() async throws {

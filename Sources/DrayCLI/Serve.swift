@@ -1,4 +1,5 @@
 import ArgumentParser
+import DrayAPI
 import DrayDocker
 import DrayEngine
 import DrayPostgres
@@ -31,7 +32,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The address to listen on; 0.0.0.0 for every interface.")
     var host = "127.0.0.1"
 
-    @Option(help: "The port to listen on. (default: $PORT, or 3000)")
+    @Option(help: "The port to listen on. (default: $PORT, or \(APIDefaults.port))")
     var port: Int?
 
     @Option(
@@ -47,25 +48,25 @@ struct Serve: AsyncParsableCommand {
     var store: String?
 
     @Option(help: "The largest job description accepted, in bytes; larger gets 413.")
-    var maxBodyBytes = 1 << 20
+    var maxBodyBytes = Self.server.maxBodyBytes
 
     @Option(
         help:
             "How many jobs run at once on this node; later ones wait in FIFO order, in phase queued. 0 serves the API and runs no jobs (on PostgreSQL, which other nodes share)."
     )
-    var maxConcurrentJobs = 4
+    var maxConcurrentJobs = Self.jobs.maxConcurrentJobs
 
     @Option(
         help: ArgumentHelp(
             "How long a finished job's step outputs are kept, for resume and /output (30s, 10m, 24h, or off: forever).",
             valueName: "duration"))
-    var keepOutputs = DurationOption(argument: "24h")!
+    var keepOutputs = DurationOption(Self.jobs.keepOutputs)
 
     @Option(
         help: ArgumentHelp(
             "Delete finished jobs, with their logs and outputs, this long after they end (off: never).",
             valueName: "duration"))
-    var jobTTL = DurationOption(argument: "off")!
+    var jobTTL = DurationOption(Self.jobs.jobTTL)
 
     @Option(
         help: ArgumentHelp(
@@ -77,13 +78,13 @@ struct Serve: AsyncParsableCommand {
         help: ArgumentHelp(
             "On SIGTERM or SIGINT, how long running jobs may take to finish before they are stopped.",
             valueName: "duration"))
-    var shutdownGrace = DurationOption(argument: "10s")!
+    var shutdownGrace = DurationOption(Self.jobs.shutdownGrace)
 
     @Option(
         help: ArgumentHelp(
             "How long this node's lease on its jobs lasts unless renewed (every third of it); when it runs out, another node ends them as node-lost.",
             valueName: "duration"))
-    var lease = DurationOption(argument: "30s")!
+    var lease = DurationOption(Self.jobs.lease)
 
     @Option(
         help: ArgumentHelp(
@@ -116,19 +117,19 @@ struct Serve: AsyncParsableCommand {
         help: ArgumentHelp(
             "The longest stopGracePeriod a step may ask for (a longer one is a 400): on a cancel, a timeout or a shutdown, a step that ignores SIGTERM is killed this long after it at the latest.",
             valueName: "duration"))
-    var maxStopGrace = DurationOption(argument: "30s")!
+    var maxStopGrace = DurationOption(.seconds(StepLimits.defaultMaxStopGrace))
 
     @Option(
         help: ArgumentHelp(
             "How long a client may take to send a request's headers, from connecting or from the last answer's end; then it is disconnected.",
             valueName: "duration"))
-    var headerTimeout = DurationOption(argument: "30s")!
+    var headerTimeout = DurationOption(Self.server.headerTimeout)
 
     @Option(
         help: ArgumentHelp(
             "How long a client may take to send a request's body, from the end of its headers; then it is disconnected.",
             valueName: "duration"))
-    var bodyTimeout = DurationOption(argument: "30s")!
+    var bodyTimeout = DurationOption(Self.server.bodyTimeout)
 
     @Option(
         help: ArgumentHelp(
@@ -216,12 +217,16 @@ struct Serve: AsyncParsableCommand {
 
     private var environment: [String: String] { ProcessInfo.processInfo.environment }
 
+    /// The service's and the server's defaults, which the flags' defaults are.
+    private static let jobs = JobService.Configuration()
+    private static let server = DrayServer.Configuration()
+
     /// `--step-memory`, `--step-cpus` and `--step-pids`, checked as a step's own values are.
     private var stepLimits: StepLimits {
         get throws {
             var limits = StepLimits(cpus: stepCpus, pids: stepPids)
             if let stepMemory {
-                guard let size = MemorySize(stepMemory), size.bytes >= 6 << 20 else {
+                guard let size = MemorySize(stepMemory), size.bytes >= StepLimits.leastMemory else {
                     throw ValidationError("--step-memory must be a size of at least 6m (6 MiB), not \"\(stepMemory)\"")
                 }
                 limits.memory = size
@@ -233,8 +238,8 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("--max-stop-grace needs a duration, not off: a step's grace always ends")
             }
             limits.maxStopGrace = grace / .seconds(1)
-            if let pids = stepPids, !(1...4_194_304).contains(pids) {
-                throw ValidationError("--step-pids must be a whole number from 1 to 4194304")
+            if let pids = stepPids, let problem = StepLimits.pidsProblem(pids, name: "--step-pids") {
+                throw ValidationError(problem)
             }
             return limits
         }
@@ -337,9 +342,9 @@ struct Serve: AsyncParsableCommand {
             jobs.keepOutputs = keepOutputs.duration
             jobs.jobTTL = jobTTL.duration
             jobs.maxLogBytes = maxLogBytes.bytes
-            jobs.shutdownGrace = shutdownGrace.duration ?? .seconds(10)
+            jobs.shutdownGrace = shutdownGrace.duration ?? jobs.shutdownGrace
             jobs.node = node
-            jobs.lease = lease.duration ?? .seconds(30)
+            jobs.lease = lease.duration ?? jobs.lease
             jobs.listen = !noListen
             jobs.stepLimits = try stepLimits
             jobs.registries = RegistryPolicy(allowed: allowRegistry)
@@ -353,13 +358,13 @@ struct Serve: AsyncParsableCommand {
 
             var configuration = DrayServer.Configuration()
             configuration.host = host
-            configuration.port = try resolvedPort() ?? 3000
+            configuration.port = try resolvedPort() ?? configuration.port
             configuration.maxBodyBytes = maxBodyBytes
             configuration.token = access.token
             configuration.tls = access.tls
             configuration.publicNames = publicName
-            configuration.headerTimeout = headerTimeout.duration ?? .seconds(30)
-            configuration.bodyTimeout = bodyTimeout.duration ?? .seconds(30)
+            configuration.headerTimeout = headerTimeout.duration ?? configuration.headerTimeout
+            configuration.bodyTimeout = bodyTimeout.duration ?? configuration.bodyTimeout
             configuration.metrics = !noMetrics
             logger.info(
                 "dray serving on \(access.tls == nil ? "http" : "https")://\(host):\(configuration.port), store \(storeURL), engine \(engine.endpoint)"

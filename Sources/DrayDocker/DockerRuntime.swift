@@ -85,7 +85,7 @@ public struct DockerRuntime: ContainerRuntime {
         request.entrypoint = options.entrypoint
         request.workingDir = options.workingDir
         request.user = options.user
-        request.hostConfig.memory = options.memoryBytes
+        request.hostConfig.memory = options.memory?.bytes
         request.hostConfig.nanoCpus = options.cpus.map { Int64(($0 * 1e9).rounded()) }
         request.hostConfig.pidsLimit = options.pidsLimit.map(Int64.init)
         request.hostConfig.networkMode = options.network

@@ -12,7 +12,7 @@ public enum DrayServer {
     /// How the server listens and what it accepts.
     public struct Configuration: Sendable {
         public var host = "127.0.0.1"
-        public var port = 3000
+        public var port = APIDefaults.port
         /// The largest job description accepted; larger gets 413.
         public var maxBodyBytes = 1 << 20
         /// The token every route but `/healthz` and `/readyz` asks for; nil answers everyone.

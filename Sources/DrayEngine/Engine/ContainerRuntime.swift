@@ -74,21 +74,7 @@ public struct ContainerSpec: Sendable {
     /// When the run is canceled: seconds between SIGTERM and SIGKILL.
     public var stopGracePeriod: Double
     /// `docker run`'s options, as the step and the server's defaults give them.
-    public var options = Options()
-
-    /// `docker run`'s options that a step may set; nil keeps the image's or the engine's.
-    public struct Options: Sendable, Equatable {
-        public var command: [String]?
-        public var entrypoint: [String]?
-        public var workingDir: String?
-        public var user: String?
-        public var memoryBytes: Int64?
-        public var cpus: Double?
-        public var pidsLimit: Int?
-        public var network: String?
-
-        public init() {}
-    }
+    public var options = StepOptions()
 
     public struct OutputFile: Sendable {
         public var containerPath: String

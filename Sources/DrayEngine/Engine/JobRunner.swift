@@ -19,20 +19,6 @@ public struct JobRunner: Sendable {
         self.defaults = defaults
     }
 
-    /// The `docker run` options of a step, with the defaults where it sets none.
-    func options(of step: Step) -> ContainerSpec.Options {
-        var options = ContainerSpec.Options()
-        options.command = step.command
-        options.entrypoint = step.entrypoint
-        options.workingDir = step.workingDir
-        options.user = step.user
-        options.memoryBytes = (step.memory ?? defaults.memory)?.bytes
-        options.cpus = step.cpus ?? defaults.cpus
-        options.pidsLimit = step.pidsLimit ?? defaults.pids
-        options.network = step.network
-        return options
-    }
-
     /// Where the output of step `index` (from 0) is spooled.
     public static func outputPath(step index: Int, in spoolDirectory: FilePath) -> FilePath {
         spoolDirectory.appending("step-\(index + 1).out")
@@ -330,7 +316,7 @@ public struct JobRunner: Sendable {
             stopGracePeriod: min(step.stopGracePeriod ?? Step.defaultStopGracePeriod, defaults.maxStopGrace)
         )
         spec.stdinPipe = input
-        spec.options = options(of: step)
+        spec.options = step.options.filled(with: defaults)
         var logger = StepLogger(step: index, observer: observer, mask: SecretMask(job.secretValues))
         var filter = step.beginDelimiter.flatMap { begin in
             step.endDelimiter.map { DelimiterFilter(begin: begin, end: $0) }

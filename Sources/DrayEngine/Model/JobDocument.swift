@@ -154,7 +154,7 @@ public enum JobDocument {
             }
             problems += environmentProblems(step.environment, path: "\(path).environment")
             problems += lengthProblems(step.name, path: "\(path).name", limit: Limits.name)
-            problems += optionProblems(step, path: path)
+            problems += step.options.problems(at: path)
             problems += lengthProblems(step.beginDelimiter, path: "\(path).beginDelimiter", limit: Limits.name)
             problems += lengthProblems(step.endDelimiter, path: "\(path).endDelimiter", limit: Limits.name)
             problems += secondsProblems(step.timeout, path: "\(path).timeout")

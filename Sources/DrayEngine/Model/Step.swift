@@ -1,5 +1,7 @@
 /// One step of a job: a container image, run once, whose selected output becomes
-/// the next step's standard input.
+/// the next step's standard input. Its `docker run` options are ``options``, read from the same
+/// JSON object and reached as the step's own (`step.memory`).
+@dynamicMemberLookup
 public struct Step: Codable, Sendable, Equatable {
     public var name: String?
     /// The image to run, as `docker run` takes it. No tag means `:latest`.
@@ -21,22 +23,8 @@ public struct Step: Codable, Sendable, Equatable {
     public var retryDelay: Double?
     /// Seconds between SIGTERM and SIGKILL when the step is stopped. Default 10.
     public var stopGracePeriod: Double?
-    /// The command, as `docker run IMAGE COMMAND…` gives it; the image's when nil.
-    public var command: [String]?
-    /// The entrypoint, as `docker run --entrypoint`; the image's when nil.
-    public var entrypoint: [String]?
-    /// The folder the step starts in, an absolute path (`--workdir`).
-    public var workingDir: String?
-    /// The user, `name|uid[:group|gid]` (`--user`).
-    public var user: String?
-    /// The most memory the step may use (`--memory`); the server's `--step-memory` when nil.
-    public var memory: MemorySize?
-    /// How many CPUs the step may use, a decimal (`--cpus`); the server's `--step-cpus` when nil.
-    public var cpus: Double?
-    /// How many processes the step may have (`--pids-limit`); the server's `--step-pids` when nil.
-    public var pidsLimit: Int?
-    /// `none`, `bridge` (the default) or a network's name (`--network`); never the host's.
-    public var network: String?
+    /// Its `docker run` options.
+    public var options = StepOptions()
 
     /// The default of ``stopGracePeriod``.
     public static let defaultStopGracePeriod = 10.0
@@ -67,6 +55,12 @@ public struct Step: Codable, Sendable, Equatable {
         self.stopGracePeriod = stopGracePeriod
     }
 
+    /// An option, as if it were the step's own field: `step.memory` is `step.options.memory`.
+    public subscript<Value>(dynamicMember option: WritableKeyPath<StepOptions, Value>) -> Value {
+        get { options[keyPath: option] }
+        set { options[keyPath: option] = newValue }
+    }
+
     /// The channel whose bytes are passed on.
     public var outputChannel: OutputChannel { output ?? .stdout }
 
@@ -81,13 +75,17 @@ extension Step {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, source, environment, output, refresh, beginDelimiter, endDelimiter
         case timeout, retries, retryDelay, stopGracePeriod
-        case command, entrypoint, workingDir, user, memory, cpus, pidsLimit, network
+    }
+
+    /// Every field a step may have: its own and its options'.
+    static var fields: [String] {
+        CodingKeys.allCases.map(\.rawValue) + StepOptions.CodingKeys.allCases.map(\.rawValue)
     }
 
     /// Reads a step; a missing source reads as empty, so that validation reports it with
     /// every other problem of the job rather than alone.
     public init(from decoder: any Decoder) throws {
-        try UnknownFields.check(decoder, known: CodingKeys.allCases.map(\.rawValue), object: "a step")
+        try UnknownFields.check(decoder, known: Self.fields, object: "a step")
         let container = try decoder.container(keyedBy: CodingKeys.self)
         name = try container.decodeIfPresent(String.self, forKey: .name)
         source = try container.decodeIfPresent(String.self, forKey: .source) ?? ""
@@ -100,14 +98,24 @@ extension Step {
         retries = try container.decodeWholeIfPresent(forKey: .retries, as: "a whole number from 0 to 100")
         retryDelay = try container.decodeIfPresent(Double.self, forKey: .retryDelay)
         stopGracePeriod = try container.decodeIfPresent(Double.self, forKey: .stopGracePeriod)
-        command = try container.decodeIfPresent([String].self, forKey: .command)
-        entrypoint = try container.decodeIfPresent([String].self, forKey: .entrypoint)
-        workingDir = try container.decodeIfPresent(String.self, forKey: .workingDir)
-        user = try container.decodeIfPresent(String.self, forKey: .user)
-        memory = try container.decodeIfPresent(MemorySize.self, forKey: .memory)
-        cpus = try container.decodeIfPresent(Double.self, forKey: .cpus)
-        pidsLimit = try container.decodeWholeIfPresent(forKey: .pidsLimit, as: "a whole number")
-        network = try container.decodeIfPresent(String.self, forKey: .network)
+        options = try StepOptions(from: decoder)
+    }
+
+    /// Writes the step's fields and its options' side by side, in one object.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(name, forKey: .name)
+        try container.encode(source, forKey: .source)
+        try container.encodeIfPresent(environment, forKey: .environment)
+        try container.encodeIfPresent(output, forKey: .output)
+        try container.encodeIfPresent(refresh, forKey: .refresh)
+        try container.encodeIfPresent(beginDelimiter, forKey: .beginDelimiter)
+        try container.encodeIfPresent(endDelimiter, forKey: .endDelimiter)
+        try container.encodeIfPresent(timeout, forKey: .timeout)
+        try container.encodeIfPresent(retries, forKey: .retries)
+        try container.encodeIfPresent(retryDelay, forKey: .retryDelay)
+        try container.encodeIfPresent(stopGracePeriod, forKey: .stopGracePeriod)
+        try options.encode(to: encoder)
     }
 }
 

@@ -1,132 +1,73 @@
 import Foundation
 
-/// A memory size, as `docker run --memory` takes it: a whole number of bytes, or a string
-/// such as `512m` or `1g` (units b, k, m, g; powers of 1024). It is answered in bytes.
-public struct MemorySize: Codable, Sendable, Equatable, CustomStringConvertible {
-    public var bytes: Int64
+/// The `docker run` options a step may set, as one type: read flat from the step's own JSON
+/// object (`"memory": "512m"` beside `"source"`), checked, filled with the server's defaults
+/// and handed to the runtime as they are. Nil keeps the image's or the engine's.
+///
+/// To add an option, see CONTRIBUTING.md: its field, key and reading here, its check in
+/// ``problems(at:)``, its server default (if any) in ``filled(with:)``, then the runtime's
+/// mapping, the JSON Schema, the OpenAPI description and the README.
+public struct StepOptions: Codable, Sendable, Equatable {
+    /// The command, as `docker run IMAGE COMMAND…` gives it; the image's when nil.
+    public var command: [String]?
+    /// The entrypoint, as `docker run --entrypoint`; the image's when nil.
+    public var entrypoint: [String]?
+    /// The folder the step starts in, an absolute path (`--workdir`).
+    public var workingDir: String?
+    /// The user, `name|uid[:group|gid]` (`--user`).
+    public var user: String?
+    /// The most memory the step may use (`--memory`); the server's `--step-memory` when nil.
+    public var memory: MemorySize?
+    /// How many CPUs the step may use, a decimal (`--cpus`); the server's `--step-cpus` when nil.
+    public var cpus: Double?
+    /// How many processes the step may have (`--pids-limit`); the server's `--step-pids` when nil.
+    public var pidsLimit: Int?
+    /// `none`, `bridge` (the default) or a network's name (`--network`); never the host's.
+    public var network: String?
 
-    public init(bytes: Int64) { self.bytes = bytes }
+    public init() {}
 
-    /// `512m`, `1G`, `65536`, `64k`; nil for anything else.
-    public init?(_ text: String) {
-        let lower = text.trimmingCharacters(in: .whitespaces).lowercased()
-        let units: [Character: Int64] = ["b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30]
-        var digits = Substring(lower)
-        var unit: Int64 = 1
-        if let last = lower.last, let factor = units[last] {
-            unit = factor
-            digits = digits.dropLast()
-        }
-        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), let count = Int64(digits), count >= 0 else { return nil }
-        let (bytes, overflow) = count.multipliedReportingOverflow(by: unit)
-        guard !overflow else { return nil }
-        self.bytes = bytes
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case command, entrypoint, workingDir, user, memory, cpus, pidsLimit, network
     }
-
-    public var description: String { "\(bytes) bytes" }
 
     public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if let number = try? container.decode(Double.self) {
-            guard let whole = Int64(exactly: number), whole >= 0 else {
-                throw DecodingError.dataCorruptedError(
-                    in: container,
-                    debugDescription: "must be a whole number of bytes or a size such as \"512m\", not \(number)")
-            }
-            bytes = whole
-            return
-        }
-        let text = try container.decode(String.self)
-        guard let size = MemorySize(text) else {
-            throw DecodingError.dataCorruptedError(
-                in: container,
-                debugDescription: "must be a number of bytes or a size such as \"512m\" or \"1g\", not \"\(text)\"")
-        }
-        self = size
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        command = try container.decodeIfPresent([String].self, forKey: .command)
+        entrypoint = try container.decodeIfPresent([String].self, forKey: .entrypoint)
+        workingDir = try container.decodeIfPresent(String.self, forKey: .workingDir)
+        user = try container.decodeIfPresent(String.self, forKey: .user)
+        memory = try container.decodeIfPresent(MemorySize.self, forKey: .memory)
+        cpus = try container.decodeIfPresent(Double.self, forKey: .cpus)
+        pidsLimit = try container.decodeWholeIfPresent(forKey: .pidsLimit, as: "a whole number")
+        network = try container.decodeIfPresent(String.self, forKey: .network)
     }
 
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(bytes)
-    }
-}
-
-/// What a server allows a step at most, and gives a step that does not ask: `--step-memory`,
-/// `--step-cpus`, `--step-pids`. Nil is no limit. And `--max-stop-grace`, the longest
-/// `stopGracePeriod` a step may ask for, which is never unlimited.
-public struct StepLimits: Sendable, Equatable {
-    public var memory: MemorySize?
-    public var cpus: Double?
-    public var pids: Int?
-    /// Seconds: a step that ignores SIGTERM is killed this long after it at the latest, on a
-    /// cancel, a timeout or a shutdown.
-    public var maxStopGrace: Double
-
-    /// The default of `--max-stop-grace`.
-    public static let defaultMaxStopGrace = 30.0
-
-    /// The CPUs a step (or `--step-cpus`) may name: the engine's least is 0.01; less rounds
-    /// to no limit at all.
-    public static let cpuRange: ClosedRange<Double> = 0.01...1024
-
-    public init(
-        memory: MemorySize? = nil, cpus: Double? = nil, pids: Int? = nil,
-        maxStopGrace: Double = StepLimits.defaultMaxStopGrace
-    ) {
-        self.memory = memory
-        self.cpus = cpus
-        self.pids = pids
-        self.maxStopGrace = maxStopGrace
+    /// The options with the server's defaults where the step sets none.
+    public func filled(with defaults: StepLimits) -> StepOptions {
+        var options = self
+        options.memory = memory ?? defaults.memory
+        options.cpus = cpus ?? defaults.cpus
+        options.pidsLimit = pidsLimit ?? defaults.pids
+        return options
     }
 
-    /// Why `cpus`, given as `name`, is out of ``cpuRange``; nil when it is in it.
-    public static func cpusProblem(_ cpus: Double, name: String) -> String? {
-        cpus.isFinite && cpuRange.contains(cpus)
-            ? nil : "\(name) must be a number from \(cpuRange.lowerBound) (the engine's least) to 1024, not \(cpus)"
-    }
-
-    /// Each step that asks for more than a ceiling, one message each.
-    public func problems(in job: Job) -> [String] {
+    /// What is wrong with the options of the step at `path` (`steps[0]`), one message each.
+    public func problems(at path: String) -> [String] {
         var problems: [String] = []
-        for (index, step) in job.steps.enumerated() {
-            let path = "steps[\(index)]"
-            if let asked = step.memory, let ceiling = memory, asked.bytes > ceiling.bytes {
-                problems.append(
-                    "\(path).memory asks for \(asked.bytes) bytes; this server allows at most \(ceiling.bytes)")
-            }
-            if let asked = step.cpus, let ceiling = cpus, asked > ceiling {
-                problems.append("\(path).cpus asks for \(asked); this server allows at most \(ceiling)")
-            }
-            if let asked = step.pidsLimit, let ceiling = pids, asked > ceiling {
-                problems.append("\(path).pidsLimit asks for \(asked); this server allows at most \(ceiling)")
-            }
-            if let asked = step.stopGracePeriod, asked > maxStopGrace {
-                problems.append(
-                    "\(path).stopGracePeriod asks for \(asked) s; this server allows at most \(maxStopGrace) s (--max-stop-grace)"
-                )
-            }
-        }
-        return problems
-    }
-}
-
-extension JobDocument {
-    /// The problems of a step's `docker run` options.
-    static func optionProblems(_ step: Step, path: String) -> [String] {
-        var problems: [String] = []
-        for (name, arguments) in [("command", step.command), ("entrypoint", step.entrypoint)] {
+        for (name, arguments) in [("command", command), ("entrypoint", entrypoint)] {
             guard let arguments else { continue }
             if arguments.count > 4096 { problems.append("\(path).\(name) has \(arguments.count) items; at most 4096") }
             if arguments.contains(where: { $0.utf8.contains(0) }) {
                 problems.append("\(path).\(name) must not contain a NUL character")
             }
         }
-        if let directory = step.workingDir {
+        if let directory = workingDir {
             if !directory.hasPrefix("/") || directory.utf8.contains(0) || directory.utf8.count > 4096 {
                 problems.append("\(path).workingDir must be an absolute path, not \"\(directory)\"")
             }
         }
-        if let user = step.user,
+        if let user,
             user.range(
                 of: #"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,255}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,255})?$"#,
                 options: .regularExpression) == nil
@@ -135,16 +76,16 @@ extension JobDocument {
                 "\(path).user must be a user name or id, optionally :group, as docker run --user takes it, not \"\(user)\""
             )
         }
-        if let memory = step.memory, memory.bytes < 6 << 20 {
+        if let memory, memory.bytes < StepLimits.leastMemory {
             problems.append("\(path).memory must be at least 6 MiB (the engine's least), not \(memory.bytes) bytes")
         }
-        if let cpus = step.cpus, let problem = StepLimits.cpusProblem(cpus, name: "\(path).cpus") {
+        if let cpus, let problem = StepLimits.cpusProblem(cpus, name: "\(path).cpus") {
             problems.append(problem)
         }
-        if let pids = step.pidsLimit, !(1...4_194_304).contains(pids) {
-            problems.append("\(path).pidsLimit must be a whole number from 1 to 4194304")
+        if let pidsLimit, let problem = StepLimits.pidsProblem(pidsLimit, name: "\(path).pidsLimit") {
+            problems.append(problem)
         }
-        if let network = step.network {
+        if let network {
             if network == "host" || network.hasPrefix("container:") {
                 problems.append(
                     "\(path).network cannot be \"\(network)\": a step never shares the host's or another container's network"
