@@ -1,0 +1,68 @@
+import DrayAPI
+import DrayEngine
+import Hummingbird
+import Logging
+
+/// Every route, once: what registers it (``JobRoutes/add(to:)``), what answers 405 with
+/// `Allow`, and what labels a request's metrics, all read this table.
+enum Routes {
+    struct Route: Sendable {
+        var method: HTTPRequest.Method
+        /// The path, with `{id}` for a job's id.
+        var pattern: String
+        var handle: @Sendable (JobRoutes, Request, String?) async throws -> Response
+    }
+
+    static let table: [Route] =
+        [
+            Route(method: .get, pattern: "/jobs") { routes, request, _ in try await routes.list(request) },
+            Route(method: .post, pattern: "/jobs") { routes, request, _ in try await routes.submit(request) },
+            Route(method: .get, pattern: "/jobs/{id}") { routes, _, id in try await routes.get(id!) },
+            Route(method: .delete, pattern: "/jobs/{id}") { routes, _, id in try await routes.delete(id!) },
+            Route(method: .get, pattern: "/jobs/{id}/log") { routes, request, id in try await routes.log(id!, request)
+            },
+            Route(method: .get, pattern: "/jobs/{id}/output") { routes, _, id in try await routes.output(id!) },
+            Route(method: .post, pattern: "/jobs/{id}/cancel") { routes, _, id in
+                JSONResponse.make(JobView(try await routes.service.cancel(id: id!)))
+            },
+            Route(method: .post, pattern: "/jobs/{id}/resume") { routes, _, id in
+                JSONResponse.make(JobView(try await routes.service.resume(id: id!)), status: .accepted)
+            },
+            Route(method: .get, pattern: "/healthz") { _, _, _ in JSONResponse.make(["status": "ok"]) },
+            Route(method: .get, pattern: "/readyz") { routes, _, _ in await routes.ready() },
+            Route(method: .get, pattern: "/metrics") { routes, _, _ in try routes.metricsText() },
+            Route(method: .get, pattern: "/openapi.yaml") { routes, _, _ in
+                Response(
+                    status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: routes.openAPI))
+            },
+            Route(method: .get, pattern: "/schema/job.json") { _, _, _ in
+                Response(
+                    status: .ok, headers: [.contentType: "application/schema+json"],
+                    body: .init(byteBuffer: DrayServer.jobSchema))
+            },
+        ]
+        + DashboardRoutes.files.keys.sorted().map { path in
+            Route(method: .get, pattern: path) { _, request, _ in
+                DashboardRoutes.response(DashboardRoutes.files[path]!, ifNoneMatch: request.headers[.ifNoneMatch])
+            }
+        }
+
+    static func methods(forPath path: String) -> [String]? {
+        let methods = table.filter { matches($0.pattern, path) }.map(\.method.rawValue)
+        guard !methods.isEmpty else { return nil }
+        // HEAD is served wherever GET is.
+        return methods.flatMap { $0 == "GET" ? ["GET", "HEAD"] : [$0] }
+    }
+
+    /// The route's pattern (`/jobs/{id}/log`), or nil for a path that is none of the API's.
+    static func pattern(forPath path: String) -> String? {
+        table.first { matches($0.pattern, path) }?.pattern
+    }
+
+    /// True when `path` is `pattern` with any one segment in place of `{id}`.
+    static func matches(_ pattern: String, _ path: String) -> Bool {
+        let want = pattern.split(separator: "/", omittingEmptySubsequences: true)
+        let have = path.split(separator: "/", omittingEmptySubsequences: true)
+        return want.count == have.count && zip(want, have).allSatisfy { $0 == "{id}" || $0 == $1 }
+    }
+}
