@@ -146,8 +146,13 @@ extension DockerClient {
 
     /// Maps to `PUT /containers/{id}/archive?path=`: unpacks the tar archive `tar` at `path`.
     public func putArchive(_ id: String, path: String, tar: ByteBuffer) async throws(DockerClientError) {
+        try await putArchive(id, path: path, body: .bytes(tar))
+    }
+
+    /// Maps to `PUT /containers/{id}/archive?path=`, with the archive streamed as it is read.
+    public func putArchive(_ id: String, path: String, body: HTTPClientRequest.Body) async throws(DockerClientError) {
         let response = try await send(
-            .PUT, "/containers/\(id)/archive", query: [("path", path)], body: .bytes(tar),
+            .PUT, "/containers/\(id)/archive", query: [("path", path)], body: body,
             contentType: "application/x-tar")
         do {
             _ = try await response.body.collect(upTo: 1 << 20)

@@ -27,6 +27,8 @@ public struct JobView: Codable, Sendable {
     /// A step as submitted (its output channel always named), then how it ran.
     public struct StepView: Codable, Sendable {
         public var step: Step
+        /// In a graph: waiting, running, complete, failed, skipped or canceled.
+        public var status: StepStatus?
         public var exitCode: Int32?
         /// Each attempt's exit code (null for one that timed out), for a step with `retries`.
         public var attempts: [Int32?]?
@@ -34,11 +36,14 @@ public struct JobView: Codable, Sendable {
         public var finishedAt: Date?
         public var outputBytes: Int64?
 
-        private enum CodingKeys: String, CodingKey { case exitCode, attempts, startedAt, finishedAt, outputBytes }
+        private enum CodingKeys: String, CodingKey {
+            case status, exitCode, attempts, startedAt, finishedAt, outputBytes
+        }
 
         public init(step: Step, state: StepState) {
             self.step = step
             self.step.output = step.outputChannel
+            status = state.status
             exitCode = state.exitCode
             attempts = state.attempts
             startedAt = state.startedAt
@@ -50,6 +55,7 @@ public struct JobView: Codable, Sendable {
         public func encode(to encoder: any Encoder) throws {
             try step.encode(to: encoder)
             var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encodeIfPresent(status, forKey: .status)
             try container.encodeIfPresent(exitCode, forKey: .exitCode)
             try container.encodeIfPresent(attempts, forKey: .attempts)
             try container.encodeIfPresent(startedAt, forKey: .startedAt)
@@ -60,6 +66,7 @@ public struct JobView: Codable, Sendable {
         public init(from decoder: any Decoder) throws {
             step = try Step(from: decoder)
             let container = try decoder.container(keyedBy: CodingKeys.self)
+            status = try container.decodeIfPresent(StepStatus.self, forKey: .status)
             exitCode = try container.decodeIfPresent(Int32.self, forKey: .exitCode)
             attempts = try container.decodeIfPresent([Int32?].self, forKey: .attempts)
             startedAt = try container.decodeIfPresent(Date.self, forKey: .startedAt)

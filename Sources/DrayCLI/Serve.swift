@@ -57,6 +57,12 @@ struct Serve: AsyncParsableCommand {
     var maxConcurrentJobs = Self.jobs.maxConcurrentJobs
 
     @Option(
+        help:
+            "How many containers the steps of graphs (jobs whose steps say needs) run at once on this node, over all jobs. (default: twice the cores)"
+    )
+    var maxConcurrentSteps: Int?
+
+    @Option(
         help: ArgumentHelp(
             "How long a finished job's step outputs are kept, for resume and /output (30s, 10m, 24h, or off: forever).",
             valueName: "duration"))
@@ -195,6 +201,9 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--port must be from 1 to 65535, not \(port)")
         }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+        if let steps = maxConcurrentSteps, steps < 1 {
+            throw ValidationError("--max-concurrent-steps must be 1 or more, not \(steps)")
+        }
         guard maxConcurrentJobs >= 0 else {
             throw ValidationError("--max-concurrent-jobs must be 0 (serve the API, run no jobs) or more")
         }
@@ -339,6 +348,7 @@ struct Serve: AsyncParsableCommand {
         do {
             var jobs = JobService.Configuration()
             jobs.maxConcurrentJobs = maxConcurrentJobs
+            jobs.maxConcurrentSteps = maxConcurrentSteps ?? jobs.maxConcurrentSteps
             jobs.keepOutputs = keepOutputs.duration
             jobs.jobTTL = jobTTL.duration
             jobs.maxLogBytes = maxLogBytes.bytes

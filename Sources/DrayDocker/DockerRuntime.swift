@@ -192,6 +192,12 @@ public struct DockerRuntime: ContainerRuntime {
                 try await client.putArchive(id, path: "/", tar: Tar.emptyFile(at: file.containerPath))
             }
         }
+        if !spec.inputFiles.isEmpty {
+            let archive = try await InputArchive(spec.inputFiles)
+            try await engineCall("put the step's input files into the container") {
+                try await client.putArchive(id, path: "/", body: archive.body)
+            }
+        }
         let attachment = try await engineCall("attach to the container") { try await client.attach(id) }
         // The attach stream is read by a task of its own, which a cancel does not reach: a
         // cancel (or a timeout, or a shutdown) stops the container, SIGTERM then SIGKILL at the

@@ -24,6 +24,9 @@ public final class JobService: Service, Sendable {
         /// How many jobs run at once on this node; later ones wait, in order, in phase `queued`.
         /// 0 makes a node that serves the API and runs no jobs (with a store that other nodes share).
         public var maxConcurrentJobs = 4
+        /// How many containers the steps of graphs run at once on this node, over all jobs
+        /// (a chain runs one step at a time; a streaming job all of its steps).
+        public var maxConcurrentSteps = 2 * ProcessInfo.processInfo.activeProcessorCount
         /// How long the step outputs of a finished job are kept (for resume and `/output`); nil: forever.
         public var keepOutputs: Duration? = .seconds(24 * 3600)
         /// How long a finished job is kept at all; nil (the default): until deleted.
@@ -83,7 +86,11 @@ public final class JobService: Service, Sendable {
         let endings = JobEndings(store: store, changes: changes, metrics: metrics, queue: doorbell, logger: logger)
         self.endings = endings
         let executor = JobExecutor(
-            store: store, runner: JobRunner(runtime: runtime, defaults: configuration.stepLimits), spools: spools,
+            store: store,
+            runner: JobRunner(
+                runtime: runtime, defaults: configuration.stepLimits,
+                slots: StepSlots(configuration.maxConcurrentSteps)),
+            spools: spools,
             node: node, reasons: running.reasons, changes: changes, endings: endings, logger: logger,
             maxLogBytes: configuration.maxLogBytes)
         worker = JobQueueWorker(
@@ -133,14 +140,40 @@ public final class JobService: Service, Sendable {
         try await store.log(id: id, from: index, limit: limit)
     }
 
+    /// The index of the step a log filter names: its `name`, or its number from 1. Anything
+    /// else is an `invalidJob` naming the parameter, and the name that was probably meant.
+    public func step(named name: String, in record: JobRecord) throws -> Int {
+        let steps = record.job.steps
+        if let index = steps.firstIndex(where: { $0.name == name }) { return index }
+        if let number = Int(name), steps.indices.contains(number - 1) { return number - 1 }
+        var message = "step: job \(record.id) has no step named \"\(name)\""
+        if let suggestion = JobDocument.closestName(to: name, in: steps.compactMap(\.name)) {
+            message += "; did you mean \"\(suggestion)\"?"
+        }
+        throw DrayError(.invalidJob, message)
+    }
+
     /// A job's log from `index` to `end` (or to its end when nil), handed to `body` a page of
     /// `pageSize` lines at a time, so that a log of any size is read in bounded memory. Returns
     /// the index after the last line handed on.
     @discardableResult
     public func forEachLogPage(
-        id: String, from index: Int, to end: Int? = nil, pageSize: Int = 2000,
+        id: String, from index: Int, to end: Int? = nil, step: Int? = nil, pageSize: Int = 2000,
         _ body: ([LogLine]) async throws -> Void
     ) async throws -> Int {
+        if let step {
+            // One step's lines: the whole log is read, and `index` and `end` count that step's.
+            var seen = 0
+            try await forEachLogPage(id: id, from: 0, pageSize: pageSize) { page in
+                var own: [LogLine] = []
+                for line in page where line.step == step {
+                    defer { seen += 1 }
+                    if seen >= index, end.map({ seen < $0 }) ?? true { own.append(line) }
+                }
+                if !own.isEmpty { try await body(own) }
+            }
+            return end.map { min(seen, $0) } ?? seen
+        }
         var next = index
         while end.map({ next < $0 }) ?? true {
             let limit = end.map { min(pageSize, $0 - next) } ?? pageSize
@@ -247,18 +280,20 @@ public final class JobService: Service, Sendable {
                 "job \(id) is \(record.state.status.rawValue): only a job that ended in error can resume")
         }
         let from = record.state.resumeStep(of: record.job)
-        // This node freed the step's input: say so. (Another node may hold it, or not: the node
-        // that claims the job runs it from step 1 when the input is not in its spool.)
-        if from > 0, await spools.wasFreed(id) || record.node == configuration.node,
-            await spools.output(of: id, step: from - 1) == nil
-        {
-            throw DrayError(
-                .conflict,
-                "job \(id) cannot resume: the output of step \(from) was freed (--keep-outputs), and step \(from + 1) needs it"
-            )
+        // This node freed a step's input: say so. (Another node may hold it, or not: the node
+        // that claims the job runs it from step 1 when an input is not in its spool.)
+        if await spools.wasFreed(id) || record.node == configuration.node {
+            for input in record.state.resumeInputs(of: record.job) where await spools.output(of: id, step: input) == nil
+            {
+                let needing = input + 1 == from ? "step \(from + 1) needs it" : "a step to run again needs it"
+                throw DrayError(
+                    .conflict,
+                    "job \(id) cannot resume: the output of step \(input + 1) was freed (--keep-outputs), and \(needing)"
+                )
+            }
         }
         var state = record.state
-        state.requeue(from: from)
+        state.requeueForResume(of: record.job)
         guard try await store.requeue(id: id, state: state) else {
             throw DrayError(.conflict, "job \(id) is no longer in error: another resume took it first")
         }

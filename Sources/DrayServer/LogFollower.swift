@@ -22,14 +22,20 @@ public struct LogFollower: AsyncSequence, Sendable {
     let id: String
     let start: Int
     let heartbeat: Duration
+    /// Only this step's lines (from 0), counted among themselves; nil for every line.
+    let step: Int?
 
     public func makeAsyncIterator() -> Iterator {
-        Iterator(follower: self, next: start)
+        Iterator(follower: self, next: step == nil ? start : 0, skip: step == nil ? 0 : start, emitted: start)
     }
 
     public struct Iterator: AsyncIteratorProtocol {
         let follower: LogFollower
+        /// The next line of the whole log to read.
         var next: Int
+        /// For one step's lines: how many of them are still to pass over, and how many came before.
+        var skip: Int
+        var emitted: Int
         var finished = false
         var lastEvent = ContinuousClock.now
 
@@ -42,9 +48,19 @@ public struct LogFollower: AsyncSequence, Sendable {
                     let seen = service.changes.version(of: id)
                     let lines = try await service.log(id: id, from: next, limit: 1000)
                     if !lines.isEmpty {
-                        defer { next += lines.count }
+                        next += lines.count
+                        guard let step = follower.step else {
+                            lastEvent = .now
+                            return .lines(first: next - lines.count, lines)
+                        }
+                        var own = lines.filter { $0.step == step }
+                        let passed = Swift.min(skip, own.count)
+                        skip -= passed
+                        own.removeFirst(passed)
+                        if own.isEmpty { continue }
+                        defer { emitted += own.count }
                         lastEvent = .now
-                        return .lines(first: next, lines)
+                        return .lines(first: emitted, own)
                     }
                     // The recorder writes a job's last lines before its final state: read the
                     // state, then the log once more, and nothing is missed.
@@ -75,10 +91,10 @@ public struct LogFollower: AsyncSequence, Sendable {
 
 extension JobService {
     /// Follows a job's log from line `index`: its lines as they are written, an ``LogEvent/idle``
-    /// after each `heartbeat` without any, and at last the job's end. A job that does not exist
-    /// is `notFound`.
-    public func follow(id: String, from index: Int, heartbeat: Duration) async throws -> LogFollower {
+    /// after each `heartbeat` without any, and at last the job's end. With `step`, only that
+    /// step's lines, `index` counting them alone. A job that does not exist is `notFound`.
+    public func follow(id: String, from index: Int, step: Int? = nil, heartbeat: Duration) async throws -> LogFollower {
         _ = try await job(id: id)
-        return LogFollower(service: self, id: id, start: index, heartbeat: heartbeat)
+        return LogFollower(service: self, id: id, start: index, heartbeat: heartbeat, step: step)
     }
 }

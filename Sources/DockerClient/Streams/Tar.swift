@@ -15,24 +15,44 @@ public enum Tar {
     /// A tar archive holding one regular file at `path`, relative to `/`, with `contents` and
     /// the permission bits `mode`.
     public static func file(at path: String, contents: [UInt8], mode: Int) -> ByteBuffer {
-        let name = String(path.drop(while: { $0 == "/" }))
-        var archive = ByteBuffer()
-        if name.utf8.count > 100 {
-            let record = paxRecord("path", name)
-            archive.writeBytes(header(name: "PaxHeader", size: record.count, mode: 0o666, type: UInt8(ascii: "x")))
-            archive.writeBytes(record)
-            archive.writeRepeatingByte(0, count: padding(record.count))
-        }
-        archive.writeBytes(
-            header(
-                name: String(decoding: name.utf8.prefix(100), as: UTF8.self), size: contents.count, mode: mode,
-                type: UInt8(ascii: "0")))
+        var archive = fileHeader(at: path, size: contents.count, mode: mode)
         archive.writeBytes(contents)
-        archive.writeRepeatingByte(0, count: padding(contents.count) + 2 * blockSize)
+        archive.writeRepeatingByte(0, count: padding(contents.count))
+        archive.writeImmutableBuffer(end)
         return archive
     }
 
-    static func padding(_ size: Int) -> Int { (blockSize - size % blockSize) % blockSize }
+    /// What comes before a regular file's `size` bytes of contents at `path`, relative to `/`:
+    /// its header, after a PAX header when its name is longer than 100 bytes or its size
+    /// needs more than the 11 octal digits of the header's field (8 GiB).
+    public static func fileHeader(at path: String, size: Int, mode: Int) -> ByteBuffer {
+        let name = String(path.drop(while: { $0 == "/" }))
+        var archive = ByteBuffer()
+        var records: [UInt8] = []
+        if name.utf8.count > 100 { records += paxRecord("path", name) }
+        let largest = 1 << 33 - 1
+        if size > largest { records += paxRecord("size", String(size)) }
+        if !records.isEmpty {
+            archive.writeBytes(header(name: "PaxHeader", size: records.count, mode: 0o666, type: UInt8(ascii: "x")))
+            archive.writeBytes(records)
+            archive.writeRepeatingByte(0, count: padding(records.count))
+        }
+        archive.writeBytes(
+            header(
+                name: String(decoding: name.utf8.prefix(100), as: UTF8.self), size: min(size, largest), mode: mode,
+                type: UInt8(ascii: "0")))
+        return archive
+    }
+
+    /// The end of an archive: two zero blocks.
+    public static var end: ByteBuffer {
+        var end = ByteBuffer()
+        end.writeRepeatingByte(0, count: 2 * blockSize)
+        return end
+    }
+
+    /// The zero bytes after a file's contents of `size` bytes, up to the next block.
+    public static func padding(_ size: Int) -> Int { (blockSize - size % blockSize) % blockSize }
 
     private static func header(name: String, size: Int, mode: Int, type: UInt8) -> [UInt8] {
         var block = [UInt8](repeating: 0, count: blockSize)

@@ -71,10 +71,23 @@ public struct ContainerSpec: Sendable {
     public var stdinPipe: BytePipe?
     /// A file the container writes, at an absolute path inside it, to copy to a local path.
     public var outputFile: OutputFile?
+    /// Local files put into the container before it starts, each at an absolute path (a graph
+    /// step's `files` inputs).
+    public var inputFiles: [InputFile] = []
     /// When the run is canceled: seconds between SIGTERM and SIGKILL.
     public var stopGracePeriod: Double
     /// `docker run`'s options, as the step and the server's defaults give them.
     public var options = StepOptions()
+
+    public struct InputFile: Sendable, Equatable {
+        public var containerPath: String
+        public var localPath: FilePath
+
+        public init(containerPath: String, localPath: FilePath) {
+            self.containerPath = containerPath
+            self.localPath = localPath
+        }
+    }
 
     public struct OutputFile: Sendable {
         public var containerPath: String

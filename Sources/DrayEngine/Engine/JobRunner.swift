@@ -14,9 +14,13 @@ public struct JobRunner: Sendable {
     /// `--step-pids`.
     let defaults: StepLimits
 
-    public init(runtime: any ContainerRuntime, defaults: StepLimits = StepLimits()) {
+    /// The node's slots for graphs' steps; nil, no limit but each job's `parallelism`.
+    let slots: StepSlots?
+
+    public init(runtime: any ContainerRuntime, defaults: StepLimits = StepLimits(), slots: StepSlots? = nil) {
         self.runtime = runtime
         self.defaults = defaults
+        self.slots = slots
     }
 
     /// Where the output of step `index` (from 0) is spooled.
@@ -56,23 +60,38 @@ public struct JobRunner: Sendable {
             await observer.jobDidChange(state)
             return state
         }
+        let graph = JobGraph(job)
         if job.streaming == true {
             do {
-                try await runStreaming(job, id: id, spoolDirectory: spoolDirectory, state: &state, observer: observer)
+                if graph.isGraph { state.waitingForNeeds() }
+                try await runStreaming(
+                    job, graph: graph, id: id, spoolDirectory: spoolDirectory, state: &state, observer: observer)
             } catch {
                 let index = (error as? StepFailure)?.index ?? state.currentStep ?? 0
                 fail(
                     &state, (error as? StepFailure)?.error ?? error, label: job.steps[index].label(index: index),
                     stopReason: stopReason)
             }
+        } else if graph.isGraph {
+            await runGraph(
+                job, graph: graph, id: id, spoolDirectory: spoolDirectory, state: &state, observer: observer,
+                stopReason: stopReason)
         } else {
             let deadline = job.timeout.map { ContinuousClock.now + .seconds($0) }
             for index in job.steps.indices where index >= first {
                 do {
                     try Task.checkCancellation()
+                    let cell = StateCell(state)
+                    defer { state = cell.state }
+                    let input: StepInput =
+                        index == 0 ? .none : .spool(Self.outputPath(step: index - 1, in: spoolDirectory))
                     try await runStep(
-                        index, of: job, id: id, spoolDirectory: spoolDirectory, deadline: deadline, state: &state,
-                        observer: observer)
+                        index, of: job, id: id, spoolDirectory: spoolDirectory, deadline: deadline, input: input,
+                        observer: observer
+                    ) { event in
+                        // A chain's state is written when a step is prepared, runs, or retries.
+                        if cell.state.apply(event, to: index) { await observer.jobDidChange(cell.state) }
+                    }
                 } catch {
                     fail(&state, error, label: job.steps[index].label(index: index), stopReason: stopReason)
                 }
@@ -90,7 +109,7 @@ public struct JobRunner: Sendable {
     }
 
     /// Ends the job in `error` for what a step threw.
-    private func fail(
+    func fail(
         _ state: inout JobState, _ error: any Error, label: String, stopReason: () -> FailureReason?
     ) {
         if Task.isCancelled || error is CancellationError {
@@ -131,11 +150,15 @@ public struct JobRunner: Sendable {
         var error: any Error
     }
 
-    /// Runs a streaming job: every step at once, each one's selected output piped into the next
-    /// one's stdin. The job completes when every step exits 0; the first step to fail (or time
-    /// out) fails it, and the others are stopped.
+    /// Runs a streaming job: every step at once, each one's selected output piped into the
+    /// stdin of the steps that need it (a chain's next step) as it is written. A fan-out goes to
+    /// every consumer at the pace of the slowest, as `tee` does; `concat` reads its first input
+    /// live and the others from their spools once their producers have completed; `files`
+    /// waits for its inputs' spools. The job completes when every step exits 0; the first step
+    /// to fail (or time out) fails it, and the others are stopped, as `pipefail` does.
     private func runStreaming(
-        _ job: Job, id: String, spoolDirectory: FilePath, state: inout JobState, observer: some JobObserver
+        _ job: Job, graph: JobGraph, id: String, spoolDirectory: FilePath, state: inout JobState,
+        observer: some JobObserver
     ) async throws {
         var prepared: [ImageReference] = []
         for (index, step) in job.steps.enumerated() {
@@ -154,21 +177,22 @@ public struct JobRunner: Sendable {
         state.runningAll()
         await observer.jobDidChange(state)
 
-        let last = job.steps.count - 1
-        let pipes = (0..<last).map { _ in BytePipe() }
+        let wiring = StreamWiring(job, graph: graph, spoolDirectory: spoolDirectory)
         let images = prepared
         try await withThrowingTaskGroup(of: (Int, Int32?).self) { group in
             for index in job.steps.indices {
                 group.addTask {
-                    // The next step sees the end of its input however this one ends.
-                    defer { if index < last { pipes[index].finish() } }
+                    // The steps that read this one live see the end of their input however it ends.
+                    defer { for pipe in wiring.outputs[index].pipes { pipe.finish() } }
+                    var exitCode: Int32?
+                    defer { wiring.completions[index].end(completed: exitCode == 0) }
                     do {
+                        let input = try await wiring.input(of: index)
                         let limit = job.steps[index].timeout.map { Duration.seconds($0) }
-                        let exitCode = try await Self.within(limit) {
+                        exitCode = try await Self.within(limit) {
                             try await execute(
                                 index, of: job, image: images[index], id: id, spoolDirectory: spoolDirectory,
-                                observer: observer, input: index > 0 ? pipes[index - 1] : nil,
-                                output: index < last ? pipes[index] : nil)
+                                observer: observer, input: input, output: wiring.outputs[index])
                         }
                         return (index, exitCode)
                     } catch {
@@ -184,18 +208,14 @@ public struct JobRunner: Sendable {
             }
             while let (index, exitCode) = try await group.next() {
                 guard index >= 0 else {
-                    let running = state.steps.firstIndex { $0.exitCode == nil } ?? last
+                    let running = state.steps.firstIndex { $0.exitCode == nil } ?? job.steps.count - 1
                     state.fail(
                         "the job timed out after \(Self.seconds(job.timeout!)) in \(job.steps[running].label(index: running))",
                         reason: .timeout)
                     break
                 }
                 if exitCode == 0 {
-                    state.stepSucceeded(
-                        index,
-                        outputBytes: index < last
-                            ? pipes[index].bytesWritten
-                            : await Self.size(of: Self.outputPath(step: index, in: spoolDirectory)))
+                    state.stepSucceeded(index, outputBytes: await wiring.outputBytes(of: index))
                     state.currentStep = state.steps.firstIndex { $0.exitCode == nil }
                     if state.stepsCompleted == job.steps.count { break }
                     await observer.jobDidChange(state)
@@ -228,27 +248,43 @@ public struct JobRunner: Sendable {
         }
     }
 
-    /// Runs step `index`: its attempts, within its timeout and the job's deadline. Ends with the
-    /// step counted as completed, or the job failed.
-    private func runStep(
+    /// What happens to a step as it runs, for whoever owns the job's state to apply
+    /// (``JobState/apply(_:to:)``): the runner of a chain at once, a graph's scheduler in the
+    /// order its steps report.
+    enum StepEvent: Sendable {
+        /// Its image is made ready; its state starts again as `fresh`.
+        case preparing(fresh: StepState)
+        /// Its container runs.
+        case running
+        /// An attempt ended with this exit code (nil: timed out); `retrying` when another follows.
+        case attempt(exitCode: Int32?, retrying: Bool)
+        /// It exited 0, passing on this many bytes.
+        case succeeded(outputBytes: Int64?)
+        /// It failed, for this reason, said so.
+        case failed(message: String, reason: FailureReason)
+    }
+
+    /// Runs step `index`: its attempts, within its timeout and the job's deadline, reading
+    /// `input`, telling `emit` what happens. Ends with `succeeded` or `failed` emitted, or throws
+    /// what stopped it (a missing image, cancellation).
+    func runStep(
         _ index: Int,
         of job: Job,
         id: String,
         spoolDirectory: FilePath,
         deadline: ContinuousClock.Instant?,
-        state: inout JobState,
-        observer: some JobObserver
+        input: StepInput,
+        observer: some JobObserver,
+        emit: (StepEvent) async -> Void
     ) async throws {
         let step = job.steps[index]
         let label = step.label(index: index)
         let image = try ImageReference(parsing: step.source)
-        state.preparing(step: index, fresh: StepState(attempts: step.retries == nil ? nil : []))
-        await observer.jobDidChange(state)
+        await emit(.preparing(fresh: StepState(attempts: step.retries == nil ? nil : [])))
         try await runtime.prepareImage(image, refresh: step.refresh ?? false) { progress in
             await observer.jobDidPull(step: index, progress: progress)
         }
-        state.running(step: index)
-        await observer.jobDidChange(state)
+        await emit(.running)
 
         let attempts = 1 + max(0, step.retries ?? 0)
         var delay = Duration.seconds(step.retryDelay ?? 1)
@@ -264,59 +300,92 @@ public struct JobRunner: Sendable {
             }
             let exitCode = try await Self.within(limit) {
                 try await execute(
-                    index, of: job, image: image, id: id, spoolDirectory: spoolDirectory, observer: observer)
+                    index, of: job, image: image, id: id, spoolDirectory: spoolDirectory, observer: observer,
+                    input: input)
             }
-            state.steps[index].attempts?.append(exitCode)
+            let retrying = exitCode != 0 && attempt < attempts && !(exitCode == nil && jobLimited)
+            await emit(.attempt(exitCode: exitCode, retrying: retrying))
             if exitCode == 0 {
-                state.stepSucceeded(
-                    index, outputBytes: await Self.size(of: Self.outputPath(step: index, in: spoolDirectory)))
+                await emit(
+                    .succeeded(outputBytes: await Self.size(of: Self.outputPath(step: index, in: spoolDirectory))))
                 return
             }
-            state.steps[index].exitCode = exitCode
             let failure: String
             if exitCode != nil {
                 failure = "\(label) exited with code \(exitCode!)"
             } else if jobLimited {
-                state.fail("the job timed out after \(Self.seconds(job.timeout!)) in \(label)", reason: .timeout)
+                await emit(
+                    .failed(
+                        message: "the job timed out after \(Self.seconds(job.timeout!)) in \(label)", reason: .timeout))
                 return
             } else {
                 failure = "\(label) timed out after \(Self.seconds(step.timeout!))"
             }
-            guard attempt < attempts else {
+            guard retrying else {
                 let tries = attempts > 1 ? " (attempt \(attempt) of \(attempts))" : ""
-                state.fail(failure + tries, reason: exitCode == nil ? .timeout : .failed)
+                await emit(.failed(message: failure + tries, reason: exitCode == nil ? .timeout : .failed))
                 return
             }
-            await observer.jobDidChange(state)
             try await Task.sleep(for: delay)
             delay = min(delay * 2, .seconds(60))
         }
     }
 
-    /// Runs one attempt of step `index` in its container, spooling its selected output, or in a
-    /// streaming job reading `input` and writing `output`.
-    private func execute(
+    /// Runs one attempt of step `index` in its container, reading `input`, and spooling its
+    /// selected output, or in a streaming job writing it to `output`'s pipes (and its spool
+    /// when `output` says so).
+    func execute(
         _ index: Int,
         of job: Job,
         image: ImageReference,
         id: String,
         spoolDirectory: FilePath,
         observer: some JobObserver,
-        input: BytePipe? = nil,
-        output: BytePipe? = nil
+        input: StepInput,
+        output: StepOutput = StepOutput()
     ) async throws -> Int32 {
         let step = job.steps[index]
-        let outputPath = Self.outputPath(step: index, in: spoolDirectory)
         var spec = ContainerSpec(
             image: image,
             environment: job.environment(forStep: index),
             labels: ["dray.job": id, "dray.step": String(index + 1)],
-            stdin: index == 0 || input != nil ? nil : Self.outputPath(step: index - 1, in: spoolDirectory),
             // A job stored before the server's ceiling was lowered still gets no more than it.
             stopGracePeriod: min(step.stopGracePeriod ?? Step.defaultStopGracePeriod, defaults.maxStopGrace)
         )
-        spec.stdinPipe = input
         spec.options = step.options.filled(with: defaults)
+        switch input {
+        case .none: break
+        case .spool(let path): spec.stdin = path
+        case .pipe(let pipe): spec.stdinPipe = pipe
+        case .files(let files):
+            spec.inputFiles = files.map { .init(containerPath: StepInput.folder + "/" + $0.name, localPath: $0.path) }
+        case .concat(let parts):
+            // The inputs one after the other, fed into the container's stdin as it reads.
+            let pipe = BytePipe()
+            spec.stdinPipe = pipe
+            return try await withThrowingTaskGroup(of: Int32?.self) { group in
+                group.addTask {
+                    await StepInput.feed(parts, into: pipe)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                return try await run(
+                    spec, step: index, of: job, spoolDirectory: spoolDirectory, observer: observer, output: output)
+            }
+        }
+        return try await run(
+            spec, step: index, of: job, spoolDirectory: spoolDirectory, observer: observer, output: output)
+    }
+
+    /// Runs `spec`, the container of step `index`, logging its output and passing its selected
+    /// output on: to the step's spool, to `output`'s pipes, or both.
+    private func run(
+        _ spec: ContainerSpec, step index: Int, of job: Job, spoolDirectory: FilePath, observer: some JobObserver,
+        output: StepOutput
+    ) async throws -> Int32 {
+        var spec = spec
+        let step = job.steps[index]
+        let outputPath = Self.outputPath(step: index, in: spoolDirectory)
         var logger = StepLogger(step: index, observer: observer, mask: SecretMask(job.secretValues))
         var filter = step.beginDelimiter.flatMap { begin in
             step.endDelimiter.map { DelimiterFilter(begin: begin, end: $0) }
@@ -335,17 +404,18 @@ public struct JobRunner: Sendable {
         }
 
         let selected: StandardStream = step.outputChannel == .stderr ? .stderr : .stdout
-        if let output {
+        let pipes = output.pipes
+        if !output.spool {
             let exitCode = try await runtime.run(spec) { chunk in
                 await logger.log(chunk)
                 guard chunk.stream == selected else { return }
                 if filter != nil {
-                    await filter!.feed(chunk.bytes) { await output.write($0) }
+                    await filter!.feed(chunk.bytes) { for pipe in pipes { await pipe.write($0) } }
                 } else {
-                    await output.write(chunk.bytes)
+                    for pipe in pipes { await pipe.write(chunk.bytes) }
                 }
             }
-            await filter?.finish { await output.write($0) }
+            await filter?.finish { for pipe in pipes { await pipe.write($0) } }
             await logger.finish()
             return exitCode
         }
@@ -358,12 +428,19 @@ public struct JobRunner: Sendable {
                 await logger.log(chunk)
                 guard chunk.stream == selected else { return }
                 if filter != nil {
-                    try await filter!.feed(chunk.bytes) { try await writer.write(contentsOf: $0) }
+                    try await filter!.feed(chunk.bytes) { bytes in
+                        try await writer.write(contentsOf: bytes)
+                        for pipe in pipes { await pipe.write(bytes) }
+                    }
                 } else {
                     try await writer.write(contentsOf: chunk.bytes)
+                    for pipe in pipes { await pipe.write(chunk.bytes) }
                 }
             }
-            try await filter?.finish { try await writer.write(contentsOf: $0) }
+            try await filter?.finish { bytes in
+                try await writer.write(contentsOf: bytes)
+                for pipe in pipes { await pipe.write(bytes) }
+            }
             try await writer.flush()
             await logger.finish()
             return exitCode

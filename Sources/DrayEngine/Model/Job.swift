@@ -16,6 +16,9 @@ public struct Job: Codable, Sendable, Equatable {
     /// All steps start together, joined by pipes, like `a | b | c`; the job completes only if
     /// every step exits 0.
     public var streaming: Bool?
+    /// In a graph (a job whose steps say `needs`): how many steps may run at once; nil, no limit
+    /// but the node's `--max-concurrent-steps`.
+    public var parallelism: Int?
 
     public init(
         id: String? = nil,
@@ -129,7 +132,7 @@ extension Job {
 
 extension Job {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, name, environment, steps, timeout, streaming
+        case id, name, environment, steps, timeout, streaming, parallelism
     }
 
     /// Fields of the seed's answers that a client may send back; ignored without a warning.
@@ -146,5 +149,6 @@ extension Job {
         steps = try container.decode([Step].self, forKey: .steps)
         timeout = try container.decodeIfPresent(Double.self, forKey: .timeout)
         streaming = try container.decodeIfPresent(Bool.self, forKey: .streaming)
+        parallelism = try container.decodeWholeIfPresent(forKey: .parallelism, as: "a whole number from 1 to 1000")
     }
 }

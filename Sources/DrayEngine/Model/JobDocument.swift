@@ -167,7 +167,9 @@ public enum JobDocument {
                 if (step.retries ?? 0) > 0 {
                     problems.append("\(path).retries cannot be used in a streaming job: its input is not kept")
                 }
-                if case .file = step.outputChannel, index < job.steps.count - 1 {
+                if case .file = step.outputChannel, index < job.steps.count - 1,
+                    job.steps.allSatisfy({ $0.needs == nil })
+                {
                     problems.append(
                         "\(path).output cannot be a file in a streaming job, except on the last step: the next step reads as it runs"
                     )
@@ -179,7 +181,7 @@ public enum JobDocument {
             default: break
             }
         }
-        return problems
+        return problems + JobGraph.problems(in: job)
     }
 
     /// A duration in seconds must be a finite number above 0 (or from 0, when `allowZero`), at most a year.

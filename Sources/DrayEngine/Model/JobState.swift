@@ -39,24 +39,52 @@ extension JobState {
     }
 
     /// Step `index`'s image is being made ready. `fresh` clears what an earlier run of the step
-    /// left (`attempts` starts empty for a step that has `retries`).
+    /// left (`attempts` starts empty for a step that has `retries`). In a graph the job stays
+    /// `running` while another step runs.
     public mutating func preparing(step index: Int, fresh: StepState? = nil) {
+        let tracked = steps[index].status != nil
         currentStep = index
-        phase = .pulling
         if let fresh { steps[index] = fresh }
+        if tracked {
+            steps[index].status = .running
+            if !steps.contains(where: { $0.status == .running && $0.startedAt != nil }) { phase = .pulling }
+        } else {
+            phase = .pulling
+        }
     }
 
     /// Step `index`'s container runs.
     public mutating func running(step index: Int, at time: Date = Date()) {
         phase = .running
         steps[index].startedAt = time
+        if steps[index].status != nil { steps[index].status = .running }
+    }
+
+    /// The job is a graph: each step not complete waits for its needs (and says so).
+    public mutating func waitingForNeeds() {
+        for index in steps.indices where steps[index].status != .complete {
+            steps[index] = StepState(status: .waiting)
+        }
+    }
+
+    /// Step `index` of a graph ended without passing anything on: `failed` (its exit code, nil
+    /// for a timeout or a step that could not run), `skipped` or `canceled`. The job goes on,
+    /// until ``complete(at:)`` or ``fail(_:phase:reason:at:)`` ends it.
+    public mutating func stepEnded(_ index: Int, as status: StepStatus, exitCode: Int32? = nil, at time: Date = Date())
+    {
+        steps[index].status = status
+        if let exitCode { steps[index].exitCode = exitCode }
+        if status != .skipped { steps[index].finishedAt = time }
+        if currentStep == index { currentStep = steps.firstIndex { $0.status == .running } }
     }
 
     /// Every step of a streaming job runs, all started at `time`.
     public mutating func runningAll(at time: Date = Date()) {
         phase = .running
         currentStep = 0
-        for index in steps.indices { steps[index] = StepState(startedAt: time) }
+        for index in steps.indices {
+            steps[index] = StepState(status: steps[index].status == nil ? nil : .running, startedAt: time)
+        }
     }
 
     /// Step `index` exited 0, passing on `outputBytes`.
@@ -65,6 +93,10 @@ extension JobState {
         steps[index].finishedAt = time
         steps[index].outputBytes = outputBytes
         stepsCompleted += 1
+        if steps[index].status != nil {
+            steps[index].status = .complete
+            if currentStep == index { currentStep = steps.firstIndex { $0.status == .running } }
+        }
     }
 
     /// Every step ran: the job is complete.
@@ -85,6 +117,10 @@ extension JobState {
         error = message
         finishedAt = time
         currentStep = nil
+        // A graph's steps that had not ended never will.
+        for index in steps.indices where steps[index].status == .running || steps[index].status == .waiting {
+            steps[index].status = .canceled
+        }
     }
 
     /// Ends the job in `error`, stopped before it ended: `canceled` (by a person) or `shutdown`.
@@ -120,10 +156,43 @@ extension JobState {
         rewind(to: first)
     }
 
+    /// The steps whose spooled outputs a resume reads: a chain's step before the one that
+    /// failed; a graph's completed steps that a step to run again needs; none for a streaming job.
+    public func resumeInputs(of job: Job) -> [Int] {
+        guard job.streaming != true else { return [] }
+        let graph = JobGraph(job)
+        guard graph.isGraph else {
+            let from = resumeStep(of: job)
+            return from > 0 ? [from - 1] : []
+        }
+        let again = steps.indices.filter { steps[$0].status != .complete }
+        return Set(again.flatMap { graph.needs[$0] }).filter { steps[$0].status == .complete }.sorted()
+    }
+
+    /// Queues the job again for a resume: a chain from ``resumeStep(of:)``, a graph's steps
+    /// that did not complete (``requeueGraph()``), a streaming job from the start.
+    public mutating func requeueForResume(of job: Job) {
+        if job.streaming != true, JobGraph(job).isGraph {
+            requeueGraph()
+        } else {
+            requeue(from: resumeStep(of: job))
+        }
+    }
+
+    /// Queues a graph again: the steps that did not complete (failed, skipped, canceled) run
+    /// again, on the outputs of those that did.
+    public mutating func requeueGraph() {
+        requeue(from: steps.count)
+        stepsCompleted = steps.filter { $0.status == .complete }.count
+        waitingForNeeds()
+    }
+
     /// Forgets the steps from `first` on, to run them again.
     public mutating func rewind(to first: Int) {
         stepsCompleted = first
-        for index in first..<steps.count { steps[index] = StepState() }
+        for index in first..<steps.count {
+            steps[index] = StepState(status: steps[index].status == nil ? nil : .waiting)
+        }
     }
 
     /// The state of a job the original Dray wrote: only its `status` and step counts.

@@ -22,8 +22,25 @@ public enum JobPhase: String, Codable, Sendable, CaseIterable {
     case canceled
 }
 
+/// Where a step of a graph is. (A chain's steps have none: their job's state says it.)
+public enum StepStatus: String, Codable, Sendable, CaseIterable {
+    /// Its needs have not all ended.
+    case waiting
+    /// Its image is made ready, or its container runs.
+    case running
+    case complete
+    /// It exited non-zero, timed out, or could not be run.
+    case failed
+    /// Its `when` did not hold, so it never ran.
+    case skipped
+    /// It was stopped: the job was canceled, timed out, or a streaming job's other step failed.
+    case canceled
+}
+
 /// What happened to one step.
 public struct StepState: Codable, Sendable, Equatable {
+    /// In a graph: where the step is.
+    public var status: StepStatus?
     public var exitCode: Int32?
     public var startedAt: Date?
     public var finishedAt: Date?
@@ -34,9 +51,10 @@ public struct StepState: Codable, Sendable, Equatable {
     public var outputBytes: Int64?
 
     public init(
-        exitCode: Int32? = nil, startedAt: Date? = nil, finishedAt: Date? = nil, attempts: [Int32?]? = nil,
-        outputBytes: Int64? = nil
+        status: StepStatus? = nil, exitCode: Int32? = nil, startedAt: Date? = nil, finishedAt: Date? = nil,
+        attempts: [Int32?]? = nil, outputBytes: Int64? = nil
     ) {
+        self.status = status
         self.exitCode = exitCode
         self.startedAt = startedAt
         self.finishedAt = finishedAt

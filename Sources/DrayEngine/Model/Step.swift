@@ -23,6 +23,14 @@ public struct Step: Codable, Sendable, Equatable {
     public var retryDelay: Double?
     /// Seconds between SIGTERM and SIGKILL when the step is stopped. Default 10.
     public var stopGracePeriod: Double?
+    /// The names of the steps whose output this step reads; nil in a chain, where each step
+    /// reads the one before. A job where any step says it is a graph (``JobGraph``).
+    public var needs: [String]?
+    /// How a step with several needs gets them: one after the other on stdin (the default),
+    /// or each as a file.
+    public var inputs: FanIn?
+    /// When the step runs, given how its needs ended.
+    public var when: StepCondition?
     /// Its `docker run` options.
     public var options = StepOptions()
 
@@ -74,7 +82,7 @@ public struct Step: Codable, Sendable, Equatable {
 extension Step {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, source, environment, output, refresh, beginDelimiter, endDelimiter
-        case timeout, retries, retryDelay, stopGracePeriod
+        case timeout, retries, retryDelay, stopGracePeriod, needs, inputs, when
     }
 
     /// Every field a step may have: its own and its options'.
@@ -98,6 +106,9 @@ extension Step {
         retries = try container.decodeWholeIfPresent(forKey: .retries, as: "a whole number from 0 to 100")
         retryDelay = try container.decodeIfPresent(Double.self, forKey: .retryDelay)
         stopGracePeriod = try container.decodeIfPresent(Double.self, forKey: .stopGracePeriod)
+        needs = try container.decodeIfPresent([String].self, forKey: .needs)
+        inputs = try container.decodeIfPresent(FanIn.self, forKey: .inputs)
+        when = try container.decodeIfPresent(StepCondition.self, forKey: .when)
         options = try StepOptions(from: decoder)
     }
 
@@ -115,6 +126,9 @@ extension Step {
         try container.encodeIfPresent(retries, forKey: .retries)
         try container.encodeIfPresent(retryDelay, forKey: .retryDelay)
         try container.encodeIfPresent(stopGracePeriod, forKey: .stopGracePeriod)
+        try container.encodeIfPresent(needs, forKey: .needs)
+        try container.encodeIfPresent(inputs, forKey: .inputs)
+        try container.encodeIfPresent(when, forKey: .when)
         try options.encode(to: encoder)
     }
 }

@@ -162,17 +162,26 @@ struct JobRoutes: Sendable {
         JSONResponse.make(JobView(try await service.job(id: id)))
     }
 
-    /// `GET /jobs/{id}/log?index=N&limit=M`: lines from N (default 0), at most M.
+    /// `GET /jobs/{id}/log?index=N&limit=M`: lines from N (default 0), at most M. With
+    /// `step=NAME` (or its number from 1), only that step's lines, N and M counting them alone.
     func log(_ id: String, _ request: Request) async throws -> Response {
         let query = request.uri.queryParameters
         let index = try Self.number(query["index"].map(String.init), name: "index", minimum: 0) ?? 0
         let limit = try Self.number(query["limit"].map(String.init), name: "limit", minimum: 1)
         let detail = try Self.flag(query["detail"].map(String.init), name: "detail")
-        if try Self.flag(query["follow"].map(String.init), name: "follow") {
-            return try await follow(id, from: index, detail: detail)
+        var step: Int?
+        if let name = query["step"].map(String.init) {
+            step = try service.step(named: name, in: try await service.job(id: id))
         }
-        guard let limit else { return try await wholeLog(id, from: index, detail: detail) }
-        let lines = try await service.log(id: id, from: index, limit: limit)
+        if try Self.flag(query["follow"].map(String.init), name: "follow") {
+            return try await follow(id, from: index, step: step, detail: detail)
+        }
+        guard let limit else { return try await wholeLog(id, from: index, step: step, detail: detail) }
+        guard let step else {
+            return JSONResponse.make(LogPage(try await service.log(id: id, from: index, limit: limit), detail: detail))
+        }
+        var lines: [LogLine] = []
+        try await service.forEachLogPage(id: id, from: index, to: index + limit, step: step) { lines += $0 }
         return JSONResponse.make(LogPage(lines, detail: detail))
     }
 
@@ -181,7 +190,7 @@ struct JobRoutes: Sendable {
     /// large the log (a whole log of 20 MB took a gigabyte as one page). With `detail=true`
     /// the steps and the streams are read in passes of their own, up to the line the first
     /// pass ended at, so that the three arrays have the same length while the job still logs.
-    func wholeLog(_ id: String, from start: Int, detail: Bool) async throws -> Response {
+    func wholeLog(_ id: String, from start: Int, step: Int?, detail: Bool) async throws -> Response {
         _ = try await service.job(id: id)
         let service = service
         let body = ResponseBody { writer in
@@ -196,7 +205,7 @@ struct JobRoutes: Sendable {
             {
                 buffer.writeStaticString(name)
                 var first = true
-                let next = try await service.forEachLogPage(id: id, from: start, to: end) { page in
+                let next = try await service.forEachLogPage(id: id, from: start, to: end, step: step) { page in
                     for line in page {
                         if !first { buffer.writeStaticString(",") }
                         first = false
@@ -223,8 +232,8 @@ struct JobRoutes: Sendable {
     /// line (its `id:` is the line's index) from `index`, then an `end` event with the job's
     /// status once the job has ended and every line was sent. With `detail=true`, each event's
     /// data is the JSON of a ``LogEntry``.
-    func follow(_ id: String, from start: Int, detail: Bool) async throws -> Response {
-        let events = try await service.follow(id: id, from: start, heartbeat: LiveLog.heartbeat)
+    func follow(_ id: String, from start: Int, step: Int?, detail: Bool) async throws -> Response {
+        let events = try await service.follow(id: id, from: start, step: step, heartbeat: LiveLog.heartbeat)
         let body = ResponseBody { writer in
             for try await event in events {
                 var buffer = ByteBuffer()

@@ -31,7 +31,11 @@ struct JobExecutor: Sendable {
         }
         var from = record.state.resumeStep(of: record.job)
         var start = record.state
-        if from > 0, await spools.output(of: id, step: from - 1) == nil {
+        var missing = false
+        for input in record.state.resumeInputs(of: record.job) where await spools.output(of: id, step: input) == nil {
+            missing = true
+        }
+        if missing {
             logger.notice(
                 "the job's spooled input is on the node that ran it before: it runs again from step 1",
                 metadata: ["job": "\(id)"])

@@ -1,0 +1,126 @@
+import NIOCore
+import NIOFileSystem
+import Synchronization
+
+/// What a step reads: nothing (a root), a spool (a chain's step, or one need), a pipe (a
+/// streaming step), several inputs one after the other (`concat`), or files in its container.
+public enum StepInput: Sendable {
+    case none
+    case spool(FilePath)
+    case pipe(BytePipe)
+    case concat([Part])
+    /// Each as `/dray/inputs/<name>` in the container; stdin is empty.
+    case files([(name: String, path: FilePath)])
+
+    /// Where `files` inputs are put in the container.
+    public static let folder = "/dray/inputs"
+
+    /// One input of a `concat`: a live pipe, or a spool read once its producer has ended
+    /// (`ready` says whether it completed; nil when it already has).
+    public enum Part: Sendable {
+        case pipe(BytePipe)
+        case spool(FilePath, ready: StepCompletion?)
+    }
+
+    /// Writes `parts` one after the other into `pipe`, then ends it. A producer that did not
+    /// complete ends the feed there: its job is failing, and the step is stopped.
+    static func feed(_ parts: [Part], into pipe: BytePipe) async {
+        defer { pipe.finish() }
+        for part in parts {
+            if Task.isCancelled { return }
+            switch part {
+            case .pipe(let source):
+                for await chunk in source { await pipe.write(chunk) }
+            case .spool(let path, let ready):
+                if let ready, await !ready.completed() { return }
+                do {
+                    try await FileSystem.shared.withFileHandle(forReadingAt: path) { handle in
+                        for try await chunk in handle.readChunks() {
+                            try Task.checkCancellation()
+                            await pipe.write(chunk)
+                        }
+                    }
+                } catch {
+                    return
+                }
+            }
+        }
+    }
+}
+
+/// Where a step's selected output goes: its spool (the default), pipes that steps read as it
+/// runs, or both.
+public struct StepOutput: Sendable {
+    public var pipes: [BytePipe] = []
+    public var spool = true
+
+    public init(pipes: [BytePipe] = [], spool: Bool = true) {
+        self.pipes = pipes
+        self.spool = spool
+    }
+}
+
+/// Says once whether a step completed, to every step of a streaming graph that waits for its
+/// spool.
+public final class StepCompletion: Sendable {
+    private let state = Mutex<(result: Bool?, waiters: [CheckedContinuation<Bool, Never>])>((nil, []))
+
+    public init() {}
+
+    /// The step ended: `completed` when it exited 0. Later calls change nothing.
+    public func end(completed: Bool) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
+            guard state.result == nil else { return [] }
+            state.result = completed
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: completed) }
+    }
+
+    /// Whether the step completed, once it has ended.
+    public func completed() async -> Bool {
+        await withCheckedContinuation { continuation in
+            let result = state.withLock { state -> Bool? in
+                if state.result == nil { state.waiters.append(continuation) }
+                return state.result
+            }
+            if let result { continuation.resume(returning: result) }
+        }
+    }
+}
+
+/// A job's state, owned by the one task that runs a chain, which its steps' events change.
+final class StateCell {
+    var state: JobState
+
+    init(_ state: JobState) {
+        self.state = state
+    }
+}
+
+extension JobState {
+    /// Applies what happened to step `index`; true when the change is one to record now (a
+    /// step prepared, running, or about to retry), as a chain always has.
+    @discardableResult
+    mutating func apply(_ event: JobRunner.StepEvent, to index: Int) -> Bool {
+        switch event {
+        case .preparing(let fresh):
+            preparing(step: index, fresh: fresh)
+            return true
+        case .running:
+            running(step: index)
+            return true
+        case .attempt(let exitCode, let retrying):
+            steps[index].attempts?.append(exitCode)
+            if exitCode != 0 { steps[index].exitCode = exitCode }
+            return retrying
+        case .succeeded(let bytes):
+            stepSucceeded(index, outputBytes: bytes)
+            return false
+        case .failed(let message, let reason):
+            fail(message, reason: reason)
+            return false
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import NIOFileSystem
+
+/// How the steps of a streaming job are joined: which edges are live pipes, which are read
+/// from their producer's spool once it has completed, and what each step reads and writes.
+///
+/// An edge is live when its consumer reads only that input, or it is the first of a `concat`;
+/// the other inputs of a `concat`, and every input of `files`, are spooled. A step spools its
+/// output when a spooled edge leaves it, or when no step reads it (its output is the job's).
+struct StreamWiring: Sendable {
+    /// Each step's output: the live pipes of its consumers, and whether it is spooled too.
+    let outputs: [StepOutput]
+    /// Each step's end, for the steps that read its spool.
+    let completions: [StepCompletion]
+    private let inputs: [Wire]
+    private let spoolDirectory: FilePath
+
+    private enum Wire: Sendable {
+        case none
+        case live(BytePipe)
+        case concat(first: BytePipe, rest: [Int])
+        case files([(name: String, producer: Int)])
+    }
+
+    init(_ job: Job, graph: JobGraph, spoolDirectory: FilePath) {
+        self.spoolDirectory = spoolDirectory
+        var pipes = [[BytePipe]](repeating: [], count: job.steps.count)
+        var spooled = graph.consumers.map(\.isEmpty)
+        var inputs: [Wire] = []
+        for (consumer, needs) in graph.needs.enumerated() {
+            switch needs.count {
+            case 0:
+                inputs.append(.none)
+            case 1:
+                let pipe = BytePipe()
+                pipes[needs[0]].append(pipe)
+                inputs.append(.live(pipe))
+            default:
+                if job.steps[consumer].inputs == .files {
+                    for producer in needs { spooled[producer] = true }
+                    inputs.append(.files(needs.map { (job.steps[$0].name ?? "", $0) }))
+                } else {
+                    let pipe = BytePipe()
+                    pipes[needs[0]].append(pipe)
+                    for producer in needs.dropFirst() { spooled[producer] = true }
+                    inputs.append(.concat(first: pipe, rest: Array(needs.dropFirst())))
+                }
+            }
+        }
+        outputs = pipes.indices.map { StepOutput(pipes: pipes[$0], spool: spooled[$0]) }
+        completions = job.steps.map { _ in StepCompletion() }
+        self.inputs = inputs
+    }
+
+    /// What step `index` reads. For `files`, once every input's producer completed; a producer
+    /// that did not is a cancellation: the job is failing, and this step is stopped.
+    func input(of index: Int) async throws -> StepInput {
+        switch inputs[index] {
+        case .none: return .none
+        case .live(let pipe): return .pipe(pipe)
+        case .concat(let first, let rest):
+            return .concat(
+                [.pipe(first)]
+                    + rest.map {
+                        .spool(JobRunner.outputPath(step: $0, in: spoolDirectory), ready: completions[$0])
+                    })
+        case .files(let files):
+            for (_, producer) in files where await !completions[producer].completed() {
+                throw CancellationError()
+            }
+            return .files(files.map { ($0.name, JobRunner.outputPath(step: $0.producer, in: spoolDirectory)) })
+        }
+    }
+
+    /// The bytes step `index` passed on: its spool's size, or what its pipes took.
+    func outputBytes(of index: Int) async -> Int64? {
+        if outputs[index].spool {
+            return await JobRunner.size(of: JobRunner.outputPath(step: index, in: spoolDirectory))
+        }
+        return outputs[index].pipes.map(\.bytesWritten).max()
+    }
+}
