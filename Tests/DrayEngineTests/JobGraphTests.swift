@@ -68,9 +68,9 @@ struct JobGraphTests {
                 == ["steps[1].inputs needs two needs or more: it says how several inputs are given"])
         #expect(
             Self.problems(
-                #"{"streaming":true,"steps":[{"name":"a","source":"a"},{"name":"b","source":"b","needs":["a"],"when":"always"}]}"#
+                #"{"streaming":true,"steps":[{"name":"a","source":"a","output":"/o"},{"name":"b","source":"b","needs":["a"]}]}"#
             ) == [
-                #"steps[1].when cannot be "always" in a streaming job: its steps all start at once, and the first failure stops them"#
+                "steps[0].output cannot be a file in a streaming job when other steps need it: they read as it runs"
             ])
         #expect(
             Self.problems(#"{"parallelism":2,"steps":[{"source":"a","when":"failure"}]}"#)
@@ -126,6 +126,24 @@ struct JobGraphTests {
         #expect(
             state.steps.map(\.status) == [.complete, .failed, .complete, .skipped, .complete, .complete])
         #expect(state.stepsCompleted == 4)
+    }
+
+    @Test("streaming: the first failure stops the streamed steps; then failure and always steps run on spools")
+    func streamingFailure() async throws {
+        var cleanup = Self.step("cleanup", "cleaned", needs: ["broken"])
+        cleanup.when = .failure
+        var report = Self.step("report", "cat", needs: ["start"])
+        report.when = .always
+        var job = Job(steps: [
+            Self.step("start", "go", needs: []), Self.step("broken", "fail", needs: ["start"]),
+            Self.step("after", "cat", needs: ["broken"]), cleanup, report, Self.step("last", "cat", needs: ["report"]),
+        ])
+        job.streaming = true
+        let (state, output) = try await run(job)
+        #expect(state.status == .error && state.error == #"step 2 "broken" exited with code 1"#)
+        #expect(state.steps[3].status == .complete && state.steps[4].status == .complete)
+        #expect(state.steps[5].status == .complete && output == "go\n")
+        #expect(state.steps[1].status == .failed)
     }
 
     @Test("files fan-in: each input under its name, stdin empty")

@@ -25,7 +25,8 @@ extension JobRunner {
         await observer.jobDidChange(state)
         let deadline = job.timeout.map { ContinuousClock.now + .seconds($0) }
         let limit = job.parallelism ?? Int.max
-        var failure: (message: String, reason: FailureReason)?
+        // In a streaming job the streamed steps have run: their failure is the job's.
+        var failure: (message: String, reason: FailureReason)? = state.error.map { ($0, state.reason ?? .failed) }
         var stopping = false
         let (events, sink) = AsyncStream.makeStream(of: (Int, GraphEvent).self)
         var iterator = events.makeAsyncIterator()
@@ -118,7 +119,13 @@ extension JobRunner {
             sink.finish()
             group.cancelAll()
         }
-        if Task.isCancelled && !(failure?.reason == .timeout) {
+        // What still waits never runs: the job was stopped.
+        for step in state.steps.indices where state.steps[step].status == .waiting {
+            state.stepEnded(step, as: .canceled)
+        }
+        if state.status == .error {
+            // The streamed part of the job failed first, and said why.
+        } else if Task.isCancelled && !(failure?.reason == .timeout) {
             let label = state.currentStep.map { job.steps[$0].label(index: $0) } ?? "the job"
             fail(&state, CancellationError(), label: label, stopReason: stopReason)
         } else if let failure {

@@ -72,6 +72,12 @@ public struct JobRunner: Sendable {
                     &state, (error as? StepFailure)?.error ?? error, label: job.steps[index].label(index: index),
                     stopReason: stopReason)
             }
+            // The failure and always steps, and those that need them, run on the spools now.
+            if state.steps.contains(where: { $0.status == .waiting }) {
+                await runGraph(
+                    job, graph: graph, id: id, spoolDirectory: spoolDirectory, state: &state, observer: observer,
+                    stopReason: stopReason)
+            }
         } else if graph.isGraph {
             await runGraph(
                 job, graph: graph, id: id, spoolDirectory: spoolDirectory, state: &state, observer: observer,
@@ -160,8 +166,13 @@ public struct JobRunner: Sendable {
         _ job: Job, graph: JobGraph, id: String, spoolDirectory: FilePath, state: inout JobState,
         observer: some JobObserver
     ) async throws {
-        var prepared: [ImageReference] = []
+        let after = graph.afterStream(job)
+        var prepared: [ImageReference?] = []
         for (index, step) in job.steps.enumerated() {
+            guard !after.contains(index) else {
+                prepared.append(nil)
+                continue
+            }
             state.preparing(step: index)
             await observer.jobDidChange(state)
             do {
@@ -174,13 +185,13 @@ public struct JobRunner: Sendable {
                 throw StepFailure(index: index, error: error)
             }
         }
-        state.runningAll()
+        state.runningAll(but: after)
         await observer.jobDidChange(state)
 
-        let wiring = StreamWiring(job, graph: graph, spoolDirectory: spoolDirectory)
+        let wiring = StreamWiring(job, graph: graph, after: after, spoolDirectory: spoolDirectory)
         let images = prepared
         try await withThrowingTaskGroup(of: (Int, Int32?).self) { group in
-            for index in job.steps.indices {
+            for index in job.steps.indices where !after.contains(index) {
                 group.addTask {
                     // The steps that read this one live see the end of their input however it ends.
                     defer { for pipe in wiring.outputs[index].pipes { pipe.finish() } }
@@ -191,7 +202,7 @@ public struct JobRunner: Sendable {
                         let limit = job.steps[index].timeout.map { Duration.seconds($0) }
                         exitCode = try await Self.within(limit) {
                             try await execute(
-                                index, of: job, image: images[index], id: id, spoolDirectory: spoolDirectory,
+                                index, of: job, image: images[index]!, id: id, spoolDirectory: spoolDirectory,
                                 observer: observer, input: input, output: wiring.outputs[index])
                         }
                         return (index, exitCode)
@@ -217,12 +228,11 @@ public struct JobRunner: Sendable {
                 if exitCode == 0 {
                     state.stepSucceeded(index, outputBytes: await wiring.outputBytes(of: index))
                     state.currentStep = state.steps.firstIndex { $0.exitCode == nil }
-                    if state.stepsCompleted == job.steps.count { break }
+                    if state.stepsCompleted == job.steps.count - after.count { break }
                     await observer.jobDidChange(state)
                     continue
                 }
-                state.steps[index].exitCode = exitCode
-                state.steps[index].finishedAt = Date()
+                state.stepEnded(index, as: .failed, exitCode: exitCode)
                 let label = job.steps[index].label(index: index)
                 if let exitCode {
                     state.fail("\(label) exited with code \(exitCode)")

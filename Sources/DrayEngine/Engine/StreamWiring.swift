@@ -21,12 +21,18 @@ struct StreamWiring: Sendable {
         case files([(name: String, producer: Int)])
     }
 
-    init(_ job: Job, graph: JobGraph, spoolDirectory: FilePath) {
+    /// - Parameter after: The steps that run once the streamed ones have ended, on spools.
+    init(_ job: Job, graph: JobGraph, after: Set<Int> = [], spoolDirectory: FilePath) {
         self.spoolDirectory = spoolDirectory
         var pipes = [[BytePipe]](repeating: [], count: job.steps.count)
-        var spooled = graph.consumers.map(\.isEmpty)
+        var spooled = graph.consumers.map { $0.isEmpty }
         var inputs: [Wire] = []
         for (consumer, needs) in graph.needs.enumerated() {
+            if after.contains(consumer) {
+                for producer in needs { spooled[producer] = true }
+                inputs.append(.none)
+                continue
+            }
             switch needs.count {
             case 0:
                 inputs.append(.none)

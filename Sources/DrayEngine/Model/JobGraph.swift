@@ -76,6 +76,19 @@ public struct JobGraph: Sendable, Equatable {
         self.depth = depth
     }
 
+    /// In a streaming job, the steps that run once the streamed ones have ended: those whose
+    /// `when` is `failure` or `always`, and every step that needs one of them. They read spools.
+    public func afterStream(_ job: Job) -> Set<Int> {
+        var after = Set<Int>()
+        for step in order
+        where job.steps[step].when.map({ $0 != .success }) ?? false
+            || needs[step].contains(where: after.contains)
+        {
+            after.insert(step)
+        }
+        return after
+    }
+
     /// The steps on a cycle (or waiting on one), which the order leaves out.
     public var cyclic: [Int] {
         let placed = Set(order)
@@ -146,13 +159,9 @@ public struct JobGraph: Sendable, Equatable {
             problems.append("steps[\(cyclic[0])].needs makes a cycle: \(named) need each other, so none can start")
         }
         if job.streaming == true {
-            for (index, step) in job.steps.enumerated() {
-                if let when = step.when, when != .success {
-                    problems.append(
-                        "steps[\(index)].when cannot be \"\(when.rawValue)\" in a streaming job: its steps all start at once, and the first failure stops them"
-                    )
-                }
-                if case .file = step.outputChannel, !graph.consumers[index].isEmpty {
+            let after = graph.afterStream(job)
+            for (index, step) in job.steps.enumerated() where !after.contains(index) {
+                if case .file = step.outputChannel, graph.consumers[index].contains(where: { !after.contains($0) }) {
                     problems.append(
                         "steps[\(index)].output cannot be a file in a streaming job when other steps need it: they read as it runs"
                     )

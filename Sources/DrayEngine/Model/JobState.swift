@@ -72,17 +72,18 @@ extension JobState {
     /// until ``complete(at:)`` or ``fail(_:phase:reason:at:)`` ends it.
     public mutating func stepEnded(_ index: Int, as status: StepStatus, exitCode: Int32? = nil, at time: Date = Date())
     {
-        steps[index].status = status
+        if steps[index].status != nil { steps[index].status = status }
         if let exitCode { steps[index].exitCode = exitCode }
         if status != .skipped { steps[index].finishedAt = time }
         if currentStep == index { currentStep = steps.firstIndex { $0.status == .running } }
     }
 
-    /// Every step of a streaming job runs, all started at `time`.
-    public mutating func runningAll(at time: Date = Date()) {
+    /// Every step of a streaming job runs (but those in `waiting`, which run after them), all
+    /// started at `time`.
+    public mutating func runningAll(but waiting: Set<Int> = [], at time: Date = Date()) {
         phase = .running
         currentStep = 0
-        for index in steps.indices {
+        for index in steps.indices where !waiting.contains(index) {
             steps[index] = StepState(status: steps[index].status == nil ? nil : .running, startedAt: time)
         }
     }
@@ -117,8 +118,8 @@ extension JobState {
         error = message
         finishedAt = time
         currentStep = nil
-        // A graph's steps that had not ended never will.
-        for index in steps.indices where steps[index].status == .running || steps[index].status == .waiting {
+        // A graph's steps that ran never end; those that wait are for its scheduler to end.
+        for index in steps.indices where steps[index].status == .running {
             steps[index].status = .canceled
         }
     }

@@ -333,6 +333,7 @@ function jobView(id) {
   const problem = el("p", { class: "problem", hidden: true });
   const actions = el("div", { class: "actions" });
   const timeline = el("ol", { class: "timeline", "aria-label": "Steps" });
+  const graphView = el("div", { class: "graph", hidden: true });
 
   // The log: lines as they come, each with its number, step and stream.
   const logView = el("div", { class: "log", role: "log", tabindex: "0", "aria-label": "Log" });
@@ -356,6 +357,7 @@ function jobView(id) {
     problem,
     actions,
     el("h2", { text: "Steps" }),
+    graphView,
     timeline,
     el("h2", { text: "Log" }),
     el(
@@ -477,6 +479,59 @@ function jobView(id) {
     }
   }
 
+  /** A graph's steps in columns by depth (the longest path from a root), with its edges, each
+   * step coloured by its status. Names are set as text. Nothing for a chain. */
+  function renderGraph(job) {
+    const graph = stepGraph(job.steps);
+    graphView.hidden = graph === null;
+    if (graph === null) return;
+    const svgNS = "http://www.w3.org/2000/svg";
+    const box = { width: 150, height: 34, column: 200, row: 50 };
+    const rows = [];
+    const place = job.steps.map((_, index) => {
+      const column = graph.depth[index];
+      rows[column] = (rows[column] || 0) + 1;
+      return { x: 10 + column * box.column, y: 10 + (rows[column] - 1) * box.row };
+    });
+    const svg = document.createElementNS(svgNS, "svg");
+    svg.setAttribute("width", 20 + (Math.max(...graph.depth) + 1) * box.column - (box.column - box.width));
+    svg.setAttribute("height", 20 + Math.max(...rows) * box.row - (box.row - box.height));
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", "The job's steps and who reads whose output");
+    graph.needs.forEach((needs, consumer) => {
+      for (const producer of needs) {
+        const line = document.createElementNS(svgNS, "line");
+        line.setAttribute("x1", place[producer].x + box.width);
+        line.setAttribute("y1", place[producer].y + box.height / 2);
+        line.setAttribute("x2", place[consumer].x);
+        line.setAttribute("y2", place[consumer].y + box.height / 2);
+        line.setAttribute("class", "edge");
+        svg.append(line);
+      }
+    });
+    job.steps.forEach((step, index) => {
+      const group = document.createElementNS(svgNS, "g");
+      group.setAttribute("class", `node ${step.status || "waiting"}`);
+      group.setAttribute("data-step", index + 1);
+      const rect = document.createElementNS(svgNS, "rect");
+      rect.setAttribute("x", place[index].x);
+      rect.setAttribute("y", place[index].y);
+      rect.setAttribute("width", box.width);
+      rect.setAttribute("height", box.height);
+      rect.setAttribute("rx", 6);
+      const label = document.createElementNS(svgNS, "text");
+      label.setAttribute("x", place[index].x + 8);
+      label.setAttribute("y", place[index].y + 21);
+      const name = step.name || `step ${index + 1}`;
+      label.textContent = `${name.length > 14 ? name.slice(0, 13) + "…" : name} · ${step.status || "waiting"}`;
+      const title = document.createElementNS(svgNS, "title");
+      title.textContent = `${name}: ${step.status || "waiting"}`;
+      group.append(rect, label, title);
+      svg.append(group);
+    });
+    graphView.replaceChildren(svg);
+  }
+
   function renderTimeline(job) {
     const starts = job.steps.map((step) => (step.startedAt ? Date.parse(step.startedAt) : null)).filter((t) => t);
     const origin = job.startedAt ? Date.parse(job.startedAt) : starts[0];
@@ -499,9 +554,11 @@ function jobView(id) {
         const state =
           step.exitCode !== undefined && step.exitCode !== null
             ? `exit ${step.exitCode}${passed}`
-            : job.currentStep === index + 1 && job.status === "running"
-              ? job.phase
-              : "not run";
+            : step.status
+              ? step.status
+              : job.currentStep === index + 1 && job.status === "running"
+                ? job.phase
+                : "not run";
         return el(
           "li",
           { "data-step": index + 1 },
@@ -581,6 +638,7 @@ function jobView(id) {
       const why = whyEnded(job);
       problem.hidden = why === null;
       problem.textContent = why || "";
+      renderGraph(job);
       renderTimeline(job);
       renderActions(job);
       if (lastStatus !== null && lastStatus !== job.status) announce(`The job is ${job.status}.`);
@@ -607,6 +665,27 @@ function jobView(id) {
       controller.abort();
     },
   };
+}
+
+/** For a job whose steps say `needs`: each step's needs as indexes, and its depth (the
+ * longest path to it from a root, found in the order Kahn's algorithm gives); null for a chain. */
+function stepGraph(steps) {
+  if (!steps.some((step) => Array.isArray(step.needs))) return null;
+  const index = new Map(steps.map((step, n) => [step.name, n]));
+  const needs = steps.map((step) => (step.needs || []).map((name) => index.get(name)).filter((n) => n !== undefined));
+  const depth = steps.map(() => 0);
+  const waiting = needs.map((list) => list.length);
+  const ready = waiting.flatMap((count, n) => (count === 0 ? [n] : []));
+  while (ready.length > 0) {
+    const step = ready.shift();
+    needs.forEach((list, consumer) => {
+      if (!list.includes(step)) return;
+      depth[consumer] = Math.max(depth[consumer], depth[step] + 1);
+      waiting[consumer] -= 1;
+      if (waiting[consumer] === 0) ready.push(consumer);
+    });
+  }
+  return { needs, depth };
 }
 
 /** One server-sent event's fields; `data` lines joined with LF, as EventSource does. */

@@ -20,7 +20,7 @@ struct JobExecutor: Sendable {
     /// resumed one where it failed (a streaming job, which keeps no output between its steps,
     /// from the start), when the step's input is in this node's spool: resumed on another
     /// node, it starts again from step 1.
-    func run(_ record: JobRecord) async -> JobState {
+    func run(_ record: JobRecord, startedAt: Date = Date()) async -> JobState {
         let id = record.id
         let changes = self.changes
         let recorder = StoreRecorder(
@@ -31,6 +31,7 @@ struct JobExecutor: Sendable {
         }
         var from = record.state.resumeStep(of: record.job)
         var start = record.state
+        start.start(at: startedAt)
         var missing = false
         for input in record.state.resumeInputs(of: record.job) where await spools.output(of: id, step: input) == nil {
             missing = true

@@ -58,10 +58,11 @@ actor JobQueueWorker {
                 break
             }
             for record in records {
-                metrics.jobStarted(waited: .seconds(max(0, Date().timeIntervalSince(record.state.createdAt))))
+                // Taken here, one after the other, so that jobs claimed together start in order.
+                let now = Date()
+                metrics.jobStarted(waited: .seconds(max(0, now.timeIntervalSince(record.state.createdAt))))
                 let executor = self.executor
-                // The job's end wakes this worker (``JobEndings``).
-                await running.start(record.id) { _ = await executor.run(record) }
+                await running.start(record.id, { _ = await executor.run(record, startedAt: now) }, then: wake)
             }
             if records.count == free { claimAgain = true }
         } while claimAgain

@@ -23,10 +23,14 @@ actor RunningJobs {
     func contains(_ id: String) -> Bool { tasks[id] != nil }
 
     /// Runs `body` as job `id`'s task; it leaves the set as `body` ends.
-    func start(_ id: String, _ body: @escaping @Sendable () async -> Void) {
+    func start(
+        _ id: String, _ body: @escaping @Sendable () async -> Void, then freed: @escaping @Sendable () -> Void = {}
+    ) {
         tasks[id] = Task {
             await body()
             self.ended(id)
+            // The slot is free now: whoever claims sees it.
+            freed()
         }
     }
 
