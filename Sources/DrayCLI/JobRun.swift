@@ -89,7 +89,7 @@ struct JobRun: AsyncParsableCommand {
                     }
                 }
                 if state.status == .complete {
-                    try await StandardOutput.copy(JobRunner.outputPath(step: job.steps.count - 1, in: spool))
+                    try await StandardOutput.copy(JobRunner.outputPath(step: state.outputStep, in: spool))
                 }
                 return state
             }

@@ -313,7 +313,7 @@ public final class JobService: Service, Sendable {
             throw DrayError(
                 .conflict, "job \(id) is \(record.state.status.rawValue): only a complete job has an output")
         }
-        guard let path = await spools.output(of: id, step: record.job.steps.count - 1) else {
+        guard let path = await spools.output(of: id, step: record.state.outputStep) else {
             throw DrayError(.conflict, "the output of job \(id) was freed (--keep-outputs)")
         }
         return path

@@ -140,6 +140,13 @@ extension JobState {
         fail(Self.restartMessage, reason: .restarted, at: time)
     }
 
+    /// The step whose output is the job's: a chain's last; a graph's last step in the list that
+    /// completed (a `failure` step listed last is skipped when nothing failed).
+    public var outputStep: Int {
+        guard steps.contains(where: { $0.status != nil }) else { return steps.count - 1 }
+        return steps.lastIndex { $0.status == .complete } ?? steps.count - 1
+    }
+
     /// The step a resumed job starts from: the one that failed, or for a streaming job, which
     /// keeps no output between its steps, the first.
     public func resumeStep(of job: Job) -> Int {
