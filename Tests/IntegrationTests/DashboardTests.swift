@@ -129,6 +129,33 @@ struct DashboardTests {
         #expect((seen["problem"] as? String)?.hasPrefix(#"Failed: step 2 "flaky" exited with code 2"#) == true)
     }
 
+    @Test("a graph's page draws each step in its column with its status, and an edge per need")
+    func graph() async throws {
+        let server = try await ServerProcess.started("dashboard-graph")
+        defer { server.stop() }
+        func step(_ name: String, _ script: String, _ needs: [String], when: String = "success") -> String {
+            let list = needs.map { "\"\($0)\"" }.joined(separator: ",")
+            return
+                #"{"name":"\#(name)","source":"dray-test/sh","needs":[\#(list)],"when":"\#(when)","environment":[{"variable":"SCRIPT","value":"\#(script)"}]}"#
+        }
+        let steps = [
+            step("split", "echo a", []), step("upper", "tr a-z A-Z", ["split"]), step("broken", "exit 1", ["split"]),
+            step("join", "cat", ["upper", "broken"]), step("alert", "echo alert", ["join"], when: "failure"),
+        ]
+        let id = try await Self.submit(server, #"{"name":"graph","steps":["# + steps.joined(separator: ",") + "]}")
+        #expect(try await server.waitUntilEnded(id)["status"] as? String == "error")
+        let seen = try await Self.browse(
+            "graph", server, ["--job", id, "--steps", "5"] + Self.screenshot("dashboard-graph.png"))
+        let nodes = try #require(seen["nodes"] as? [[String: Any]])
+        #expect(nodes.map { $0["status"] as? String } == ["complete", "complete", "failed", "skipped", "complete"])
+        // Columns by depth: split, then upper and broken, then join, then alert.
+        let columns = nodes.compactMap { ($0["x"] as? String).flatMap(Double.init) }
+        #expect(
+            columns[1] == columns[2] && columns[0] < columns[1] && columns[2] < columns[3] && columns[3] < columns[4])
+        #expect(seen["edges"] as? Int == 5)
+        #expect((nodes.first?["text"] as? String)?.hasPrefix("split") == true)
+    }
+
     @Test("the dashboard's files: a policy that loads nothing else, a 304 for a reload, HEAD, and no token needed")
     func files() async throws {
         let server = try await ServerProcess.started("dashboard-files")

@@ -273,6 +273,21 @@ def scenario_job_page(driver, args):
     return {"steps": steps, "problem": text_of(driver, ".problem"), "toolbar": offered}
 
 
+def scenario_graph(driver, args):
+    """A graph's page: a node per step with its status, an edge per need, in columns by depth."""
+    driver.get(f"{args.url}/#/jobs/{args.job}")
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".graph svg g.node")) == args.steps, "the graph shows every step")
+    nodes = driver.execute_script(
+        "return [...document.querySelectorAll('.graph g.node')].map(g => ({"
+        "step: g.dataset.step, status: g.getAttribute('class').replace('node ', ''),"
+        "x: g.querySelector('rect').getAttribute('x'), text: g.querySelector('text').textContent}))"
+    )
+    edges = len(driver.find_elements(By.CSS_SELECTOR, ".graph svg line.edge"))
+    if args.screenshot:
+        driver.save_screenshot(args.screenshot)
+    return {"nodes": nodes, "edges": edges}
+
+
 SCENARIOS = {
     "list": (scenario_list, []),
     "first-render": (scenario_first_render, []),
@@ -281,6 +296,7 @@ SCENARIOS = {
     "submit": (scenario_submit, ["status of 400"]),
     "token": (scenario_token, ["status of 401"]),
     "job-page": (scenario_job_page, []),
+    "graph": (scenario_graph, []),
 }
 
 
