@@ -72,8 +72,10 @@ public struct JobRunner: Sendable {
                     &state, (error as? StepFailure)?.error ?? error, label: job.steps[index].label(index: index),
                     stopReason: stopReason)
             }
-            // The failure and always steps, and those that need them, run on the spools now.
+            // The failure and always steps, and those that need them, run on the spools now (not
+            // after a cancel: they are canceled too). The job has not ended until they have.
             if state.steps.contains(where: { $0.status == .waiting }) {
+                if state.status == .error, state.phase != .canceled { state.runAfterStream() }
                 await runGraph(
                     job, graph: graph, id: id, spoolDirectory: spoolDirectory, state: &state, observer: observer,
                     stopReason: stopReason)

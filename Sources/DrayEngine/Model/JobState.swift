@@ -124,6 +124,14 @@ extension JobState {
         }
     }
 
+    /// A streaming graph's streamed steps ended, one of them in failure: the job goes on running
+    /// for its `failure` and `always` steps, and keeps the failure's message and reason for its end.
+    public mutating func runAfterStream() {
+        status = .running
+        phase = .running
+        finishedAt = nil
+    }
+
     /// Ends the job in `error`, stopped before it ended: `canceled` (by a person) or `shutdown`.
     public mutating func cancel(_ message: String, reason: FailureReason = .canceled, at time: Date = Date()) {
         fail(message, phase: .canceled, reason: reason, at: time)
