@@ -85,4 +85,31 @@ struct JobStateTests {
         let unknown = JobState(legacyStatus: nil, stepsCompleted: 0, stepCount: 1)
         #expect(unknown.status == .running && unknown.phase == .queued)
     }
+
+    @Test(
+        "a graph's steps: waiting, running, ended each their way; a failure cancels what runs; a resume what did not complete"
+    )
+    func graphSteps() {
+        var state = JobState(stepCount: 4)
+        state.waitingForNeeds()
+        #expect(state.steps.allSatisfy { $0.status == .waiting })
+        state.preparing(step: 0)
+        #expect(state.phase == .pulling && state.steps[0].status == .running)
+        state.running(step: 0)
+        state.preparing(step: 1)
+        #expect(state.phase == .running, "another step runs: the job is running, not pulling")
+        state.stepSucceeded(0, outputBytes: 3)
+        state.stepEnded(2, as: .skipped)
+        #expect(state.steps[0].status == .complete && state.steps[2].status == .skipped)
+        #expect(state.steps[2].finishedAt == nil, "a skipped step never ran")
+        state.fail("step 2 exited with code 1")
+        #expect(state.steps.map(\.status) == [.complete, .canceled, .skipped, .waiting])
+        state.runAfterStream()
+        #expect(state.status == .running && state.error == "step 2 exited with code 1" && state.finishedAt == nil)
+        state.requeueGraph()
+        #expect(state.steps.map(\.status) == [.complete, .waiting, .waiting, .waiting] && state.stepsCompleted == 1)
+        var chain = JobState(stepCount: 2)
+        chain.stepEnded(1, as: .failed, exitCode: 2)
+        #expect(chain.steps[1].status == nil && chain.steps[1].exitCode == 2, "a chain's steps have no status")
+    }
 }
