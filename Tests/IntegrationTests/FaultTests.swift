@@ -230,6 +230,14 @@ struct FaultTests {
             }
         }
         figures.containersLeft = left.count
+        // What the store says of the jobs whose containers are left, for the failure's message.
+        for container in left {
+            guard let id = container.labels?["dray.job"] else { continue }
+            let state = try? await reader.request(.GET, "/jobs/\(id)", timeout: .seconds(5)).json
+            print(
+                "fault suite: left \(container.labels ?? [:]): job \(state?["status"] ?? "?") \(state?["reason"] ?? "") \(state?["error"] ?? "")"
+            )
+        }
         print(figures)
         #expect(figures.lost == 0)
         #expect(figures.stuck == 0)

@@ -83,13 +83,14 @@ struct Reaper: Sendable {
     }
 
     /// Removes this node's containers that no job running here owns: those a crash left, and
-    /// those whose removal failed while the engine was away (a step's, or a job's sandbox).
+    /// those whose removal failed while the engine was away (a step's, or a job's sandbox). A
+    /// job whose end the store holds owns none, even while its task here has not yet let go of
+    /// it (its node lost it, and another node ended it).
     func removeLeftovers() async throws {
         for container in try await runtime.jobContainers() where container.node == nil || container.node == node {
             // Containers of jobs the store does not know belong to another Dray on this engine.
-            guard await !running.contains(container.jobID), try await store.job(id: container.jobID) != nil else {
-                continue
-            }
+            guard let record = try await store.job(id: container.jobID) else { continue }
+            if record.state.status == .running, await running.contains(container.jobID) { continue }
             do {
                 try await runtime.removeContainer(container.id)
                 logger.notice(
