@@ -3,7 +3,6 @@ import Foundation
 import Logging
 import NIOFileSystem
 import ServiceLifecycle
-import Synchronization
 
 /// One node's part of the control plane, which lives in the store (``JobQueue``), and what
 /// the routes call. It is made of parts with one job each, which its ``run()`` runs:
@@ -401,37 +400,6 @@ public final class JobService: Service, Sendable {
         }
         await running.close(grace: grace)
         await keeper.leave()
-    }
-}
-
-/// A value set once, which any number of tasks wait for.
-final class Once<Value: Sendable>: Sendable {
-    private struct State {
-        var value: Value?
-        var waiting: [CheckedContinuation<Value, Never>] = []
-    }
-    private let state = Mutex(State())
-
-    /// Sets the value, once; later calls change nothing.
-    func end(_ value: Value) {
-        let waiting = state.withLock { state -> [CheckedContinuation<Value, Never>] in
-            guard state.value == nil else { return [] }
-            state.value = value
-            defer { state.waiting = [] }
-            return state.waiting
-        }
-        for waiter in waiting { waiter.resume(returning: value) }
-    }
-
-    /// The value, once set.
-    func value() async -> Value {
-        await withCheckedContinuation { continuation in
-            let now = state.withLock { state -> Value? in
-                if state.value == nil { state.waiting.append(continuation) }
-                return state.value
-            }
-            if let now { continuation.resume(returning: now) }
-        }
     }
 }
 

@@ -198,7 +198,7 @@ public struct JobRunner: Sendable {
                     // The steps that read this one live see the end of their input however it ends.
                     defer { for pipe in wiring.outputs[index].pipes { pipe.finish() } }
                     var exitCode: Int32?
-                    defer { wiring.completions[index].end(completed: exitCode == 0) }
+                    defer { wiring.completions[index].end(exitCode == 0) }
                     do {
                         let input = try await wiring.input(of: index)
                         let limit = job.steps[index].timeout.map { Duration.seconds($0) }

@@ -1,6 +1,5 @@
 import NIOCore
 import NIOFileSystem
-import Synchronization
 
 /// What a step reads: nothing (a root), a spool (a chain's step, or one need), a pipe (a
 /// streaming step), several inputs one after the other (`concat`), or files in its container.
@@ -32,7 +31,7 @@ public enum StepInput: Sendable {
             case .pipe(let source):
                 for await chunk in source { await pipe.write(chunk) }
             case .spool(let path, let ready):
-                if let ready, await !ready.completed() { return }
+                if let ready, await !ready.value() { return }
                 do {
                     try await FileSystem.shared.withFileHandle(forReadingAt: path) { handle in
                         for try await chunk in handle.readChunks() {
@@ -60,35 +59,9 @@ public struct StepOutput: Sendable {
     }
 }
 
-/// Says once whether a step completed, to every step of a streaming graph that waits for its
-/// spool.
-public final class StepCompletion: Sendable {
-    private let state = Mutex<(result: Bool?, waiters: [CheckedContinuation<Bool, Never>])>((nil, []))
-
-    public init() {}
-
-    /// The step ended: `completed` when it exited 0. Later calls change nothing.
-    public func end(completed: Bool) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
-            guard state.result == nil else { return [] }
-            state.result = completed
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume(returning: completed) }
-    }
-
-    /// Whether the step completed, once it has ended.
-    public func completed() async -> Bool {
-        await withCheckedContinuation { continuation in
-            let result = state.withLock { state -> Bool? in
-                if state.result == nil { state.waiters.append(continuation) }
-                return state.result
-            }
-            if let result { continuation.resume(returning: result) }
-        }
-    }
-}
+/// Says once whether a step completed (exited 0), to every step of a streaming graph that waits
+/// for its spool.
+public typealias StepCompletion = Once<Bool>
 
 /// A job's state, owned by the one task that runs a chain, which its steps' events change.
 final class StateCell {

@@ -70,7 +70,7 @@ struct StreamWiring: Sendable {
                         .spool(JobRunner.outputPath(step: $0, in: spoolDirectory), ready: completions[$0])
                     })
         case .files(let files):
-            for (_, producer) in files where await !completions[producer].completed() {
+            for (_, producer) in files where await !completions[producer].value() {
                 throw CancellationError()
             }
             return .files(files.map { ($0.name, JobRunner.outputPath(step: $0.producer, in: spoolDirectory)) })
