@@ -643,15 +643,12 @@ public final class PostgresJobStore: JobStore {
         await running.wait()
         return try await DrayError.storage("the PostgreSQL store at \(description)") {
             do {
-                return try await withThrowingTaskGroup(of: T.self) { group in
-                    group.addTask { try await body() }
-                    group.addTask {
-                        try await Task.sleep(for: Self.callTimeout)
-                        throw DrayErrorLike(message: "PostgreSQL did not answer within \(Self.callTimeout)")
-                    }
-                    defer { group.cancelAll() }
-                    return try await group.next()!
-                }
+                // A call the restarting server left hanging is given up, even if it never ends.
+                return try await withDeadline(
+                    Self.callTimeout,
+                    late: {
+                        DrayErrorLike(message: "PostgreSQL did not answer within \(Self.callTimeout)")
+                    }, body)
             } catch let error as PostgresTransactionError {
                 // What the transaction's own code threw (no such job), as it threw it.
                 if let inner = error.closureError as? DrayError { throw inner }

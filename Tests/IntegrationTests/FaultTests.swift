@@ -235,8 +235,14 @@ struct FaultTests {
             guard let id = container.labels?["dray.job"] else { continue }
             let state = try? await reader.request(.GET, "/jobs/\(id)", timeout: .seconds(5)).json
             print(
-                "fault suite: left \(container.labels ?? [:]): job \(state?["status"] ?? "?") \(state?["reason"] ?? "") \(state?["error"] ?? "")"
+                "fault suite: left \(container.id) \(container.state ?? "?") \(container.labels ?? [:]): job \(state?["status"] ?? "?") \(state?["reason"] ?? "") \(state?["error"] ?? "")"
             )
+            // What the nodes said of the job, of the container, and of their leftover passes.
+            for line in Self.nodeLogLines(
+                folders: folders, mentioning: [id, String(container.id.prefix(12)), "leftover"])
+            {
+                print("fault suite:   \(line)")
+            }
         }
         print(figures)
         #expect(figures.lost == 0)
@@ -244,6 +250,26 @@ struct FaultTests {
         #expect(figures.twiceAtOnce == 0, "\(doubled)")
         #expect(figures.containersLeft == 0, "\(left.map { $0.labels ?? [:] })")
         #expect(figures.unexplained == 0)
+    }
+}
+
+extension FaultTests {
+    /// The lines of every log the nodes wrote (each start of a node writes a new one) that
+    /// mention one of `words`, at most 200.
+    static func nodeLogLines(folders: [String], mentioning words: [String]) -> [String] {
+        var lines: [String] = []
+        for folder in folders {
+            let parent = (folder as NSString).deletingLastPathComponent
+            let name = (folder as NSString).lastPathComponent
+            let logs = (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
+            for log in logs.sorted() where log.hasPrefix(name + "-server-") {
+                let text = (try? String(contentsOfFile: parent + "/" + log, encoding: .utf8)) ?? ""
+                for line in text.split(separator: "\n") where words.contains(where: { line.contains($0) }) {
+                    lines.append("\(name.suffix(4)) \(line.prefix(400))")
+                }
+            }
+        }
+        return Array(lines.suffix(200))
     }
 }
 

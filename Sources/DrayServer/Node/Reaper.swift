@@ -18,21 +18,36 @@ struct Reaper: Sendable {
 
     /// Reaps every `pollInterval` while this node's own lease is fresh (renewed within half a
     /// lease), and removes this node's leftover containers every ``leftoverInterval``, until
-    /// the task is canceled.
+    /// the task is canceled. The two run apart: a store call that waits on a restarting
+    /// database does not hold back the removal of containers, nor the other way round.
     func run() async {
+        await withTaskGroup { group in
+            group.addTask { await reapLostNodes() }
+            group.addTask { await removeLeftoversPeriodically() }
+        }
+    }
+
+    private func reapLostNodes() async {
         let interval = min(keeper.pollInterval, keeper.lease / 3)
-        var lookedForLeftovers = ContinuousClock.now
         while !Task.isCancelled {
             if keeper.isFresh(within: keeper.lease / 2) { await reap() }
-            if ContinuousClock.now - lookedForLeftovers >= Self.leftoverInterval {
-                lookedForLeftovers = .now
-                do {
-                    try await removeLeftovers()
-                } catch {
-                    logger.debug("cannot look for leftover containers: \(error)")
-                }
-            }
             try? await Task.sleep(for: interval)
+        }
+    }
+
+    private func removeLeftoversPeriodically() async {
+        var failing = false
+        while !Task.isCancelled {
+            try? await Task.sleep(for: Self.leftoverInterval)
+            do {
+                try await removeLeftovers()
+                if failing { logger.notice("looks for leftover containers again") }
+                failing = false
+            } catch {
+                // Said once per outage (the engine or the store is away), not every pass.
+                if !failing { logger.warning("cannot look for leftover containers: \(error)") }
+                failing = true
+            }
         }
     }
 
