@@ -19,13 +19,28 @@ struct EngineConnection: Sendable {
     ///   - labels: Put on every container, beside the job's.
     ///   - sandbox: Run each job's steps in a sandbox of their own (`--no-sandbox` turns it off).
     ///   - observe: Told of each engine call and how long it took, for the metrics.
+    ///   - patience: How long to wait for an engine that cannot be reached (it may be starting).
     static func open(
         environment: [String: String], logins: RegistryLogins?, labels: [String: String] = [:], sandbox: Bool,
         logger: Logger = Logger(label: "dray.docker"),
-        observe: (@Sendable (_ call: String, _ duration: Duration) -> Void)? = nil
+        observe: (@Sendable (_ call: String, _ duration: Duration) -> Void)? = nil,
+        waiting patience: Duration = .zero
     ) async throws -> EngineConnection {
-        let client = try await DockerClient.connect(
-            to: try DockerEndpoint(environment: environment), logger: logger, observe: observe)
+        let endpoint = try DockerEndpoint(environment: environment)
+        let started = ContinuousClock.now
+        var connected: DockerClient?
+        while connected == nil {
+            do {
+                connected = try await DockerClient.connect(to: endpoint, logger: logger, observe: observe)
+            } catch DockerClientError.transport(let message, _) where ContinuousClock.now - started < patience {
+                // An engine that restarts as the server starts: waited for, said once.
+                if ContinuousClock.now - started < .seconds(1) {
+                    logger.warning("\(message); waiting up to \(patience) for it")
+                }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+        }
+        let client = connected!
         return EngineConnection(
             runtime: DockerRuntime(client: client, logins: logins, labels: labels, sandbox: sandbox),
             endpoint: "\(client.endpoint)", close: { try? await client.shutdown() })
