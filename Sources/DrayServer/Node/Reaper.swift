@@ -43,6 +43,8 @@ struct Reaper: Sendable {
                 try await removeLeftovers()
                 if failing { logger.notice("looks for leftover containers again") }
                 failing = false
+            } catch  where Task.isCancelled {
+                return
             } catch {
                 // Said once per outage (the engine or the store is away), not every pass.
                 if !failing { logger.warning("cannot look for leftover containers: \(error)") }
