@@ -29,6 +29,15 @@ extension DockerClient {
         }
     }
 
+    /// Maps to `GET /images/{name}/json`: the image's id (`sha256:…`), which changes whenever
+    /// what the tag names changes.
+    public func imageID(_ name: String) async throws(DockerClientError) -> String {
+        struct Inspect: Decodable {
+            var Id: String
+        }
+        return try await json(Inspect.self, .GET, "/images/\(name)/json").Id
+    }
+
     /// Maps to `POST /images/create?fromImage=&tag=`. Calls `progress` with each progress line,
     /// and throws the engine's message when an error arrives inside the `200` stream.
     /// `registryAuth` is the `X-Registry-Auth` header (``RegistryLogins/Login/header``).

@@ -35,9 +35,11 @@ public struct JobView: Codable, Sendable {
         public var startedAt: Date?
         public var finishedAt: Date?
         public var outputBytes: Int64?
+        /// The run whose output and log the step reused, rather than run.
+        public var cached: CacheOrigin?
 
         private enum CodingKeys: String, CodingKey {
-            case status, exitCode, attempts, startedAt, finishedAt, outputBytes
+            case status, exitCode, attempts, startedAt, finishedAt, outputBytes, cached
         }
 
         public init(step: Step, state: StepState) {
@@ -49,6 +51,7 @@ public struct JobView: Codable, Sendable {
             startedAt = state.startedAt
             finishedAt = state.finishedAt
             outputBytes = state.outputBytes
+            cached = state.cached
         }
 
         /// The step's fields and the state's, side by side in one object.
@@ -61,6 +64,7 @@ public struct JobView: Codable, Sendable {
             try container.encodeIfPresent(startedAt, forKey: .startedAt)
             try container.encodeIfPresent(finishedAt, forKey: .finishedAt)
             try container.encodeIfPresent(outputBytes, forKey: .outputBytes)
+            try container.encodeIfPresent(cached, forKey: .cached)
         }
 
         public init(from decoder: any Decoder) throws {
@@ -72,6 +76,7 @@ public struct JobView: Codable, Sendable {
             startedAt = try container.decodeIfPresent(Date.self, forKey: .startedAt)
             finishedAt = try container.decodeIfPresent(Date.self, forKey: .finishedAt)
             outputBytes = try container.decodeIfPresent(Int64.self, forKey: .outputBytes)
+            cached = try container.decodeIfPresent(CacheOrigin.self, forKey: .cached)
         }
     }
 

@@ -64,7 +64,7 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "How long a finished job's step outputs are kept, for resume and /output (30s, 10m, 24h, or off: forever).",
+            "How long a finished job's step outputs are kept, for resume and downloads (30s, 10m, 24h, or off: forever).",
             valueName: "duration"))
     var keepOutputs = DurationOption(Self.jobs.keepOutputs)
 
@@ -91,6 +91,12 @@ struct Serve: AsyncParsableCommand {
             "How long this node's lease on its jobs lasts unless renewed (every third of it); when it runs out, another node ends them as node-lost.",
             valueName: "duration"))
     var lease = DurationOption(Self.jobs.lease)
+
+    @Option(
+        help: ArgumentHelp(
+            "The URL at which other nodes reach this one (http or https, with the port) for the step outputs in its spool; a node asked for one it does not hold forwards the request there, with the caller's token.",
+            valueName: "url"))
+    var advertiseURL: String?
 
     @Option(
         help: ArgumentHelp(
@@ -155,6 +161,18 @@ struct Serve: AsyncParsableCommand {
             valueName: "path"))
     var spoolDir: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Where the outputs of steps that say cache are kept, to be reused by a later run on the same input; off: no cache. (default: DATA_DIR/cache)",
+            valueName: "path"))
+    var cacheDir: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The most the step cache holds, outputs and logs together (512M, 10G, or off: no bound); the least recently used go first.",
+            valueName: "bytes"))
+    var cacheMaxBytes = ByteCountOption(argument: "10G")!
+
     @Flag(
         help:
             "Do not follow the store's change feed (PostgreSQL's NOTIFY, Redis's dray:changes): look at the queue once a second only (behind a pooler that drops LISTEN, such as PgBouncer in transaction mode)."
@@ -201,6 +219,14 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--port must be from 1 to 65535, not \(port)")
         }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+        if let url = advertiseURL {
+            guard let parsed = URLComponents(string: url), ["http", "https"].contains(parsed.scheme ?? ""),
+                parsed.host?.isEmpty == false, parsed.query == nil
+            else {
+                throw ValidationError(
+                    "--advertise-url must be an http or https URL such as http://10.0.0.5:3000, not \(url)")
+            }
+        }
         if let steps = maxConcurrentSteps, steps < 1 {
             throw ValidationError("--max-concurrent-steps must be 1 or more, not \(steps)")
         }
@@ -355,6 +381,11 @@ struct Serve: AsyncParsableCommand {
             jobs.shutdownGrace = shutdownGrace.duration ?? jobs.shutdownGrace
             jobs.node = node
             jobs.lease = lease.duration ?? jobs.lease
+            if cacheDir != "off" {
+                jobs.cacheDirectory = FilePath(cacheDir ?? resolvedDataDir + "/cache")
+                jobs.cacheMaxBytes = cacheMaxBytes.bytes.map(Int64.init) ?? .max
+            }
+            jobs.advertiseURL = advertiseURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
             jobs.listen = !noListen
             jobs.stepLimits = try stepLimits
             jobs.registries = RegistryPolicy(allowed: allowRegistry)

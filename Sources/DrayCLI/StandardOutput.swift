@@ -16,7 +16,7 @@ enum StandardOutput {
     }
 
     /// Writes all of `buffer`; false when the reader is gone.
-    private static func write(_ buffer: ByteBuffer) -> Bool {
+    static func write(_ buffer: ByteBuffer) -> Bool {
         buffer.withUnsafeReadableBytes { bytes in
             var offset = 0
             while offset < bytes.count {

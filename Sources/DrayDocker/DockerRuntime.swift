@@ -67,6 +67,10 @@ public struct DockerRuntime: ContainerRuntime {
         }
     }
 
+    public func imageID(_ image: ImageReference) async throws -> String {
+        try await engineCall("inspect the image \(image)") { try await client.imageID(image.description) }
+    }
+
     /// The engine's words when a registry wants a login, or refused the one it got.
     static func isLoginRefusal(_ message: String) -> Bool {
         let lower = message.lowercased()

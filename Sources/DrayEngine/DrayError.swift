@@ -15,6 +15,8 @@ public struct DrayError: Error, Sendable, CustomStringConvertible {
         case notFound
         /// The job is not in a state that allows the request (cancel a finished job, resume a running one).
         case conflict
+        /// What was asked for was kept for a while and is no longer (an output past `--keep-outputs`).
+        case gone
         /// Another node holds a store that takes one node at a time; its lease runs out unless renewed.
         case leaseHeld
     }

@@ -158,6 +158,10 @@ public final class PostgresJobStore: JobStore {
             4, "ended jobs by time, for clean-up",
             ["CREATE INDEX jobs_by_finished ON jobs (finished_at) WHERE status <> 'running'"]
         ),
+        (
+            5, "the URL each node advertises, for the outputs in its spool",
+            ["CREATE TABLE node_urls (id TEXT PRIMARY KEY, url TEXT NOT NULL)"]
+        ),
     ]
 
     private static let encoder = JSONEncoder.keepingSecrets()
@@ -479,6 +483,25 @@ public final class PostgresJobStore: JobStore {
         }
         // A node that had a lease here and finds none was reaped.
         return joined.insert(node)
+    }
+
+    public func advertise(node: String, url: String) async throws {
+        try await access {
+            try await self.client.query(
+                "INSERT INTO node_urls (id, url) VALUES (\(node), \(url)) ON CONFLICT (id) DO UPDATE SET url = excluded.url",
+                logger: self.logger)
+        }
+    }
+
+    public func advertisedURL(node: String) async throws -> String? {
+        try await access {
+            for try await url in try await self.client.query(
+                "SELECT url FROM node_urls WHERE id = \(node)", logger: self.logger
+            ).decode(String.self) {
+                return url
+            }
+            return nil
+        }
     }
 
     public func leave(node: String) async throws {

@@ -41,6 +41,14 @@ public final class JobService: Service, Sendable {
         public var registries = RegistryPolicy()
         /// This node's id: its claims, its lease, its containers' `dray.node` label.
         public var node = "local"
+        /// Where this node caches the outputs of steps that say `cache`; nil: no cache, and
+        /// such steps run every time.
+        public var cacheDirectory: FilePath?
+        /// The most the cache holds, outputs and logs together; the least recently used go first.
+        public var cacheMaxBytes: Int64 = 10 << 30
+        /// Where other nodes reach this one for the outputs in its spool (`--advertise-url`);
+        /// nil: nowhere, and a request for them on another node says so.
+        public var advertiseURL: String?
         /// How long this node's lease lasts unless renewed; it is renewed every third of it.
         public var lease: Duration = .seconds(30)
         /// How often the queue is looked at when nothing wakes this node.
@@ -66,6 +74,8 @@ public final class JobService: Service, Sendable {
     let changes = ChangeBoard()
     /// What `GET /metrics` reports.
     public let metrics: DrayMetrics
+    /// This node's cache of step outputs; nil when it has none.
+    public let cache: StepCache?
     /// How ``run()``'s start (preparing the store, recovering) ended, for ``started()``.
     private let startup = Once<Result<Void, any Error>>()
 
@@ -84,11 +94,14 @@ public final class JobService: Service, Sendable {
         let doorbell = Doorbell()
         let endings = JobEndings(store: store, changes: changes, metrics: metrics, queue: doorbell, logger: logger)
         self.endings = endings
+        cache = configuration.cacheDirectory.map {
+            StepCache(root: $0, maxBytes: configuration.cacheMaxBytes) { metrics.cacheLookup(hit: $0) }
+        }
         let executor = JobExecutor(
             store: store,
             runner: JobRunner(
                 runtime: runtime, defaults: configuration.stepLimits,
-                slots: StepSlots(configuration.maxConcurrentSteps)),
+                slots: StepSlots(configuration.maxConcurrentSteps), cache: cache),
             spools: spools,
             node: node, reasons: running.reasons, changes: changes, endings: endings, logger: logger,
             maxLogBytes: configuration.maxLogBytes)
@@ -111,6 +124,7 @@ public final class JobService: Service, Sendable {
     /// stopped, and removes this node's leftover containers. Queued jobs stay queued.
     func recover() async throws {
         try await keeper.join()
+        if let url = configuration.advertiseURL { try await store.advertise(node: configuration.node, url: url) }
         await reaper.reap()
         try await reaper.recoverOwn()
     }
@@ -304,8 +318,8 @@ public final class JobService: Service, Sendable {
         return record
     }
 
-    /// The file holding the final output of a complete job. A job that is not complete, or whose
-    /// outputs were freed, is a `conflict`.
+    /// The file holding the final output of a complete job. A job that is not complete is a
+    /// `conflict`; one whose outputs were freed is `gone`.
     public func output(id: String) async throws -> FilePath {
         let record = try await job(id: id)
         guard record.state.status == .complete else {
@@ -313,9 +327,70 @@ public final class JobService: Service, Sendable {
                 .conflict, "job \(id) is \(record.state.status.rawValue): only a complete job has an output")
         }
         guard let path = await spools.output(of: id, step: record.state.outputStep) else {
-            throw DrayError(.conflict, "the output of job \(id) was freed (--keep-outputs)")
+            throw await expired(record)
         }
         return path
+    }
+
+    /// Where the output a step passed on is: in this node's spool, or on the node that ran the
+    /// step, at the URL it advertises (`--advertise-url`).
+    public enum StepOutputPlace: Sendable {
+        case here(FilePath, SpoolDigest)
+        case node(String, url: String)
+    }
+
+    /// Where step `name` (its name, or its number from 1) of job `id` keeps its output. A step
+    /// that has not completed, or a streaming job's step whose output was only streamed, is a
+    /// `conflict`; an output freed after `--keep-outputs` is `gone`. `forwarded` says the
+    /// request came from another node already: it is never sent on again.
+    public func stepOutput(id: String, step name: String, forwarded: Bool) async throws -> StepOutputPlace {
+        let record = try await job(id: id)
+        let index: Int
+        do {
+            index = try step(named: name, in: record)
+        } catch let error as DrayError {
+            throw DrayError(.notFound, error.message)
+        }
+        let label = record.job.steps[index].label(index: index)
+        let step = record.state.steps[index]
+        let completed = step.status == .complete || (step.status == nil && step.exitCode == 0)
+        guard completed else {
+            let now = step.status?.rawValue ?? (step.exitCode != nil ? "failed" : "not complete")
+            throw DrayError(
+                .conflict, "\(label) of job \(id) is \(now): only a step that completed has an output to download")
+        }
+        if let path = await spools.output(of: id, step: index), let digest = await SpoolDigest.of(path) {
+            return .here(path, digest)
+        }
+        if record.job.streaming == true, record.job.durable != true, index != record.state.outputStep {
+            throw DrayError(
+                .conflict,
+                "job \(id) streamed the output of \(label) without keeping it: submit it with \"durable\": true to keep every step's output"
+            )
+        }
+        if !forwarded, let node = record.node, node != configuration.node {
+            guard let url = try await store.advertisedURL(node: node) else {
+                throw DrayError(
+                    .conflict,
+                    "the output of \(label) is on node \(node), which advertises no URL: start it with --advertise-url")
+            }
+            return .node(node, url: url)
+        }
+        throw await expired(record)
+    }
+
+    /// Why a job's output is not here: `gone`, after `--keep-outputs`.
+    private func expired(_ record: JobRecord) async -> DrayError {
+        let kept = configuration.keepOutputs.map { " \(Self.text($0)) after the job ends (--keep-outputs)" } ?? ""
+        return DrayError(.gone, "the outputs of job \(record.id) expired: they are kept\(kept)")
+    }
+
+    /// A duration as a person writes it: `24h`, `30m`, `90s`.
+    static func text(_ duration: Duration) -> String {
+        let seconds = duration.components.seconds
+        if seconds > 0, seconds % 3600 == 0 { return "\(seconds / 3600)h" }
+        if seconds > 0, seconds % 60 == 0 { return "\(seconds / 60)m" }
+        return "\(seconds)s"
     }
 
     /// Stops the job if it runs (its container is removed) or waits, then deletes its record,

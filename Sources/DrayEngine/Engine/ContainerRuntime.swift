@@ -12,6 +12,9 @@ public protocol ContainerRuntime: Sendable {
         progress: @escaping @Sendable (String) async -> Void
     ) async throws
 
+    /// The id of a prepared image (its content, not its tag), for a step's cache key.
+    func imageID(_ image: ImageReference) async throws -> String
+
     /// Runs one container to its end and removes it, whatever happens. When the calling task
     /// is canceled, the container gets SIGTERM, then SIGKILL after `spec.stopGracePeriod`.
     ///

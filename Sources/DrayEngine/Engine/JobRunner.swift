@@ -17,10 +17,17 @@ public struct JobRunner: Sendable {
     /// The node's slots for graphs' steps; nil, no limit but each job's `parallelism`.
     let slots: StepSlots?
 
-    public init(runtime: any ContainerRuntime, defaults: StepLimits = StepLimits(), slots: StepSlots? = nil) {
+    /// The node's cache of step outputs, for the steps that say `cache`; nil, none.
+    let cache: StepCache?
+
+    public init(
+        runtime: any ContainerRuntime, defaults: StepLimits = StepLimits(), slots: StepSlots? = nil,
+        cache: StepCache? = nil
+    ) {
         self.runtime = runtime
         self.defaults = defaults
         self.slots = slots
+        self.cache = cache
     }
 
     /// Where the output of step `index` (from 0) is spooled.
@@ -65,7 +72,8 @@ public struct JobRunner: Sendable {
             do {
                 if graph.isGraph { state.waitingForNeeds() }
                 try await runStreaming(
-                    job, graph: graph, id: id, spoolDirectory: spoolDirectory, state: &state, observer: observer)
+                    job, graph: graph, id: id, spoolDirectory: spoolDirectory, done: state.durableDone(of: job),
+                    state: &state, observer: observer)
             } catch {
                 let index = (error as? StepFailure)?.index ?? state.currentStep ?? 0
                 fail(
@@ -163,15 +171,17 @@ public struct JobRunner: Sendable {
     /// every consumer at the pace of the slowest, as `tee` does; `concat` reads its first input
     /// live and the others from their spools once their producers have completed; `files`
     /// waits for its inputs' spools. The job completes when every step exits 0; the first step
-    /// to fail (or time out) fails it, and the others are stopped, as `pipefail` does.
+    /// to fail (or time out) fails it, and the others are stopped, as `pipefail` does. The steps
+    /// `done` in an earlier run of a durable job do not run again: their spools are read.
     private func runStreaming(
-        _ job: Job, graph: JobGraph, id: String, spoolDirectory: FilePath, state: inout JobState,
+        _ job: Job, graph: JobGraph, id: String, spoolDirectory: FilePath, done: Set<Int>, state: inout JobState,
         observer: some JobObserver
     ) async throws {
         let after = graph.afterStream(job)
+        let idle = after.union(done)
         var prepared: [ImageReference?] = []
         for (index, step) in job.steps.enumerated() {
-            guard !after.contains(index) else {
+            guard !idle.contains(index) else {
                 prepared.append(nil)
                 continue
             }
@@ -187,13 +197,13 @@ public struct JobRunner: Sendable {
                 throw StepFailure(index: index, error: error)
             }
         }
-        state.runningAll(but: after)
+        state.runningAll(but: idle)
         await observer.jobDidChange(state)
 
-        let wiring = StreamWiring(job, graph: graph, after: after, spoolDirectory: spoolDirectory)
+        let wiring = StreamWiring(job, graph: graph, after: after, done: done, spoolDirectory: spoolDirectory)
         let images = prepared
         try await withThrowingTaskGroup(of: (Int, Int32?).self) { group in
-            for index in job.steps.indices where !after.contains(index) {
+            for index in job.steps.indices where !idle.contains(index) {
                 group.addTask {
                     // The steps that read this one live see the end of their input however it ends.
                     defer { for pipe in wiring.outputs[index].pipes { pipe.finish() } }
@@ -274,6 +284,8 @@ public struct JobRunner: Sendable {
         case succeeded(outputBytes: Int64?)
         /// It failed, for this reason, said so.
         case failed(message: String, reason: FailureReason)
+        /// It did not run: the cache gave an earlier run's output and log.
+        case cached(CacheOrigin)
     }
 
     /// Runs step `index`: its attempts, within its timeout and the job's deadline, reading
@@ -297,6 +309,21 @@ public struct JobRunner: Sendable {
             await observer.jobDidPull(step: index, progress: progress)
         }
         await emit(.running)
+        let outputPath = Self.outputPath(step: index, in: spoolDirectory)
+        var cacheKey: String?
+        if job.caches(step: index), let cache {
+            let key = try await cache.key(
+                job: job, step: index, imageID: try await runtime.imageID(image), inputs: try await input.digests())
+            if let hit = await cache.lookup(key) {
+                try await StepCache.linkOrCopy(hit.output, to: outputPath)
+                try await SpoolDigest.compute(of: outputPath).keep(for: outputPath)
+                try await LogTape.replay(hit.log, step: index) { await observer.jobDidLog($0) }
+                await emit(.cached(hit.origin))
+                await emit(.succeeded(outputBytes: hit.bytes))
+                return
+            }
+            cacheKey = key
+        }
 
         let attempts = 1 + max(0, step.retries ?? 0)
         var delay = Duration.seconds(step.retryDelay ?? 1)
@@ -310,18 +337,29 @@ public struct JobRunner: Sendable {
                     jobLimited = true
                 }
             }
+            // A step to cache keeps its log lines on a tape as they pass.
+            let tape = cacheKey.map { _ in LogTape(path: spoolDirectory.appending("step-\(index + 1).tape")) }
             let exitCode = try await Self.within(limit) {
-                try await execute(
+                if let tape {
+                    return try await execute(
+                        index, of: job, image: image, id: id, spoolDirectory: spoolDirectory,
+                        observer: TapingObserver(observer: observer, tape: tape, step: index), input: input)
+                }
+                return try await execute(
                     index, of: job, image: image, id: id, spoolDirectory: spoolDirectory, observer: observer,
                     input: input)
             }
             let retrying = exitCode != 0 && attempt < attempts && !(exitCode == nil && jobLimited)
             await emit(.attempt(exitCode: exitCode, retrying: retrying))
             if exitCode == 0 {
-                await emit(
-                    .succeeded(outputBytes: await Self.size(of: Self.outputPath(step: index, in: spoolDirectory))))
+                if let cache, let cacheKey, let tape, await tape.flush() {
+                    await cache.store(
+                        cacheKey, output: outputPath, log: tape.path, origin: CacheOrigin(job: id, step: index + 1))
+                }
+                await emit(.succeeded(outputBytes: await Self.size(of: outputPath)))
                 return
             }
+            if let tape { _ = try? await FileSystem.shared.removeItem(at: tape.path) }
             let failure: String
             if exitCode != nil {
                 failure = "\(label) exited with code \(exitCode!)"
@@ -406,12 +444,15 @@ public struct JobRunner: Sendable {
         if case .file(let path) = step.outputChannel {
             let copied = filter == nil ? outputPath : spoolDirectory.appending("step-\(index + 1).file")
             spec.outputFile = .init(containerPath: path, localPath: copied)
+            await SpoolDigest.forget(for: outputPath)
+            _ = try? await FileSystem.shared.removeItem(at: outputPath)
             let exitCode = try await runtime.run(spec) { await logger.log($0) }
             await logger.finish()
             if exitCode == 0, var filter {
                 try await Self.filter(copied, into: outputPath, with: &filter)
                 try await FileSystem.shared.removeItem(at: copied)
             }
+            if exitCode == 0 { try await SpoolDigest.compute(of: outputPath).keep(for: outputPath) }
             return exitCode
         }
 
@@ -431,7 +472,12 @@ public struct JobRunner: Sendable {
             await logger.finish()
             return exitCode
         }
-        return try await FileSystem.shared.withFileHandle(
+        // The spool's digest is taken as it is written, and kept beside it once it is whole. The
+        // spool is a new file, not the old one overwritten: the cache may hold a link to that.
+        await SpoolDigest.forget(for: outputPath)
+        _ = try? await FileSystem.shared.removeItem(at: outputPath)
+        var digest = RunningDigest()
+        let exitCode = try await FileSystem.shared.withFileHandle(
             forWritingAt: outputPath,
             options: .newFile(replaceExisting: true)
         ) { handle in
@@ -442,21 +488,26 @@ public struct JobRunner: Sendable {
                 if filter != nil {
                     try await filter!.feed(chunk.bytes) { bytes in
                         try await writer.write(contentsOf: bytes)
+                        digest.update(bytes)
                         for pipe in pipes { await pipe.write(bytes) }
                     }
                 } else {
                     try await writer.write(contentsOf: chunk.bytes)
+                    digest.update(chunk.bytes)
                     for pipe in pipes { await pipe.write(chunk.bytes) }
                 }
             }
             try await filter?.finish { bytes in
                 try await writer.write(contentsOf: bytes)
+                digest.update(bytes)
                 for pipe in pipes { await pipe.write(bytes) }
             }
             try await writer.flush()
             await logger.finish()
             return exitCode
         }
+        if exitCode == 0 { try await digest.finish().keep(for: outputPath) }
+        return exitCode
     }
 
     /// A file's size in bytes, nil when it cannot be read.

@@ -11,6 +11,35 @@ public enum StepInput: Sendable {
     /// Each as `/dray/inputs/<name>` in the container; stdin is empty.
     case files([(name: String, path: FilePath)])
 
+    /// The digest of each input, in order, with its name for `files`, for a step's cache key.
+    /// A pipe has none before it has been read: a streaming step is not cached.
+    func digests() async throws -> [(name: String, digest: SpoolDigest)] {
+        func digest(_ path: FilePath) async throws -> SpoolDigest {
+            guard let digest = await SpoolDigest.of(path) else {
+                throw DrayError(.storage, "cannot read the spooled input \(path) to take its digest")
+            }
+            return digest
+        }
+        switch self {
+        case .none: return []
+        case .spool(let path): return [("", try await digest(path))]
+        case .files(let files):
+            var digests: [(String, SpoolDigest)] = []
+            for (name, path) in files { digests.append((name, try await digest(path))) }
+            return digests
+        case .concat(let parts):
+            var digests: [(String, SpoolDigest)] = []
+            for part in parts {
+                guard case .spool(let path, nil) = part else {
+                    throw DrayError(.invalidJob, "a streaming step's input cannot be cached")
+                }
+                digests.append(("", try await digest(path)))
+            }
+            return digests
+        case .pipe: throw DrayError(.invalidJob, "a streaming step's input cannot be cached")
+        }
+    }
+
     /// Where `files` inputs are put in the container.
     public static let folder = "/dray/inputs"
 
@@ -93,6 +122,9 @@ extension JobState {
             return false
         case .failed(let message, let reason):
             fail(message, reason: reason)
+            return false
+        case .cached(let origin):
+            steps[index].cached = origin
             return false
         }
     }

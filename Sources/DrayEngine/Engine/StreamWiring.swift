@@ -5,7 +5,9 @@ import NIOFileSystem
 ///
 /// An edge is live when its consumer reads only that input, or it is the first of a `concat`;
 /// the other inputs of a `concat`, and every input of `files`, are spooled. A step spools its
-/// output when a spooled edge leaves it, or when no step reads it (its output is the job's).
+/// output when a spooled edge leaves it, when no step reads it (its output is the job's), or
+/// when the job is `durable`. A step that is `done` (a durable job's resume) does not run: the
+/// edges that leave it are read from its spool.
 struct StreamWiring: Sendable {
     /// Each step's output: the live pipes of its consumers, and whether it is spooled too.
     let outputs: [StepOutput]
@@ -17,25 +19,31 @@ struct StreamWiring: Sendable {
     private enum Wire: Sendable {
         case none
         case live(BytePipe)
-        case concat(first: BytePipe, rest: [Int])
+        case spool(producer: Int)
+        /// The first input live (nil when it is read from a spool too), then the spooled ones.
+        case concat(live: BytePipe?, spooled: [Int])
         case files([(name: String, producer: Int)])
     }
 
-    /// - Parameter after: The steps that run once the streamed ones have ended, on spools.
-    init(_ job: Job, graph: JobGraph, after: Set<Int> = [], spoolDirectory: FilePath) {
+    /// - Parameters:
+    ///   - after: The steps that run once the streamed ones have ended, on spools.
+    ///   - done: The steps that completed in an earlier run, whose spools hold their output.
+    init(_ job: Job, graph: JobGraph, after: Set<Int> = [], done: Set<Int> = [], spoolDirectory: FilePath) {
         self.spoolDirectory = spoolDirectory
         var pipes = [[BytePipe]](repeating: [], count: job.steps.count)
-        var spooled = graph.consumers.map { $0.isEmpty }
+        var spooled = graph.consumers.map { $0.isEmpty || job.durable == true }
         var inputs: [Wire] = []
         for (consumer, needs) in graph.needs.enumerated() {
-            if after.contains(consumer) {
-                for producer in needs { spooled[producer] = true }
+            if after.contains(consumer) || done.contains(consumer) {
+                for producer in needs where after.contains(consumer) { spooled[producer] = true }
                 inputs.append(.none)
                 continue
             }
             switch needs.count {
             case 0:
                 inputs.append(.none)
+            case 1 where done.contains(needs[0]):
+                inputs.append(.spool(producer: needs[0]))
             case 1:
                 let pipe = BytePipe()
                 pipes[needs[0]].append(pipe)
@@ -44,16 +52,20 @@ struct StreamWiring: Sendable {
                 if job.steps[consumer].inputs == .files {
                     for producer in needs { spooled[producer] = true }
                     inputs.append(.files(needs.map { (job.steps[$0].name ?? "", $0) }))
+                } else if done.contains(needs[0]) {
+                    for producer in needs { spooled[producer] = true }
+                    inputs.append(.concat(live: nil, spooled: needs))
                 } else {
                     let pipe = BytePipe()
                     pipes[needs[0]].append(pipe)
                     for producer in needs.dropFirst() { spooled[producer] = true }
-                    inputs.append(.concat(first: pipe, rest: Array(needs.dropFirst())))
+                    inputs.append(.concat(live: pipe, spooled: Array(needs.dropFirst())))
                 }
             }
         }
         outputs = pipes.indices.map { StepOutput(pipes: pipes[$0], spool: spooled[$0]) }
         completions = job.steps.map { _ in StepCompletion() }
+        for index in done { completions[index].end(true) }
         self.inputs = inputs
     }
 
@@ -63,10 +75,11 @@ struct StreamWiring: Sendable {
         switch inputs[index] {
         case .none: return .none
         case .live(let pipe): return .pipe(pipe)
-        case .concat(let first, let rest):
+        case .spool(let producer): return .spool(JobRunner.outputPath(step: producer, in: spoolDirectory))
+        case .concat(let live, let spooled):
             return .concat(
-                [.pipe(first)]
-                    + rest.map {
+                (live.map { [StepInput.Part.pipe($0)] } ?? [])
+                    + spooled.map {
                         .spool(JobRunner.outputPath(step: $0, in: spoolDirectory), ready: completions[$0])
                     })
         case .files(let files):

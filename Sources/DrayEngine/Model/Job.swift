@@ -16,6 +16,12 @@ public struct Job: Codable, Sendable, Equatable {
     /// All steps start together, joined by pipes, like `a | b | c`; the job completes only if
     /// every step exits 0.
     public var streaming: Bool?
+    /// A streaming job also writes every step's output to its spool as it streams, so that a
+    /// resume starts from the first step that did not complete, and every step's output can be
+    /// downloaded.
+    public var durable: Bool?
+    /// Every step may reuse an earlier run's output (``Step/cache``), unless it says `false`.
+    public var cache: Bool?
     /// In a graph (a job whose steps say `needs`): how many steps may run at once; nil, no limit
     /// but the node's `--max-concurrent-steps`.
     public var parallelism: Int?
@@ -34,6 +40,11 @@ public struct Job: Codable, Sendable, Equatable {
         self.steps = steps
         self.timeout = timeout
         self.streaming = streaming
+    }
+
+    /// Whether step `index` may reuse an earlier run's output: its own `cache`, else the job's.
+    public func caches(step index: Int) -> Bool {
+        steps[index].cache ?? cache ?? false
     }
 
     /// The environment of step `index` as `NAME=value` strings: the job's, then the
@@ -132,7 +143,7 @@ extension Job {
 
 extension Job {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, name, environment, steps, timeout, streaming, parallelism
+        case id, name, environment, steps, timeout, streaming, durable, cache, parallelism
     }
 
     /// Fields of the seed's answers that a client may send back; ignored without a warning.
@@ -149,6 +160,8 @@ extension Job {
         steps = try container.decode([Step].self, forKey: .steps)
         timeout = try container.decodeIfPresent(Double.self, forKey: .timeout)
         streaming = try container.decodeIfPresent(Bool.self, forKey: .streaming)
+        durable = try container.decodeIfPresent(Bool.self, forKey: .durable)
+        cache = try container.decodeIfPresent(Bool.self, forKey: .cache)
         parallelism = try container.decodeWholeIfPresent(forKey: .parallelism, as: "a whole number from 1 to 1000")
     }
 }

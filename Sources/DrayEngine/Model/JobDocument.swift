@@ -136,6 +136,14 @@ public enum JobDocument {
         problems += environmentProblems(job.environment, path: "environment")
         problems += secondsProblems(job.timeout, path: "timeout")
         problems += lengthProblems(job.name, path: "name", limit: Limits.name)
+        if job.durable == true, job.streaming != true {
+            problems.append(
+                "durable applies to a streaming job (\"streaming\": true): other jobs spool every step already")
+        }
+        if job.streaming == true, job.cache == true || job.steps.contains(where: { $0.cache == true }) {
+            problems.append(
+                "cache applies to a job that is not streaming: a streaming step's input is not known before it starts")
+        }
         if job.steps.isEmpty { problems.append("steps must contain at least one step") }
         if job.steps.count > Limits.steps {
             problems.append("steps must hold at most \(Limits.steps) steps, not \(job.steps.count)")

@@ -82,7 +82,7 @@ extension JobState {
     /// started at `time`.
     public mutating func runningAll(but waiting: Set<Int> = [], at time: Date = Date()) {
         phase = .running
-        currentStep = 0
+        currentStep = steps.indices.first { !waiting.contains($0) } ?? 0
         for index in steps.indices where !waiting.contains(index) {
             steps[index] = StepState(status: steps[index].status == nil ? nil : .running, startedAt: time)
         }
@@ -155,10 +155,30 @@ extension JobState {
         return steps.lastIndex { $0.status == .complete } ?? steps.count - 1
     }
 
-    /// The step a resumed job starts from: the one that failed, or for a streaming job, which
-    /// keeps no output between its steps, the first.
+    /// The step a resumed job starts from: the one that failed; for a durable streaming job the
+    /// first that is not ``durableDone(of:)``; for another streaming job, which keeps no output
+    /// between its steps, the first.
     public func resumeStep(of job: Job) -> Int {
-        job.streaming == true ? 0 : min(stepsCompleted, job.steps.count - 1)
+        guard job.streaming == true else { return min(stepsCompleted, job.steps.count - 1) }
+        guard job.durable == true else { return 0 }
+        let done = durableDone(of: job)
+        return job.steps.indices.first { !done.contains($0) } ?? 0
+    }
+
+    /// The steps of a durable streaming job whose whole output is in their spools: those that
+    /// completed and whose needs are all done too (a step that exited 0 before its producer
+    /// failed read only part of its input, and runs again).
+    public func durableDone(of job: Job) -> Set<Int> {
+        guard job.streaming == true, job.durable == true else { return [] }
+        let graph = JobGraph(job)
+        var done: Set<Int> = []
+        for index in graph.order
+        where (steps[index].status == .complete || (steps[index].status == nil && steps[index].exitCode == 0))
+            && graph.needs[index].allSatisfy(done.contains)
+        {
+            done.insert(index)
+        }
+        return done
     }
 
     /// Queues the job again to run from step `first`: the steps from there on are forgotten.
@@ -173,10 +193,15 @@ extension JobState {
     }
 
     /// The steps whose spooled outputs a resume reads: a chain's step before the one that
-    /// failed; a graph's completed steps that a step to run again needs; none for a streaming job.
+    /// failed; a graph's completed steps that a step to run again needs; a durable streaming
+    /// job's done steps that a step to run again needs; none for another streaming job.
     public func resumeInputs(of job: Job) -> [Int] {
-        guard job.streaming != true else { return [] }
         let graph = JobGraph(job)
+        if job.streaming == true {
+            let done = durableDone(of: job)
+            let again = steps.indices.filter { !done.contains($0) }
+            return Set(again.flatMap { graph.needs[$0] }).filter(done.contains).sorted()
+        }
         guard graph.isGraph else {
             let from = resumeStep(of: job)
             return from > 0 ? [from - 1] : []
@@ -186,9 +211,15 @@ extension JobState {
     }
 
     /// Queues the job again for a resume: a chain from ``resumeStep(of:)``, a graph's steps
-    /// that did not complete (``requeueGraph()``), a streaming job from the start.
+    /// that did not complete (``requeueGraph()``), a durable streaming graph's steps that are not
+    /// ``durableDone(of:)``, another streaming job from the start.
     public mutating func requeueForResume(of job: Job) {
-        if job.streaming != true, JobGraph(job).isGraph {
+        if job.streaming == true, job.durable == true, JobGraph(job).isGraph {
+            let done = durableDone(of: job)
+            requeue(from: steps.count)
+            for index in steps.indices where !done.contains(index) { steps[index] = StepState(status: .waiting) }
+            stepsCompleted = done.count
+        } else if job.streaming != true, JobGraph(job).isGraph {
             requeueGraph()
         } else {
             requeue(from: resumeStep(of: job))

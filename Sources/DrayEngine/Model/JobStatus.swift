@@ -49,6 +49,8 @@ public struct StepState: Codable, Sendable, Equatable {
     /// The bytes of output the step passed on (to the next step, or as the job's output), once
     /// it exited 0.
     public var outputBytes: Int64?
+    /// The run whose output and log this step reused from the cache, rather than run.
+    public var cached: CacheOrigin?
 
     public init(
         status: StepStatus? = nil, exitCode: Int32? = nil, startedAt: Date? = nil, finishedAt: Date? = nil,
@@ -60,6 +62,17 @@ public struct StepState: Codable, Sendable, Equatable {
         self.finishedAt = finishedAt
         self.attempts = attempts
         self.outputBytes = outputBytes
+    }
+}
+
+/// Where a cached step's output came from: a step (from 1) of a job.
+public struct CacheOrigin: Codable, Sendable, Equatable {
+    public var job: String
+    public var step: Int
+
+    public init(job: String, step: Int) {
+        self.job = job
+        self.step = step
     }
 }
 

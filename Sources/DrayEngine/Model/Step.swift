@@ -31,6 +31,9 @@ public struct Step: Codable, Sendable, Equatable {
     public var inputs: FanIn?
     /// When the step runs, given how its needs ended.
     public var when: StepCondition?
+    /// Reuse the output and log of an earlier run of the same step on the same input bytes
+    /// (``StepCache``), rather than run its container.
+    public var cache: Bool?
     /// Its `docker run` options.
     public var options = StepOptions()
 
@@ -82,7 +85,7 @@ public struct Step: Codable, Sendable, Equatable {
 extension Step {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, source, environment, output, refresh, beginDelimiter, endDelimiter
-        case timeout, retries, retryDelay, stopGracePeriod, needs, inputs, when
+        case timeout, retries, retryDelay, stopGracePeriod, needs, inputs, when, cache
     }
 
     /// Every field a step may have: its own and its options'.
@@ -109,6 +112,7 @@ extension Step {
         needs = try container.decodeIfPresent([String].self, forKey: .needs)
         inputs = try container.decodeIfPresent(FanIn.self, forKey: .inputs)
         when = try container.decodeIfPresent(StepCondition.self, forKey: .when)
+        cache = try container.decodeIfPresent(Bool.self, forKey: .cache)
         options = try StepOptions(from: decoder)
     }
 
@@ -129,6 +133,7 @@ extension Step {
         try container.encodeIfPresent(needs, forKey: .needs)
         try container.encodeIfPresent(inputs, forKey: .inputs)
         try container.encodeIfPresent(when, forKey: .when)
+        try container.encodeIfPresent(cache, forKey: .cache)
         try options.encode(to: encoder)
     }
 }

@@ -23,6 +23,12 @@ public protocol JobQueue: Sendable {
     /// is live (that node may have stopped answering: its lease runs out), or a `conflict` when
     /// it knows the other node is alive (SQLite's lock). "From now" is on the store's clock.
     func heartbeat(node: String, lease: Duration) async throws -> Bool
+    /// Records the URL at which `node` answers other nodes (`--advertise-url`), kept while the
+    /// node comes and goes: its spool's outputs are fetched there. A store that holds one node
+    /// at a time keeps none.
+    func advertise(node: String, url: String) async throws
+    /// The URL `node` advertised last, nil when none.
+    func advertisedURL(node: String) async throws -> String?
     /// Gives up `node`'s lease at once, as a node does when it stops cleanly.
     func leave(node: String) async throws
     /// Up to `limit` of the oldest queued jobs that no node has claimed, now `node`'s.
@@ -75,6 +81,11 @@ public enum StoreChange: Sendable, Equatable {
 }
 
 extension JobQueue {
+    /// One node at a time: no other node asks where outputs are.
+    public func advertise(node: String, url: String) async throws {}
+
+    public func advertisedURL(node: String) async throws -> String? { nil }
+
     /// No feed: nodes poll.
     public func watch(_ changed: @escaping @Sendable (StoreChange) -> Void) async throws {}
 }

@@ -34,6 +34,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
             APIError(.badRequest, error.message, problems: error.problems.count > 1 ? error.problems : nil)
         case .notFound: APIError(.notFound, error.message)
         case .conflict: APIError(.conflict, error.message)
+        case .gone: APIError(.gone, error.message)
         case .storage: APIError(.serviceUnavailable, error.message)
         default: APIError(.internalServerError, error.message)
         }

@@ -17,9 +17,13 @@ struct JobRoutes: Sendable {
     /// Registers every route of ``Routes/table`` with its handler.
     func add(to router: Router<some RequestContext>) {
         for route in Routes.table {
-            let path = RouterPath(route.pattern.replacingOccurrences(of: "{id}", with: ":id"))
+            let path = RouterPath(
+                route.pattern.replacingOccurrences(of: "{id}", with: ":id").replacingOccurrences(
+                    of: "{step}", with: ":step"))
             router.on(path, method: route.method) { request, context in
-                try await route.handle(self, request, context.parameters.get("id"))
+                let values = Routes.Path(
+                    id: context.parameters.get("id") ?? "", step: context.parameters.get("step") ?? "")
+                return try await route.handle(self, request, values)
             }
         }
     }
@@ -257,16 +261,44 @@ struct JobRoutes: Sendable {
     }
 
     /// `GET /jobs/{id}/output`: the final output of a complete job, byte for byte.
-    func output(_ id: String) async throws -> Response {
+    func output(_ id: String, _ request: Request) async throws -> Response {
         let path = try await service.output(id: id)
-        let size = try await FileSystem.shared.info(forFileAt: path).map { Int($0.size) }
-        let body = ResponseBody(contentLength: size) { writer in
-            try await FileSystem.shared.withFileHandle(forReadingAt: path) { handle in
-                for try await chunk in handle.readChunks(chunkLength: .kibibytes(256)) { try await writer.write(chunk) }
-            }
-            try await writer.finish(nil)
+        guard let digest = await SpoolDigest.of(path) else {
+            throw DrayError(.storage, "cannot read the output of job \(id) in the spool")
         }
-        return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: body)
+        return try OutputResponse.file(path, digest: digest, request: request)
+    }
+
+    /// `GET /jobs/{id}/steps/{step}/output`: what a step passed on, byte for byte, from this
+    /// node's spool or, sent on with the caller's token, from the node that holds it.
+    func stepOutput(_ id: String, step: String, _ request: Request) async throws -> Response {
+        let forwarded = request.headers[OutputResponse.forwardedHeader] != nil
+        switch try await service.stepOutput(id: id, step: step, forwarded: forwarded) {
+        case .here(let path, let digest):
+            return try OutputResponse.file(path, digest: digest, request: request)
+        case .node(_, let url):
+            let segment = step.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? step
+            return try await OutputResponse.forward(
+                request, to: url, path: "/jobs/\(id)/steps/\(segment)/output", from: service.configuration.node)
+        }
+    }
+
+    /// `GET /cache`: the node's cache of step outputs: entries, bytes, its bound, hits and misses.
+    func cacheStats() async throws -> Response {
+        JSONResponse.make(try await cache().stats())
+    }
+
+    /// `DELETE /cache`: empties the node's cache; says what was dropped.
+    func clearCache() async throws -> Response {
+        let dropped = try await cache().clear()
+        return JSONResponse.make(["entriesDropped": Int64(dropped.entries), "bytesDropped": dropped.bytes])
+    }
+
+    private func cache() throws -> StepCache {
+        guard let cache = service.cache else {
+            throw APIError(.notFound, "this server keeps no cache: it was started with --cache-dir off")
+        }
+        return cache
     }
 
     /// `DELETE /jobs/{id}`: stops the job if it runs, deletes its data and spools; 204.

@@ -8,26 +8,40 @@ import Logging
 enum Routes {
     struct Route: Sendable {
         var method: HTTPRequest.Method
-        /// The path, with `{id}` for a job's id.
+        /// The path, with `{id}` for a job's id and `{step}` for a step's name or number.
         var pattern: String
-        var handle: @Sendable (JobRoutes, Request, String?) async throws -> Response
+        var handle: @Sendable (JobRoutes, Request, Path) async throws -> Response
+    }
+
+    /// The values of a route's `{id}` and `{step}`; empty where the route has none.
+    struct Path: Sendable {
+        var id = ""
+        var step = ""
     }
 
     static let table: [Route] =
         [
             Route(method: .get, pattern: "/jobs") { routes, request, _ in try await routes.list(request) },
             Route(method: .post, pattern: "/jobs") { routes, request, _ in try await routes.submit(request) },
-            Route(method: .get, pattern: "/jobs/{id}") { routes, _, id in try await routes.get(id!) },
-            Route(method: .delete, pattern: "/jobs/{id}") { routes, _, id in try await routes.delete(id!) },
-            Route(method: .get, pattern: "/jobs/{id}/log") { routes, request, id in try await routes.log(id!, request)
+            Route(method: .get, pattern: "/jobs/{id}") { routes, _, path in try await routes.get(path.id) },
+            Route(method: .delete, pattern: "/jobs/{id}") { routes, _, path in try await routes.delete(path.id) },
+            Route(method: .get, pattern: "/jobs/{id}/log") { routes, request, path in
+                try await routes.log(path.id, request)
             },
-            Route(method: .get, pattern: "/jobs/{id}/output") { routes, _, id in try await routes.output(id!) },
-            Route(method: .post, pattern: "/jobs/{id}/cancel") { routes, _, id in
-                JSONResponse.make(JobView(try await routes.service.cancel(id: id!)))
+            Route(method: .get, pattern: "/jobs/{id}/output") { routes, request, path in
+                try await routes.output(path.id, request)
             },
-            Route(method: .post, pattern: "/jobs/{id}/resume") { routes, _, id in
-                JSONResponse.make(JobView(try await routes.service.resume(id: id!)), status: .accepted)
+            Route(method: .get, pattern: "/jobs/{id}/steps/{step}/output") { routes, request, path in
+                try await routes.stepOutput(path.id, step: path.step, request)
             },
+            Route(method: .post, pattern: "/jobs/{id}/cancel") { routes, _, path in
+                JSONResponse.make(JobView(try await routes.service.cancel(id: path.id)))
+            },
+            Route(method: .post, pattern: "/jobs/{id}/resume") { routes, _, path in
+                JSONResponse.make(JobView(try await routes.service.resume(id: path.id)), status: .accepted)
+            },
+            Route(method: .get, pattern: "/cache") { routes, _, _ in try await routes.cacheStats() },
+            Route(method: .delete, pattern: "/cache") { routes, _, _ in try await routes.clearCache() },
             Route(method: .get, pattern: "/healthz") { _, _, _ in JSONResponse.make(["status": "ok"]) },
             Route(method: .get, pattern: "/readyz") { routes, _, _ in await routes.ready() },
             Route(method: .get, pattern: "/metrics") { routes, _, _ in try routes.metricsText() },
@@ -59,10 +73,10 @@ enum Routes {
         table.first { matches($0.pattern, path) }?.pattern
     }
 
-    /// True when `path` is `pattern` with any one segment in place of `{id}`.
+    /// True when `path` is `pattern` with any one segment in place of each `{id}` and `{step}`.
     static func matches(_ pattern: String, _ path: String) -> Bool {
         let want = pattern.split(separator: "/", omittingEmptySubsequences: true)
         let have = path.split(separator: "/", omittingEmptySubsequences: true)
-        return want.count == have.count && zip(want, have).allSatisfy { $0 == "{id}" || $0 == $1 }
+        return want.count == have.count && zip(want, have).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
     }
 }

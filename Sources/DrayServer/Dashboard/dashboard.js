@@ -571,6 +571,15 @@ function jobView(id) {
           el("div", { class: "track", role: "img", "aria-label": started ? `ran ${seconds(finished - started)}` : "not started" }, bar),
           el("span", { class: "mono", text: started ? seconds(finished - started) : "" }),
           el("span", { class: step.exitCode > 0 ? "status error" : "muted", text: state }),
+          passedOn(job, step, index)
+            ? el("button", {
+                type: "button",
+                class: "link step-output",
+                text: "Download",
+                title: `Download what step ${index + 1} passed on`,
+                onclick: () => download(id, "output", index + 1),
+              })
+            : null,
           step.attempts && step.attempts.length > 1
             ? el("div", {
                 class: "attempts",
@@ -705,7 +714,15 @@ function parseEvent(text) {
 }
 
 /** Saves a job's whole log (as text) or its output (as bytes), read with the token. */
-async function download(id, what) {
+/** Whether a step has an output to download: it completed, and its output was kept (a
+ * streaming job keeps the outputs between its steps only when it is durable). */
+function passedOn(job, step, index) {
+  const completed = step.exitCode === 0 && (!step.status || step.status === "complete");
+  const last = index === job.steps.length - 1 || Array.isArray(step.needs);
+  return completed && (!job.streaming || job.durable || last);
+}
+
+async function download(id, what, step) {
   try {
     let blob;
     if (what === "log") {
@@ -717,11 +734,13 @@ async function download(id, what) {
       }
       blob = new Blob(lines.map((line) => `${line}\n`), { type: "text/plain;charset=utf-8" });
     } else {
-      const response = await api(`/jobs/${encodeURIComponent(id)}/output`);
+      const path = step ? `/steps/${step}/output` : "/output";
+      const response = await api(`/jobs/${encodeURIComponent(id)}${path}`);
       if (!response.ok) throw new Failure(response.status, await response.json().catch(() => null));
       blob = await response.blob();
     }
-    const link = el("a", { href: URL.createObjectURL(blob), download: `${id}.${what === "log" ? "log.txt" : "output"}` });
+    const name = what === "log" ? "log.txt" : step ? `step-${step}.output` : "output";
+    const link = el("a", { href: URL.createObjectURL(blob), download: `${id}.${name}` });
     document.body.append(link);
     link.click();
     link.remove();

@@ -72,6 +72,17 @@ public final class DrayMetrics: Sendable {
         queueWait.record(waited)
     }
 
+    /// A cached step's lookup: a hit (the step did not run) or a miss.
+    public func cacheLookup(hit: Bool) {
+        registry.makeCounter(
+            descriptor: Self.name(
+                hit ? "cache_hits" : "cache_misses", unit: "total",
+                help: hit
+                    ? "Steps that reused a cached output rather than run."
+                    : "Steps that said cache and found no output to reuse.")
+        ).increment()
+    }
+
     func logged(lines: Int) {
         logLines.increment(by: Int64(lines))
     }

@@ -17,9 +17,9 @@ struct JobExecutor: Sendable {
     let maxLogBytes: Int?
 
     /// Runs the job to its end and returns how it ended. A new job starts at its first step; a
-    /// resumed one where it failed (a streaming job, which keeps no output between its steps,
-    /// from the start), when the step's input is in this node's spool: resumed on another
-    /// node, it starts again from step 1.
+    /// resumed one where it failed (a streaming job that is not durable, which keeps no output
+    /// between its steps, from the start), when the step's input is in this node's spool:
+    /// resumed on another node, it starts again from step 1.
     func run(_ record: JobRecord, startedAt: Date = Date()) async -> JobState {
         let id = record.id
         let changes = self.changes
