@@ -40,6 +40,11 @@ public struct FakeRuntime: ContainerRuntime {
         func pull(_ image: String, _ refresh: Bool) { pulls.append((image, refresh)) }
     }
 
+    /// The reference itself: a fake image's content is its name.
+    public func imageID(_ image: ImageReference) async throws -> String {
+        "fake:\(image.description)"
+    }
+
     public func prepareImage(
         _ image: ImageReference, refresh: Bool, progress: @escaping @Sendable (String) async -> Void
     )

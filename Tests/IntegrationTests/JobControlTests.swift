@@ -180,7 +180,7 @@ extension ServerTests {
         }
     }
 
-    @Test("--keep-outputs frees a finished job's spools; resume and /output then answer 409")
+    @Test("--keep-outputs frees a finished job's spools; resume then answers 409, and the outputs 410")
     func keepOutputs() async throws {
         var jobs = JobService.Configuration()
         jobs.keepOutputs = .milliseconds(300)
@@ -201,7 +201,11 @@ extension ServerTests {
             #expect(resume.status == .conflict)
             #expect((try json(resume)["error"] as? String)?.contains("freed") == true)
             let output = try await call(client, .get, "/jobs/\(complete)/output", route: "/jobs/{id}/output")
-            #expect(output.status == .conflict)
+            #expect(output.status == .gone)
+            #expect((try json(output)["error"] as? String)?.contains("expired") == true)
+            let step = try await call(
+                client, .get, "/jobs/\(complete)/steps/1/output", route: "/jobs/{id}/steps/{step}/output")
+            #expect(step.status == .gone)
         }
     }
 

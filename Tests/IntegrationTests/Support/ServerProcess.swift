@@ -20,18 +20,18 @@ final class ServerProcess {
 
     init(
         dataDirectory: String, environment: [String: String] = [:], arguments: [String] = [],
-        tls: TLSConfiguration? = nil
+        tls: TLSConfiguration? = nil, port: Int? = nil
     ) throws {
         self.dataDirectory = dataDirectory
         if let tls {
             self.tls = tls
             scheme = "https"
         }
-        port = try LoopbackPort.free()
+        if let port { self.port = port } else { self.port = try LoopbackPort.free() }
         logPath = dataDirectory + "-server-\(UUID().uuidString).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: DrayProcess.binary)
-        process.arguments = ["serve", "--port", String(port), "--data-dir", dataDirectory] + arguments
+        process.arguments = ["serve", "--port", String(self.port), "--data-dir", dataDirectory] + arguments
         // A server that must be aborted prints every thread's backtrace into its log.
         process.environment = ProcessInfo.processInfo.environment.merging(
             ["SWIFT_BACKTRACE": "enable=yes,interactive=no,threads=all"]
