@@ -316,7 +316,13 @@ public struct JobRunner: Sendable {
                 job: job, step: index, imageID: try await runtime.imageID(image), inputs: try await input.digests())
             if let hit = await cache.lookup(key) {
                 try await StepCache.linkOrCopy(hit.output, to: outputPath)
-                try await SpoolDigest.compute(of: outputPath).keep(for: outputPath)
+                let digest: SpoolDigest
+                if let kept = hit.digest {
+                    digest = kept
+                } else {
+                    digest = try await SpoolDigest.compute(of: outputPath)
+                }
+                try await digest.keep(for: outputPath)
                 try await LogTape.replay(hit.log, step: index) { await observer.jobDidLog($0) }
                 await emit(.cached(hit.origin))
                 await emit(.succeeded(outputBytes: hit.bytes))

@@ -30,6 +30,8 @@ public actor StepCache {
         public var log: FilePath
         public var origin: CacheOrigin
         public var bytes: Int64
+        /// The output's digest, when the entry kept it.
+        public var digest: SpoolDigest?
     }
 
     struct Entry: Codable {
@@ -38,6 +40,8 @@ public actor StepCache {
         var bytes: Int64
         var outputBytes: Int64
         var lastUsed: Date
+        /// The output's SHA-256, so that a hit need not read it again.
+        var sha256: String?
     }
 
     public let root: FilePath
@@ -123,7 +127,7 @@ public actor StepCache {
         counted?(true)
         return Hit(
             output: folder.appending("output"), log: folder.appending("log"), origin: entry.origin,
-            bytes: entry.outputBytes)
+            bytes: entry.outputBytes, digest: entry.sha256.map { SpoolDigest(sha256: $0, size: entry.outputBytes) })
     }
 
     /// Keeps `output` (linked when on the same disk, else copied) and `log` (moved) as the entry
@@ -141,7 +145,10 @@ public actor StepCache {
             try await FileSystem.shared.createDirectory(at: partial, withIntermediateDirectories: true)
             try await Self.linkOrCopy(output, to: partial.appending("output"))
             try await FileSystem.shared.moveItem(at: log, to: partial.appending("log"))
-            let entry = Entry(origin: origin, bytes: bytes, outputBytes: outputBytes, lastUsed: Date())
+            let digest = await SpoolDigest.kept(for: output)
+            let entry = Entry(
+                origin: origin, bytes: bytes, outputBytes: outputBytes, lastUsed: Date(),
+                sha256: digest?.size == outputBytes ? digest?.sha256 : nil)
             try await write(entry, to: partial)
             try await FileSystem.shared.moveItem(at: partial, to: folder)
             entries[key] = entry
