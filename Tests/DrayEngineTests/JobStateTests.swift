@@ -112,4 +112,29 @@ struct JobStateTests {
         chain.stepEnded(1, as: .failed, exitCode: 2)
         #expect(chain.steps[1].status == nil && chain.steps[1].exitCode == 2, "a chain's steps have no status")
     }
+
+    @Test("a durable streaming job resumes from the first step not done; another streaming job from the start")
+    func durableResume() {
+        var job = job
+        job.streaming = true
+        var state = JobState(stepCount: 3)
+        state.runningAll()
+        state.stepSucceeded(0, outputBytes: 10)
+        state.stepSucceeded(1, outputBytes: 10)
+        state.stepEnded(2, as: .failed, exitCode: 4)
+        state.fail("step 3 exited with code 4")
+        #expect(state.resumeStep(of: job) == 0 && state.resumeInputs(of: job) == [])
+        job.durable = true
+        #expect(state.durableDone(of: job) == [0, 1])
+        #expect(state.resumeStep(of: job) == 2 && state.resumeInputs(of: job) == [1])
+        // A step that exited 0 after one before it failed read only part of its input: not done.
+        var early = JobState(stepCount: 3)
+        early.runningAll()
+        early.stepSucceeded(0, outputBytes: 10)
+        early.stepSucceeded(2, outputBytes: 1)
+        early.stepEnded(1, as: .failed, exitCode: 1)
+        #expect(early.durableDone(of: job) == [0] && early.resumeStep(of: job) == 1)
+        early.requeueForResume(of: job)
+        #expect(early.stepsCompleted == 1 && early.steps[2].exitCode == nil)
+    }
 }

@@ -57,4 +57,18 @@ struct RouteTests {
         #expect(!Guard.origin("file://", isSameAs: "127.0.0.1:3000"))
         #expect(Guard.parse("[::1]:3000").host == "::1")
     }
+
+    @Test(
+        "a byte range: first-last, first-, and a suffix, within the size; several ranges give the whole; others a 416")
+    func byteRanges() throws {
+        #expect(try OutputResponse.byteRange("bytes=0-9", size: 100) == 0...9)
+        #expect(try OutputResponse.byteRange("bytes=90-200", size: 100) == 90...99)
+        #expect(try OutputResponse.byteRange("bytes=95-", size: 100) == 95...99)
+        #expect(try OutputResponse.byteRange("bytes=-10", size: 100) == 90...99)
+        #expect(try OutputResponse.byteRange("bytes=-500", size: 100) == 0...99)
+        #expect(try OutputResponse.byteRange("bytes=0-1,5-6", size: 100) == nil)
+        for bad in ["bytes=100-", "bytes=5-1", "bytes=x-y", "items=0-1", "bytes=-0", "bytes=-"] {
+            #expect(throws: APIError.self, "\(bad)") { try OutputResponse.byteRange(bad, size: 100) }
+        }
+    }
 }
