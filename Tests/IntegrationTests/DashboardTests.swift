@@ -127,6 +127,7 @@ struct DashboardTests {
         #expect(
             steps.last?.contains("exit 2") == true && steps.last?.contains("Attempts: #1 exit 2, #2 exit 2") == true)
         #expect((seen["problem"] as? String)?.hasPrefix(#"Failed: step 2 "flaky" exited with code 2"#) == true)
+        #expect(seen["downloads"] as? [Bool] == [true, false], "only the step that completed offers its output")
     }
 
     @Test("a graph's page draws each step in its column with its status, and an edge per need")

@@ -268,9 +268,13 @@ def scenario_job_page(driver, args):
         "return [...document.querySelectorAll('.toolbar label, .toolbar button')]"
         ".filter(e => e.offsetParent !== null).map(e => e.textContent.trim())"
     )
+    # A step that completed offers its output; one that failed has none.
+    downloads = driver.execute_script(
+        "return [...document.querySelectorAll('.timeline li')].map(li => li.querySelector('.step-output') !== null)"
+    )
     if args.screenshot:
         driver.save_screenshot(args.screenshot)
-    return {"steps": steps, "problem": text_of(driver, ".problem"), "toolbar": offered}
+    return {"steps": steps, "problem": text_of(driver, ".problem"), "toolbar": offered, "downloads": downloads}
 
 
 def scenario_graph(driver, args):
