@@ -224,7 +224,7 @@ struct JobRunnerTests {
         #expect(
             problems == [
                 "steps[0].output cannot be a file in a streaming job, except on the last step: the next step reads as it runs",
-                "steps[1].retries cannot be used in a streaming job: its input is not kept",
+                "steps[1].retries needs \"durable\": true in a streaming job: without it, its input is not kept",
             ])
     }
 }

@@ -69,16 +69,42 @@ public struct JobRunner: Sendable {
         }
         let graph = JobGraph(job)
         if job.streaming == true {
-            do {
-                if graph.isGraph { state.waitingForNeeds() }
-                try await runStreaming(
-                    job, graph: graph, id: id, spoolDirectory: spoolDirectory, done: state.durableDone(of: job),
-                    state: &state, observer: observer)
-            } catch {
-                let index = (error as? StepFailure)?.index ?? state.currentStep ?? 0
-                fail(
-                    &state, (error as? StepFailure)?.error ?? error, label: job.steps[index].label(index: index),
-                    stopReason: stopReason)
+            // A durable job's step that exits non-zero and has retries left runs again from its
+            // failure, as a resume does: the steps done read from their spools.
+            var attempts: [Int: [Int32?]] = [:]
+            var delays: [Int: Duration] = [:]
+            while true {
+                do {
+                    if graph.isGraph { state.waitingForNeeds() }
+                    try await runStreaming(
+                        job, graph: graph, id: id, spoolDirectory: spoolDirectory, done: state.durableDone(of: job),
+                        state: &state, observer: observer)
+                } catch {
+                    let index = (error as? StepFailure)?.index ?? state.currentStep ?? 0
+                    fail(
+                        &state, (error as? StepFailure)?.error ?? error, label: job.steps[index].label(index: index),
+                        stopReason: stopReason)
+                }
+                // Each attempt's exit code, the last (this run's) included, as a chain's retries say.
+                for (index, codes) in attempts { state.steps[index].attempts = codes + [state.steps[index].exitCode] }
+                guard job.durable == true, state.status == .error, state.reason == .failed,
+                    let failed = state.steps.indices.first(where: { (state.steps[$0].exitCode ?? 0) != 0 }),
+                    let retries = job.steps[failed].retries,
+                    (attempts[failed]?.count ?? 0) < retries, !Task.isCancelled
+                else { break }
+                attempts[failed, default: []].append(state.steps[failed].exitCode)
+                let delay = delays[failed] ?? .seconds(job.steps[failed].retryDelay ?? 1)
+                delays[failed] = min(delay * 2, .seconds(60))
+                // Until it runs again the job waits, as a resumed one does, its attempts kept.
+                let failedState = state
+                state.requeueForResume(of: job)
+                for (index, codes) in attempts { state.steps[index].attempts = codes }
+                await observer.jobDidChange(state)
+                try? await Task.sleep(for: delay)
+                if Task.isCancelled {
+                    state = failedState
+                    break
+                }
             }
             // The failure and always steps, and those that need them, run on the spools now (not
             // after a cancel: they are canceled too). The job has not ended until they have.

@@ -172,8 +172,9 @@ public enum JobDocument {
                 problems.append("\(path).retries must be a whole number from 0 to 100")
             }
             if job.streaming == true {
-                if (step.retries ?? 0) > 0 {
-                    problems.append("\(path).retries cannot be used in a streaming job: its input is not kept")
+                if (step.retries ?? 0) > 0, job.durable != true {
+                    problems.append(
+                        "\(path).retries needs \"durable\": true in a streaming job: without it, its input is not kept")
                 }
                 if case .file = step.outputChannel, index < job.steps.count - 1,
                     job.steps.allSatisfy({ $0.needs == nil })
