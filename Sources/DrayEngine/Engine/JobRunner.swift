@@ -340,16 +340,12 @@ public struct JobRunner: Sendable {
         if job.caches(step: index), let cache {
             let key = try await cache.key(
                 job: job, step: index, imageID: try await runtime.imageID(image), inputs: try await input.digests())
-            if let hit = await cache.lookup(key) {
-                try await StepCache.linkOrCopy(hit.output, to: outputPath)
-                let digest: SpoolDigest
-                if let kept = hit.digest {
-                    digest = kept
-                } else {
-                    digest = try await SpoolDigest.compute(of: outputPath)
-                }
-                try await digest.keep(for: outputPath)
-                try await LogTape.replay(hit.log, step: index) { await observer.jobDidLog($0) }
+            if let hit = await cache.lookup(key),
+                let replay = await Self.take(
+                    hit, into: outputPath, tape: spoolDirectory.appending("step-\(index + 1).replay"))
+            {
+                defer { Task { _ = try? await FileSystem.shared.removeItem(at: replay) } }
+                try await LogTape.replay(replay, step: index) { await observer.jobDidLog($0) }
                 await emit(.cached(hit.origin))
                 await emit(.succeeded(outputBytes: hit.bytes))
                 return
@@ -540,6 +536,28 @@ public struct JobRunner: Sendable {
         }
         if exitCode == 0 { try await digest.finish().keep(for: outputPath) }
         return exitCode
+    }
+
+    /// Takes a cache hit's output into the step's spool (with its digest) and its log tape to
+    /// `tape`, both linked or copied before anything is replayed, so that an entry dropped
+    /// meanwhile (the cache is full) makes the step run rather than fail. Returns the tape, or
+    /// nil when the entry could not be had.
+    static func take(_ hit: StepCache.Hit, into output: FilePath, tape: FilePath) async -> FilePath? {
+        do {
+            try await StepCache.linkOrCopy(hit.output, to: output)
+            try await StepCache.linkOrCopy(hit.log, to: tape)
+            let digest: SpoolDigest
+            if let kept = hit.digest {
+                digest = kept
+            } else {
+                digest = try await SpoolDigest.compute(of: output)
+            }
+            try await digest.keep(for: output)
+            return tape
+        } catch {
+            _ = try? await FileSystem.shared.removeItem(at: output)
+            return nil
+        }
     }
 
     /// A file's size in bytes, nil when it cannot be read.

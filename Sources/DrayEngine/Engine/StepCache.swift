@@ -115,7 +115,10 @@ public actor StepCache {
         guard var entry = entries[key],
             await JobRunner.size(of: folder.appending("output")) == entry.outputBytes
         else {
-            entries[key] = nil
+            // An entry whose output went (removed by hand) is dropped whole.
+            if entries.removeValue(forKey: key) != nil {
+                _ = try? await FileSystem.shared.removeItem(at: folder, recursively: true)
+            }
             misses += 1
             counted?(false)
             return nil
