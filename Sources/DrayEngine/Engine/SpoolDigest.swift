@@ -94,6 +94,11 @@ public struct RunningDigest: Sendable {
     }
 
     public func finish() -> SpoolDigest {
-        SpoolDigest(sha256: hasher.finalize().map { String(format: "%02x", $0) }.joined(), size: size)
+        SpoolDigest(sha256: hasher.finalize().hex, size: size)
     }
+}
+
+extension Sequence<UInt8> {
+    /// The bytes in lowercase hexadecimal, as digests are written.
+    var hex: String { map { String(format: "%02x", $0) }.joined() }
 }

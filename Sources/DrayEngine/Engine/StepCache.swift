@@ -76,7 +76,7 @@ public actor StepCache {
             let value = String(pair.dropFirst(name.count + 1))
             guard secrets.contains(name), let secret else { return [name, value] }
             let mac = HMAC<SHA256>.authenticationCode(for: Data(value.utf8), using: secret)
-            return [name, "hmac-sha256:" + mac.map { String(format: "%02x", $0) }.joined()]
+            return [name, "hmac-sha256:" + Array(mac).hex]
         }
         let parts = KeyParts(
             image: imageID, entrypoint: step.entrypoint, command: step.command, environment: environment,
@@ -87,7 +87,7 @@ public actor StepCache {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let digest = SHA256.hash(data: try encoder.encode(parts))
-        return digest.map { String(format: "%02x", $0) }.joined()
+        return Array(digest).hex
     }
 
     /// What the key is taken over. Bumping `version` empties every cache of an older one.
