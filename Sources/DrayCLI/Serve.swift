@@ -100,6 +100,12 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "A node's advertised host:port that this node may forward a download to, with the caller's token (repeatable); any other is refused. Without it, only loopback, link-local and private addresses are.",
+            valueName: "host:port"))
+    var allowPeer: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
             "The most memory a step may ask for, and what one that does not ask gets (bytes, or 512m, 2g).",
             valueName: "size"))
     var stepMemory: String?
@@ -389,6 +395,7 @@ struct Serve: AsyncParsableCommand {
             jobs.listen = !noListen
             jobs.stepLimits = try stepLimits
             jobs.registries = RegistryPolicy(allowed: allowRegistry)
+            jobs.peers = RegistryPolicy(allowed: allowPeer)
             let service = JobService(
                 store: jobStore,
                 runtime: engine.runtime,

@@ -49,6 +49,9 @@ public final class JobService: Service, Sendable {
         /// Where other nodes reach this one for the outputs in its spool (`--advertise-url`);
         /// nil: nowhere, and a request for them on another node says so.
         public var advertiseURL: String?
+        /// Which nodes' advertised URLs this node forwards a download (and its caller's token)
+        /// to: the registries' address policy, with `--allow-peer` as its list.
+        public var peers = RegistryPolicy()
         /// How long this node's lease lasts unless renewed; it is renewed every third of it.
         public var lease: Duration = .seconds(30)
         /// How often the queue is looked at when nothing wakes this node.
@@ -327,7 +330,7 @@ public final class JobService: Service, Sendable {
                 .conflict, "job \(id) is \(record.state.status.rawValue): only a complete job has an output")
         }
         guard let path = await spools.output(of: id, step: record.state.outputStep) else {
-            throw await expired(record)
+            throw expired(record)
         }
         return path
     }
@@ -374,13 +377,23 @@ public final class JobService: Service, Sendable {
                     .conflict,
                     "the output of \(label) is on node \(node), which advertises no URL: start it with --advertise-url")
             }
+            // The caller's token goes with the request: only to an address the policy allows.
+            guard let parts = URLComponents(string: url), let host = parts.host,
+                configuration.peers.allows(
+                    "\(host):\(parts.port ?? (parts.scheme == "https" ? 443 : 80))")
+            else {
+                throw DrayError(
+                    .conflict,
+                    "the output of \(label) is on node \(node), at \(url): a loopback, link-local or private address, or one not listed, which this node sends requests to only when --allow-peer names it"
+                )
+            }
             return .node(node, url: url)
         }
-        throw await expired(record)
+        throw expired(record)
     }
 
     /// Why a job's output is not here: `gone`, after `--keep-outputs`.
-    private func expired(_ record: JobRecord) async -> DrayError {
+    private func expired(_ record: JobRecord) -> DrayError {
         let kept = configuration.keepOutputs.map { " \(Self.text($0)) after the job ends (--keep-outputs)" } ?? ""
         return DrayError(.gone, "the outputs of job \(record.id) expired: they are kept\(kept)")
     }

@@ -107,7 +107,8 @@ struct OutputTests {
         // The API node runs no jobs: the worker node runs them, and holds their spools.
         let worker = try await Self.node("w1", store: store, slots: 2)
         defer { worker.stop() }
-        let front = try await Self.node("a1", store: store, slots: 0)
+        // Loopback is refused as a peer unless named, as a registry is.
+        let front = try await Self.node("a1", store: store, slots: 0, allow: ["127.0.0.1:\(worker.port)"])
         defer { front.stop() }
         let job = #"{"steps":["# + Self.step("lines", "yes '\(Self.line)' | head -c \(Self.size)") + "]}"
         let id = try #require(try await front.request(.POST, "/jobs", body: job).json["id"] as? String)
@@ -121,10 +122,16 @@ struct OutputTests {
             .GET, "/jobs/\(id)/steps/lines/output", headers: ["Range": "bytes=10-19"])
         #expect(part.status == 206)
         #expect(part.body == Self.expected[0][10...19])
+        // A node that does not name the worker's address sends it neither the request nor the token.
+        let strict = try await Self.node("a2", store: store, slots: 0)
+        defer { strict.stop() }
+        let refused = try await strict.request(.GET, "/jobs/\(id)/steps/1/output")
+        #expect(refused.status == 409)
+        #expect((refused.json["error"] as? String)?.contains("--allow-peer") == true, "\(refused.json)")
     }
 
     /// A node on the PostgreSQL store `store` that advertises its own URL.
-    static func node(_ id: String, store: String, slots: Int) async throws -> ServerProcess {
+    static func node(_ id: String, store: String, slots: Int, allow: [String] = []) async throws -> ServerProcess {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dray-\(id)-\(UUID().uuidString)")
             .path
         let port = try LoopbackPort.free()
@@ -133,7 +140,7 @@ struct OutputTests {
             arguments: [
                 "--store", store, "--node-id", id, "--max-concurrent-jobs", String(slots), "--advertise-url",
                 "http://127.0.0.1:\(port)",
-            ], port: port)
+            ] + allow.flatMap { ["--allow-peer", $0] }, port: port)
         try await server.waitUntilUp()
         return server
     }

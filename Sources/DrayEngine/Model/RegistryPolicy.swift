@@ -19,17 +19,23 @@ public struct RegistryPolicy: Sendable, Equatable {
             guard let image = try? ImageReference(parsing: step.source) else { return nil }
             let registry = image.registry
             let path = "steps[\(index)].source"
+            guard !allows(registry) else { return nil }
             if !allowed.isEmpty {
-                guard allowed.contains(registry) else {
-                    return "\(path) names the registry \(registry), which this server does not pull from; "
-                        + "it allows \(allowed.sorted().joined(separator: ", "))"
-                }
-                return nil
+                return "\(path) names the registry \(registry), which this server does not pull from; "
+                    + "it allows \(allowed.sorted().joined(separator: ", "))"
             }
-            guard Self.isInternal(registry) else { return nil }
             return "\(path) names the registry \(registry), a loopback, link-local or private address, "
                 + "which this server pulls from only when --allow-registry names it"
         }
+    }
+
+    /// Whether this server connects to `host[:port]`: one that `allowed` names, or when it
+    /// names none, any but a loopback, link-local or private address. The same policy serves
+    /// every address a job or a store gives the server: registries, and peers' advertised URLs.
+    public func allows(_ hostPort: String) -> Bool {
+        let address = hostPort.lowercased()
+        if !allowed.isEmpty { return allowed.contains(address) }
+        return !Self.isInternal(address)
     }
 
     /// True for a registry on this host or a private network, named by its address in any
