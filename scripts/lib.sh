@@ -8,6 +8,7 @@ DRAY_STARTED_ENGINE=""
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"
@@ -70,6 +71,17 @@ ensure_engine() {
   done
   tail -20 "$DRAY_ENGINE_DIR/dockerd.log" >&2
   die "the Docker engine did not answer within 60 s"
+}
+
+# remove_tree DIR: removes DIR, first taking away (lazily) whatever is still mounted under it: a
+# container's file system, when a test's own engine stopped while a container's shim held it.
+# rm cannot remove a mount point, and a run that passed must not fail on its temporary files.
+remove_tree() {
+  local dir=$1 mount
+  awk -v dir="$dir/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r | while read -r mount; do
+    as_root umount -l "$mount" 2>/dev/null || true
+  done
+  rm -rf "$dir" 2>/dev/null || warn "could not remove all of $dir: $(find "$dir" -maxdepth 6 2>/dev/null | head -3 | tr '\n' ' ')"
 }
 
 # stop_engine: stops the private dockerd if this script started it.

@@ -72,8 +72,8 @@ public enum ChildProcess {
     }
 
     /// The `VmHWM` line of `/proc/PID/status`, in KiB; nil once the process has let go of its memory.
-    private static func highWaterMarkKiB(of pid: pid_t) -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+    public static func highWaterMarkKiB(of pid: pid_t) -> Int? {
+        guard let status = procFile("/proc/\(pid)/status"),
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
         else { return nil }
         return Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "")
@@ -96,4 +96,14 @@ public enum ChildProcess {
         var status: Int32 = 0
         return waitpid(pid, &status, WNOHANG) == 0
     }
+}
+
+/// The whole of a file under `/proc`. Foundation's `String(contentsOfFile:)` reads such a file
+/// (whose size is 0) only up to its first page, 4 KiB: `/proc/mounts` or `/proc/net/tcp` read so
+/// lose their later lines, and a test looking there misses what it looks for.
+public func procFile(_ path: String) -> String? {
+    guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+    defer { try? handle.close() }
+    guard let data = try? handle.readToEnd() else { return nil }
+    return String(decoding: data, as: UTF8.self)
 }

@@ -1,3 +1,4 @@
+import DrayStoreTesting
 import Foundation
 import NIOCore
 import Testing
@@ -199,7 +200,7 @@ enum RawHTTP {
     /// How many of the server's sockets on `port` the peer has closed and the server has not:
     /// TCP state CLOSE_WAIT (08) in /proc/net/tcp.
     static func closeWaitCount(port: Int) -> Int {
-        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return 0 }
+        guard let table = procFile("/proc/net/tcp") else { return 0 }
         let local = String(format: ":%04X", port)
         return table.split(separator: "\n").dropFirst().filter { row in
             let fields = row.split(separator: " ")

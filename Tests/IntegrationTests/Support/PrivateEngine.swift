@@ -59,12 +59,14 @@ final class PrivateEngine {
 
     /// Stops dockerd and removes its folders and its bridge. A container's shim can outlive an
     /// engine that was stopped and started while it ran, holding the container's file system
-    /// mounted under the folder: such shims are killed and the mounts taken away first, so that
+    /// mounted under the folder: such shims, and the containers' processes (in mount namespaces
+    /// of their own that mount the folder), are killed and the mounts taken away first, so that
     /// the folder goes and a test run leaves nothing behind.
     func remove() async {
         try? await stop()
         _ = try? await Shell.run(["pkill", "-KILL", "-f", "containerd-shim.*\(folder)"])
-        let mounts = (try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? ""
+        killProcesses(mountingFolderElsewhere: folder)
+        let mounts = procFile("/proc/mounts") ?? ""
         for line in mounts.split(separator: "\n").reversed() {
             let fields = line.split(separator: " ")
             if fields.count > 1, fields[1].hasPrefix(folder) {
@@ -73,5 +75,22 @@ final class PrivateEngine {
         }
         _ = try? await Shell.run(["rm", "-rf", folder])
         _ = try? await Shell.run(["ip", "link", "del", bridge])
+    }
+
+    /// Kills every process in another mount namespace than this one that mounts something
+    /// under `folder`: a container's processes, left when their engine went away.
+    private func killProcesses(mountingFolderElsewhere folder: String) {
+        let namespace = { (pid: String) in
+            try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/mnt")
+        }
+        guard let ours = namespace("self"),
+            let pids = try? FileManager.default.contentsOfDirectory(atPath: "/proc")
+        else { return }
+        for pid in pids.compactMap({ pid_t($0) }) {
+            guard let theirs = namespace(String(pid)), theirs != ours,
+                procFile("/proc/\(pid)/mountinfo")?.contains(folder) == true
+            else { continue }
+            kill(pid, SIGKILL)
+        }
     }
 }

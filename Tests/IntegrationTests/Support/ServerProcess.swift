@@ -43,9 +43,7 @@ final class ServerProcess {
 
     /// The server's peak resident memory so far, in bytes (`VmHWM`).
     var peakMemory: Int {
-        let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
-        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+        (ChildProcess.highWaterMarkKiB(of: process.processIdentifier) ?? 0) * 1024
     }
 
     /// The server's process id.
