@@ -8,13 +8,14 @@ import Testing
 struct ClusterTests {
     /// A node: `dray serve` with `--node-id`, on `store`, with a short lease.
     static func node(
-        _ id: String, store: String, lease: String = "3s", slots: Int = 2, data: String? = nil
+        _ id: String, store: String, lease: String = "3s", slots: Int = 2, data: String? = nil,
+        environment: [String: String] = [:]
     ) async throws -> ServerProcess {
         let folder =
             data
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("dray-\(id)-\(UUID().uuidString)").path
         let server = try ServerProcess(
-            dataDirectory: folder,
+            dataDirectory: folder, environment: environment,
             arguments: [
                 "--store", store, "--node-id", id, "--lease", lease, "--max-concurrent-jobs", String(slots),
             ])
@@ -148,6 +149,49 @@ struct ClusterTests {
             let state = try await again.request(.GET, "/jobs/\(long)").json
             #expect(state["reason"] as? String == "node-lost", "and left the job as n2 ended it")
         }
+    }
+
+    /// How far ahead of the host's clock `node` stamped its first log line, in seconds.
+    static func clockOffset(of node: ServerProcess) -> TimeInterval? {
+        let format = DateFormatter()
+        format.locale = Locale(identifier: "en_US_POSIX")
+        format.dateFormat = "yyyy-MM-dd'T'HH:mm:ssZ"
+        guard let stamp = node.log.split(separator: " ").first, let date = format.date(from: String(stamp)) else {
+            return nil
+        }
+        return date.timeIntervalSinceNow
+    }
+
+    @Test(
+        "nodes whose clocks are two hours apart: neither takes a live node's job, and a killed node's job still ends within its lease"
+    )
+    func skewedClocks() async throws {
+        let store = try await PostgresServer.freshDatabase()
+        // Ahead by an hour: were leases reckoned on the nodes' clocks, it would find every other
+        // node's lease run out; behind by an hour, it would wait two hours for a dead node's.
+        let ahead = try await Self.node("ahead", store: store, slots: 1, environment: ServerProcess.clock("+1h"))
+        defer { ahead.stop() }
+        let long = try await Self.submit(ahead, "sleep 120")
+        _ = try await Self.wait(ahead, long) { $0["phase"] as? String == "running" }
+        let offset = try #require(Self.clockOffset(of: ahead))
+        #expect(abs(offset - 3600) < 120, "the node's clock is an hour ahead: \(offset) s")
+        let behind = try await Self.node("behind", store: store, slots: 1, environment: ServerProcess.clock("-1h"))
+        defer { behind.stop() }
+        let short = try await Self.submit(behind, "sleep 7; echo done")
+        let state = try await Self.wait(behind, short) { $0["status"] as? String != "running" }
+        #expect(state["status"] as? String == "complete", "the node ahead did not take it: \(state)")
+        #expect(state["node"] as? String == "behind")
+        #expect(try await behind.request(.GET, "/jobs/\(long)").json["status"] as? String == "running")
+
+        ahead.kill9()
+        let killed = ContinuousClock.now
+        let lost = try await Self.wait(behind, long) { $0["status"] as? String != "running" }
+        #expect(lost["reason"] as? String == "node-lost", "\(lost)")
+        let after = ContinuousClock.now - killed
+        print(
+            "a killed node's job, seen by a node whose clock is two hours behind, ended \(after) after the kill (lease 3 s)"
+        )
+        #expect(after < .seconds(30), "the node behind did not wait for its own clock to pass the lease")
     }
 
     @Test("a node paused past its lease finds its job taken: it stops the step and writes nothing")

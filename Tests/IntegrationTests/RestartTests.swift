@@ -79,7 +79,7 @@ struct RestartTests {
     }
 
     @Test(
-        "a second live node on a SQLite store is refused at once; on Redis it waits, says so, and takes over when the first leaves",
+        "a second live node on a SQLite store is refused at once; on Redis it waits (its clock an hour ahead), says so, and takes over when the first leaves",
         arguments: [StoreKind.sqlite, .redis])
     func oneNodePerStore(_ kind: StoreKind) async throws {
         let redis = kind == .redis ? try await RedisServer() : nil
@@ -96,7 +96,9 @@ struct RestartTests {
             #expect(second.stderr.contains("another dray process uses this SQLite store"), "\(second.stderr)")
             #expect(second.stderr.contains("PostgreSQL"), "\(second.stderr)")
         } else {
-            let second = try ServerProcess(dataDirectory: data + "-second", arguments: ["--store", store])
+            // Its clock is an hour ahead: the first's lease, reckoned on Redis's clock, still holds.
+            let second = try ServerProcess(
+                dataDirectory: data + "-second", environment: ServerProcess.clock("+1h"), arguments: ["--store", store])
             defer { second.stop() }
             for _ in 0..<200 where !second.log.contains("waiting until its lease runs out") {
                 try await Task.sleep(for: .milliseconds(50))

@@ -32,6 +32,12 @@ final class ServerProcess {
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: DrayProcess.binary)
         process.arguments = ["serve", "--port", String(self.port), "--data-dir", dataDirectory] + arguments
+        if environment["LD_PRELOAD"] != nil {
+            // A Swift program that a process without the preloaded library (libfaketime) starts
+            // reads no arguments; started by `env`, which has the library loaded, it reads them.
+            process.arguments = [DrayProcess.binary] + (process.arguments ?? [])
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        }
         // A server that must be aborted prints every thread's backtrace into its log.
         process.environment = ProcessInfo.processInfo.environment.merging(
             ["SWIFT_BACKTRACE": "enable=yes,interactive=no,threads=all"]
@@ -44,6 +50,15 @@ final class ServerProcess {
     /// The server's peak resident memory so far, in bytes (`VmHWM`).
     var peakMemory: Int {
         (ChildProcess.highWaterMarkKiB(of: process.processIdentifier) ?? 0) * 1024
+    }
+
+    /// The environment that sets a server's wall clock `offset` from the host's (libfaketime, as
+    /// `FAKETIME` spells it: "+1h", "-1h"). Sleeps and timeouts keep the real pace.
+    static func clock(_ offset: String) -> [String: String] {
+        [
+            "LD_PRELOAD": "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "FAKETIME": offset,
+            "DONT_FAKE_MONOTONIC": "1",
+        ]
     }
 
     /// The server's process id.
