@@ -248,6 +248,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
+                "DrayAPI",
                 "DrayEngine",
                 "DockerClient",
                 "DrayDocker",

@@ -119,16 +119,23 @@ public struct APIClient: Sendable {
     /// Reads the live log at `path` (`GET /jobs/{id}/log?follow=true…`) to its end, calling
     /// `onData` with each line's event data; the `end` event is not passed on.
     public func events(_ path: String, onData: (String) -> Void) async throws {
+        try await events(path) { event in
+            if event.type == "message" { onData(event.data) }
+        }
+    }
+
+    /// Reads the server-sent events at `path` to their end, calling `onEvent` with each.
+    public func events(_ path: String, onEvent: (LiveLog.Reader.Event) -> Void) async throws {
         var request = request(path)
         request.headers.add(name: "Accept", value: "text/event-stream")
         let response = try await execute(request, timeout: .hours(24 * 365))
         var reader = LiveLog.Reader()
         do {
             for try await chunk in response.body {
-                for event in reader.feed(chunk) where event.type == "message" { onData(event.data) }
+                for event in reader.feed(chunk) { onEvent(event) }
             }
         } catch {
-            throw Failure(message: "the log stream from \(baseURL) broke: \(error)")
+            throw Failure(message: "the event stream from \(baseURL) broke: \(error)")
         }
     }
 }

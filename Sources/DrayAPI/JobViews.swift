@@ -23,6 +23,25 @@ public struct JobView: Codable, Sendable {
     public var finishedAt: Date?
     public var environment: [EnvironmentVariable]?
     public var steps: [StepView]
+    /// What went through each edge between steps whose producer has passed something on.
+    public var edges: [EdgeView]?
+    /// In a streaming job: the step (from 1) that holds the others back, by its edges'
+    /// figures: the producer before it blocked on it, the consumer after it waited for it.
+    public var bottleneck: Int?
+
+    /// An edge: from a step to a step that reads it (from 1), what it carried, and for a live
+    /// pipe how long its producer was blocked and its consumer waited.
+    public struct EdgeView: Codable, Sendable, Equatable {
+        public var from: Int
+        public var to: Int
+        /// A pipe read as it is written (streaming), rather than a spool read once it is whole.
+        public var live: Bool
+        public var bytes: Int64
+        /// Newlines; absent for a file a step wrote.
+        public var lines: Int64?
+        public var blockedSeconds: Double?
+        public var waitedSeconds: Double?
+    }
 
     /// A step as submitted (its output channel always named), then how it ran.
     public struct StepView: Codable, Sendable {
@@ -35,11 +54,13 @@ public struct JobView: Codable, Sendable {
         public var startedAt: Date?
         public var finishedAt: Date?
         public var outputBytes: Int64?
+        /// The newlines of what it passed on.
+        public var outputLines: Int64?
         /// The run whose output and log the step reused, rather than run.
         public var cached: CacheOrigin?
 
         private enum CodingKeys: String, CodingKey {
-            case status, exitCode, attempts, startedAt, finishedAt, outputBytes, cached
+            case status, exitCode, attempts, startedAt, finishedAt, outputBytes, outputLines, cached
         }
 
         public init(step: Step, state: StepState) {
@@ -51,6 +72,7 @@ public struct JobView: Codable, Sendable {
             startedAt = state.startedAt
             finishedAt = state.finishedAt
             outputBytes = state.outputBytes
+            outputLines = state.outputLines
             cached = state.cached
         }
 
@@ -64,6 +86,7 @@ public struct JobView: Codable, Sendable {
             try container.encodeIfPresent(startedAt, forKey: .startedAt)
             try container.encodeIfPresent(finishedAt, forKey: .finishedAt)
             try container.encodeIfPresent(outputBytes, forKey: .outputBytes)
+            try container.encodeIfPresent(outputLines, forKey: .outputLines)
             try container.encodeIfPresent(cached, forKey: .cached)
         }
 
@@ -76,6 +99,7 @@ public struct JobView: Codable, Sendable {
             startedAt = try container.decodeIfPresent(Date.self, forKey: .startedAt)
             finishedAt = try container.decodeIfPresent(Date.self, forKey: .finishedAt)
             outputBytes = try container.decodeIfPresent(Int64.self, forKey: .outputBytes)
+            outputLines = try container.decodeIfPresent(Int64.self, forKey: .outputLines)
             cached = try container.decodeIfPresent(CacheOrigin.self, forKey: .cached)
         }
     }
@@ -100,6 +124,45 @@ public struct JobView: Codable, Sendable {
         steps = record.job.steps.enumerated().map { index, step in
             StepView(step: step, state: state.steps.indices.contains(index) ? state.steps[index] : StepState())
         }
+        let edges = Self.edges(record.job, state)
+        self.edges = edges.isEmpty ? nil : edges
+        bottleneck = Self.bottleneck(edges)
+    }
+
+    /// Every edge whose producer has passed something on: a live one's figures from its
+    /// consumer's input, a spooled one's from its producer's output.
+    static func edges(_ job: Job, _ state: JobState) -> [EdgeView] {
+        guard job.steps.count > 1, state.steps.count == job.steps.count else { return [] }
+        var edges: [EdgeView] = []
+        for (consumer, needs) in JobGraph(job).needs.enumerated() {
+            for (position, producer) in needs.enumerated() {
+                if position == 0, let input = state.steps[consumer].input {
+                    edges.append(
+                        EdgeView(
+                            from: producer + 1, to: consumer + 1, live: true, bytes: input.bytes, lines: input.lines,
+                            blockedSeconds: input.blockedSeconds, waitedSeconds: input.waitedSeconds))
+                } else if let bytes = state.steps[producer].outputBytes {
+                    edges.append(
+                        EdgeView(
+                            from: producer + 1, to: consumer + 1, live: false, bytes: bytes,
+                            lines: state.steps[producer].outputLines))
+                }
+            }
+        }
+        return edges
+    }
+
+    /// The step whose live edges say it holds the others back: the one whose producers were
+    /// blocked on it and whose consumers waited for it the longest in all. Nil without live
+    /// edges, or when nothing was held back.
+    static func bottleneck(_ edges: [EdgeView]) -> Int? {
+        var held: [Int: Double] = [:]
+        for edge in edges where edge.live {
+            held[edge.to, default: 0] += edge.blockedSeconds ?? 0
+            held[edge.from, default: 0] += edge.waitedSeconds ?? 0
+        }
+        guard let (step, seconds) = held.max(by: { $0.value < $1.value }), seconds > 0 else { return nil }
+        return step
     }
 }
 

@@ -8,7 +8,7 @@ public struct Dray: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             JobRun.self, Serve.self, JobSubmit.self, JobList.self, JobGet.self, JobLogs.self, JobCancel.self,
-            JobResume.self, JobRemove.self, JobOutput.self, JobValidate.self, HealthCheck.self,
+            JobResume.self, JobRemove.self, JobOutput.self, JobTap.self, JobValidate.self, HealthCheck.self,
         ]
     )
 

@@ -79,6 +79,8 @@ public final class JobService: Service, Sendable {
     public let metrics: DrayMetrics
     /// This node's cache of step outputs; nil when it has none.
     public let cache: StepCache?
+    /// The taps of the steps this node runs.
+    public let taps = TapBoard()
     /// How ``run()``'s start (preparing the store, recovering) ended, for ``started()``.
     private let startup = Once<Result<Void, any Error>>()
 
@@ -104,7 +106,7 @@ public final class JobService: Service, Sendable {
             store: store,
             runner: JobRunner(
                 runtime: runtime, defaults: configuration.stepLimits,
-                slots: StepSlots(configuration.maxConcurrentSteps), cache: cache),
+                slots: StepSlots(configuration.maxConcurrentSteps), cache: cache, taps: taps),
             spools: spools,
             node: node, reasons: running.reasons, changes: changes, endings: endings, logger: logger,
             maxLogBytes: configuration.maxLogBytes)
@@ -348,12 +350,7 @@ public final class JobService: Service, Sendable {
     /// request came from another node already: it is never sent on again.
     public func stepOutput(id: String, step name: String, forwarded: Bool) async throws -> StepOutputPlace {
         let record = try await job(id: id)
-        let index: Int
-        do {
-            index = try step(named: name, in: record)
-        } catch let error as DrayError {
-            throw DrayError(.notFound, error.message)
-        }
+        let index = try step(inPath: name, of: record)
         let label = record.job.steps[index].label(index: index)
         let step = record.state.steps[index]
         let completed = step.status == .complete || (step.status == nil && step.exitCode == 0)
@@ -372,24 +369,72 @@ public final class JobService: Service, Sendable {
             )
         }
         if !forwarded, let node = record.node, node != configuration.node {
-            guard let url = try await store.advertisedURL(node: node) else {
-                throw DrayError(
-                    .conflict,
-                    "the output of \(label) is on node \(node), which advertises no URL: start it with --advertise-url")
-            }
-            // The caller's token goes with the request: only to an address the policy allows.
-            guard let parts = URLComponents(string: url), let host = parts.host,
-                configuration.peers.allows(
-                    "\(host):\(parts.port ?? (parts.scheme == "https" ? 443 : 80))")
-            else {
-                throw DrayError(
-                    .conflict,
-                    "the output of \(label) is on node \(node), at \(url): a loopback, link-local or private address, or one not listed, which this node sends requests to only when --allow-peer names it"
-                )
-            }
-            return .node(node, url: url)
+            return .node(node, url: try await peerURL(of: node, holding: "the output of \(label)"))
         }
         throw expired(record)
+    }
+
+    /// The step a path's `{step}` names: a 404 when the job has none such.
+    private func step(inPath name: String, of record: JobRecord) throws -> Int {
+        do {
+            return try step(named: name, in: record)
+        } catch let error as DrayError {
+            throw DrayError(.notFound, error.message)
+        }
+    }
+
+    /// The URL at which `node` advertises itself, for a request about `what` that it holds.
+    /// The caller's token goes with that request: only to an address the policy allows.
+    private func peerURL(of node: String, holding what: String) async throws -> String {
+        guard let url = try await store.advertisedURL(node: node) else {
+            throw DrayError(
+                .conflict, "\(what) is on node \(node), which advertises no URL: start it with --advertise-url")
+        }
+        guard let parts = URLComponents(string: url), let host = parts.host,
+            configuration.peers.allows("\(host):\(parts.port ?? (parts.scheme == "https" ? 443 : 80))")
+        else {
+            throw DrayError(
+                .conflict,
+                "\(what) is on node \(node), at \(url): a loopback, link-local or private address, or one not listed, which this node sends requests to only when --allow-peer names it"
+            )
+        }
+        return url
+    }
+
+    /// Where a tap on a step is read.
+    public enum TapPlace: Sendable {
+        /// The step runs on this node, or will: its tap. Its spool, when it keeps one, is the
+        /// step's output file.
+        case here(EdgeTap, step: Int, spool: FilePath, record: JobRecord)
+        /// The step has ended (or its job has): what it spooled, nil when nothing is kept.
+        case ended(spool: FilePath?, record: JobRecord)
+        /// The job runs on another node, at this URL.
+        case node(String, url: String)
+    }
+
+    /// Where a tap on step `name` (its name, or its number from 1) of job `id` is read: a
+    /// queued job is a `conflict` (no node runs it yet). `forwarded` says the request came from
+    /// another node already: it is never sent on again.
+    public func tap(id: String, step name: String, forwarded: Bool) async throws -> TapPlace {
+        let record = try await job(id: id)
+        let index = try step(inPath: name, of: record)
+        let label = record.job.steps[index].label(index: index)
+        let running = record.state.status == .running && record.state.steps[index].finishedAt == nil
+        let spool = running ? nil : await spools.output(of: id, step: index)
+        // The node that runs the step, or that ran it and holds its spool, is asked.
+        if let node = record.node, node != configuration.node, running || spool == nil {
+            guard !forwarded else {
+                throw DrayError(.conflict, "job \(id) runs on node \(node), not on the node this request was sent to")
+            }
+            return .node(node, url: try await peerURL(of: node, holding: "\(label) of job \(id)"))
+        }
+        guard running else { return .ended(spool: spool, record: record) }
+        guard record.node != nil else {
+            throw DrayError(.conflict, "job \(id) is queued: \(label) can be tapped once a node runs the job")
+        }
+        return .here(
+            taps.tap(job: id, step: index), step: index,
+            spool: JobRunner.outputPath(step: index, in: spools.directory(of: id)), record: record)
     }
 
     /// Why a job's output is not here: `gone`, after `--keep-outputs`.

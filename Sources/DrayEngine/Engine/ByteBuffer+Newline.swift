@@ -21,4 +21,14 @@ extension ByteBuffer {
     package func readableOffset(of byte: UInt8) -> Int? {
         withUnsafeReadableBytes { $0.firstIndex(of: byte, from: 0) }
     }
+
+    /// How many newlines it holds: a loop without branches, which the compiler vectorizes, as it
+    /// runs over every byte a step passes on.
+    package var newlineCount: Int {
+        withUnsafeReadableBytes { bytes in
+            var count = 0
+            for byte in bytes { count &+= byte == 0x0A ? 1 : 0 }
+            return count
+        }
+    }
 }

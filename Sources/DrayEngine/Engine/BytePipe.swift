@@ -25,6 +25,20 @@ public final class BytePipe: Sendable, AsyncSequence {
         var writerCanceled = false
         /// Every byte handed to the reader or buffered for it.
         var written: Int64 = 0
+        /// How long writes waited for the reader to make room, in all.
+        var blocked: Duration = .zero
+        /// How long the reader waited for bytes, in all, and since when it waits now.
+        var waited: Duration = .zero
+        var waitingSince: ContinuousClock.Instant?
+
+        /// The reader stops waiting: its wait is counted.
+        mutating func takeReader() -> CheckedContinuation<ByteBuffer?, Never>? {
+            guard let reader else { return nil }
+            self.reader = nil
+            if let since = waitingSince { waited += .now - since }
+            waitingSince = nil
+            return reader
+        }
 
         mutating func popFirst() -> ByteBuffer? {
             guard head < chunks.count else { return nil }
@@ -46,14 +60,22 @@ public final class BytePipe: Sendable, AsyncSequence {
     /// How many bytes were written for the reader (not those written after it went away).
     public var bytesWritten: Int64 { state.withLock { $0.written } }
 
+    /// What went through the pipe so far: the edge's figures.
+    public var flow: EdgeFlow {
+        state.withLock { state in
+            var waited = state.waited
+            if let since = state.waitingSince { waited += .now - since }
+            return EdgeFlow(bytes: state.written, blocked: state.blocked, waited: waited)
+        }
+    }
+
     /// Adds bytes; waits while the pipe is full and its reader still reads.
     public func write(_ buffer: ByteBuffer) async {
         guard buffer.readableBytes > 0 else { return }
         let (reader, full) = state.withLock { state -> (CheckedContinuation<ByteBuffer?, Never>?, Bool) in
             if state.readerGone || state.finished { return (nil, false) }
             state.written += Int64(buffer.readableBytes)
-            if let reader = state.reader {
-                state.reader = nil
+            if let reader = state.takeReader() {
                 return (reader, false)
             }
             state.chunks.append(buffer)
@@ -65,6 +87,8 @@ public final class BytePipe: Sendable, AsyncSequence {
             return
         }
         guard full else { return }
+        let start = ContinuousClock.now
+        defer { state.withLock { $0.blocked += .now - start } }
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let wait = state.withLock { state in
@@ -88,8 +112,7 @@ public final class BytePipe: Sendable, AsyncSequence {
     public func finish() {
         let reader = state.withLock { state in
             state.finished = true
-            defer { state.reader = nil }
-            return state.chunks.count > state.head ? nil : state.reader
+            return state.chunks.count > state.head ? nil : state.takeReader()
         }
         reader?.resume(returning: nil)
     }
@@ -110,6 +133,8 @@ public final class BytePipe: Sendable, AsyncSequence {
                     }
                     if state.finished || state.readerCanceled || state.readerGone { return (.some(nil), nil) }
                     state.reader = continuation
+                    // Waiting for the first bytes is the producer starting, not being slow.
+                    if state.written > 0 { state.waitingSince = .now }
                     return (nil, nil)
                 }
                 writer?.resume()
@@ -118,8 +143,7 @@ public final class BytePipe: Sendable, AsyncSequence {
         } onCancel: {
             let reader = state.withLock { state in
                 state.readerCanceled = true
-                defer { state.reader = nil }
-                return state.reader
+                return state.takeReader()
             }
             reader?.resume(returning: nil)
         }
@@ -132,11 +156,8 @@ public final class BytePipe: Sendable, AsyncSequence {
             state.chunks = []
             state.head = 0
             state.buffered = 0
-            defer {
-                state.writer = nil
-                state.reader = nil
-            }
-            return (state.writer, state.reader)
+            defer { state.writer = nil }
+            return (state.writer, state.takeReader())
         }
         writer?.resume()
         reader?.resume(returning: nil)
@@ -148,4 +169,18 @@ public final class BytePipe: Sendable, AsyncSequence {
     }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(pipe: self) }
+}
+
+/// What went through one edge of a streaming job: its bytes, how long its producer was blocked
+/// because the consumer was slow, and how long the consumer waited for input.
+public struct EdgeFlow: Sendable, Equatable {
+    public var bytes: Int64
+    public var blocked: Duration
+    public var waited: Duration
+
+    public init(bytes: Int64 = 0, blocked: Duration = .zero, waited: Duration = .zero) {
+        self.bytes = bytes
+        self.blocked = blocked
+        self.waited = waited
+    }
 }

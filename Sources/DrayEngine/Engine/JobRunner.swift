@@ -20,14 +20,23 @@ public struct JobRunner: Sendable {
     /// The node's cache of step outputs, for the steps that say `cache`; nil, none.
     let cache: StepCache?
 
+    /// The node's taps, where readers see what each running step passes on; nil, none.
+    let taps: TapBoard?
+
     public init(
         runtime: any ContainerRuntime, defaults: StepLimits = StepLimits(), slots: StepSlots? = nil,
-        cache: StepCache? = nil
+        cache: StepCache? = nil, taps: TapBoard? = nil
     ) {
         self.runtime = runtime
         self.defaults = defaults
         self.slots = slots
         self.cache = cache
+        self.taps = taps
+    }
+
+    /// The tap of a run of step `index` of job `id`: the board's, or one of its own.
+    func tap(job id: String, step index: Int) -> EdgeTap {
+        taps?.open(job: id, step: index) ?? EdgeTap()
     }
 
     /// Where the output of step `index` (from 0) is spooled.
@@ -144,11 +153,15 @@ public struct JobRunner: Sendable {
             }
         }
         if state.status == .running { state.complete() }
+        taps?.end(job: id)
         // A job is reported ended once its containers (its steps', its sandbox) are gone.
         await runtime.settle(job: id)
         await observer.jobDidChange(state)
         return state
     }
+
+    /// How often a streaming job's live edges' figures are written into its state.
+    static let flowInterval: Duration = .seconds(1)
 
     /// Ends the job in `error` for what a step threw.
     func fail(
@@ -226,13 +239,18 @@ public struct JobRunner: Sendable {
         state.runningAll(but: idle)
         await observer.jobDidChange(state)
 
-        let wiring = StreamWiring(job, graph: graph, after: after, done: done, spoolDirectory: spoolDirectory)
+        let wiring = StreamWiring(
+            job, graph: graph, after: after, done: done, spoolDirectory: spoolDirectory,
+            tap: { tap(job: id, step: $0) })
         let images = prepared
         try await withThrowingTaskGroup(of: (Int, Int32?).self) { group in
             for index in job.steps.indices where !idle.contains(index) {
                 group.addTask {
                     // The steps that read this one live see the end of their input however it ends.
-                    defer { for pipe in wiring.outputs[index].pipes { pipe.finish() } }
+                    defer {
+                        for pipe in wiring.outputs[index].pipes { pipe.finish() }
+                        taps?.end(job: id, step: index)
+                    }
                     var exitCode: Int32?
                     defer { wiring.completions[index].end(exitCode == 0) }
                     do {
@@ -255,7 +273,25 @@ public struct JobRunner: Sendable {
                     return (-1, nil)
                 }
             }
+            // The live edges' figures are written into the state every second while the job runs.
+            let tick = -2
+            if wiring.hasLiveEdges {
+                group.addTask {
+                    try await Task.sleep(for: Self.flowInterval)
+                    return (tick, nil)
+                }
+            }
+            defer { wiring.recordFlows(in: &state) }
             while let (index, exitCode) = try await group.next() {
+                if index == tick {
+                    wiring.recordFlows(in: &state)
+                    await observer.jobDidChange(state)
+                    group.addTask {
+                        try await Task.sleep(for: Self.flowInterval)
+                        return (tick, nil)
+                    }
+                    continue
+                }
                 guard index >= 0 else {
                     let running = state.steps.firstIndex { $0.exitCode == nil } ?? job.steps.count - 1
                     state.fail(
@@ -264,7 +300,9 @@ public struct JobRunner: Sendable {
                     break
                 }
                 if exitCode == 0 {
-                    state.stepSucceeded(index, outputBytes: await wiring.outputBytes(of: index))
+                    state.stepSucceeded(
+                        index, outputBytes: await wiring.outputBytes(of: index),
+                        outputLines: wiring.outputs[index].tap.lines)
                     state.currentStep = state.steps.firstIndex { $0.exitCode == nil }
                     if state.stepsCompleted == job.steps.count - after.count { break }
                     await observer.jobDidChange(state)
@@ -286,6 +324,7 @@ public struct JobRunner: Sendable {
                 do {
                     guard let (index, exitCode) = try await group.next() else { break }
                     guard index >= 0 else { continue }
+                    wiring.recordFlows(in: &state)
                     state.steps[index].exitCode = exitCode
                     state.steps[index].finishedAt = Date()
                 } catch {
@@ -306,8 +345,8 @@ public struct JobRunner: Sendable {
         case running
         /// An attempt ended with this exit code (nil: timed out); `retrying` when another follows.
         case attempt(exitCode: Int32?, retrying: Bool)
-        /// It exited 0, passing on this many bytes.
-        case succeeded(outputBytes: Int64?)
+        /// It exited 0, passing on this many bytes (and newlines, when they were counted).
+        case succeeded(outputBytes: Int64?, outputLines: Int64? = nil)
         /// It failed, for this reason, said so.
         case failed(message: String, reason: FailureReason)
         /// It did not run: the cache gave an earlier run's output and log.
@@ -367,15 +406,18 @@ public struct JobRunner: Sendable {
             }
             // A step to cache keeps its log lines on a tape as they pass.
             let tape = cacheKey.map { _ in LogTape(path: spoolDirectory.appending("step-\(index + 1).tape")) }
+            let output = StepOutput(tap: tap(job: id, step: index))
             let exitCode = try await Self.within(limit) {
+                defer { taps?.end(job: id, step: index) }
                 if let tape {
                     return try await execute(
                         index, of: job, image: image, id: id, spoolDirectory: spoolDirectory,
-                        observer: TapingObserver(observer: observer, tape: tape, step: index), input: input)
+                        observer: TapingObserver(observer: observer, tape: tape, step: index), input: input,
+                        output: output)
                 }
                 return try await execute(
                     index, of: job, image: image, id: id, spoolDirectory: spoolDirectory, observer: observer,
-                    input: input)
+                    input: input, output: output)
             }
             let retrying = exitCode != 0 && attempt < attempts && !(exitCode == nil && jobLimited)
             await emit(.attempt(exitCode: exitCode, retrying: retrying))
@@ -384,7 +426,9 @@ public struct JobRunner: Sendable {
                     await cache.store(
                         cacheKey, output: outputPath, log: tape.path, origin: CacheOrigin(job: id, step: index + 1))
                 }
-                await emit(.succeeded(outputBytes: await Self.size(of: outputPath)))
+                // A file's lines are not counted: it is copied out whole, not passed through.
+                let lines = step.outputChannel.isFile ? nil : output.tap.lines
+                await emit(.succeeded(outputBytes: await Self.size(of: outputPath), outputLines: lines))
                 return
             }
             if let tape { _ = try? await FileSystem.shared.removeItem(at: tape.path) }
@@ -486,50 +530,55 @@ public struct JobRunner: Sendable {
 
         let selected: StandardStream = step.outputChannel == .stderr ? .stderr : .stdout
         let pipes = output.pipes
+        let tap = output.tap
         if !output.spool {
+            @Sendable func pass(_ bytes: ByteBuffer) async {
+                tap.offer(bytes)
+                for pipe in pipes { await pipe.write(bytes) }
+            }
             let exitCode = try await runtime.run(spec) { chunk in
                 await logger.log(chunk)
                 guard chunk.stream == selected else { return }
                 if filter != nil {
-                    await filter!.feed(chunk.bytes) { for pipe in pipes { await pipe.write($0) } }
+                    await filter!.feed(chunk.bytes) { await pass($0) }
                 } else {
-                    for pipe in pipes { await pipe.write(chunk.bytes) }
+                    await pass(chunk.bytes)
                 }
             }
-            await filter?.finish { for pipe in pipes { await pipe.write($0) } }
+            await filter?.finish { await pass($0) }
             await logger.finish()
             return exitCode
         }
         // The spool's digest is taken as it is written, and kept beside it once it is whole. The
         // spool is a new file, not the old one overwritten: the cache may hold a link to that.
+        // It is written in place (not to a temporary file renamed at the end), so that a tap can
+        // replay what it holds while the step runs.
         await SpoolDigest.forget(for: outputPath)
         _ = try? await FileSystem.shared.removeItem(at: outputPath)
         var digest = RunningDigest()
         let exitCode = try await FileSystem.shared.withFileHandle(
             forWritingAt: outputPath,
-            options: .newFile(replaceExisting: true)
+            options: OpenOptions.Write(existingFile: .none, newFile: .init(transactionalCreation: false))
         ) { handle in
             var writer = handle.bufferedWriter(capacity: .kibibytes(256))
+            // A tap's reader that replays the spool asks for the bytes written so far to be in
+            // the file: they are flushed when the next bytes pass.
+            func pass(_ bytes: ByteBuffer) async throws {
+                try await writer.write(contentsOf: bytes)
+                digest.update(bytes)
+                if tap.offer(bytes) { try await writer.flush() }
+                for pipe in pipes { await pipe.write(bytes) }
+            }
             let exitCode = try await runtime.run(spec) { chunk in
                 await logger.log(chunk)
                 guard chunk.stream == selected else { return }
                 if filter != nil {
-                    try await filter!.feed(chunk.bytes) { bytes in
-                        try await writer.write(contentsOf: bytes)
-                        digest.update(bytes)
-                        for pipe in pipes { await pipe.write(bytes) }
-                    }
+                    try await filter!.feed(chunk.bytes) { try await pass($0) }
                 } else {
-                    try await writer.write(contentsOf: chunk.bytes)
-                    digest.update(chunk.bytes)
-                    for pipe in pipes { await pipe.write(chunk.bytes) }
+                    try await pass(chunk.bytes)
                 }
             }
-            try await filter?.finish { bytes in
-                try await writer.write(contentsOf: bytes)
-                digest.update(bytes)
-                for pipe in pipes { await pipe.write(bytes) }
-            }
+            try await filter?.finish { try await pass($0) }
             try await writer.flush()
             await logger.finish()
             return exitCode
@@ -561,7 +610,7 @@ public struct JobRunner: Sendable {
     }
 
     /// A file's size in bytes, nil when it cannot be read.
-    static func size(of path: FilePath) async -> Int64? {
+    public static func size(of path: FilePath) async -> Int64? {
         (try? await FileSystem.shared.info(forFileAt: path)).flatMap { $0.map { Int64($0.size) } }
     }
 

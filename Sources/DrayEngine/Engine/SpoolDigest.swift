@@ -99,6 +99,15 @@ public struct RunningDigest: Sendable {
 }
 
 extension Sequence<UInt8> {
-    /// The bytes in lowercase hexadecimal, as digests are written.
-    var hex: String { map { String(format: "%02x", $0) }.joined() }
+    /// The bytes in lowercase hexadecimal, as digests and a tap's `hex` format write them.
+    package var hex: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(underestimatedCount * 2)
+        for byte in self {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
 }

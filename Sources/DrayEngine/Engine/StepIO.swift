@@ -77,14 +77,16 @@ public enum StepInput: Sendable {
 }
 
 /// Where a step's selected output goes: its spool (the default), pipes that steps read as it
-/// runs, or both.
+/// runs, or both; and its tap, which counts it and shows it to whoever taps the edge.
 public struct StepOutput: Sendable {
     public var pipes: [BytePipe] = []
     public var spool = true
+    public var tap: EdgeTap
 
-    public init(pipes: [BytePipe] = [], spool: Bool = true) {
+    public init(pipes: [BytePipe] = [], spool: Bool = true, tap: EdgeTap = EdgeTap()) {
         self.pipes = pipes
         self.spool = spool
+        self.tap = tap
     }
 }
 
@@ -117,8 +119,8 @@ extension JobState {
             steps[index].attempts?.append(exitCode)
             if exitCode != 0 { steps[index].exitCode = exitCode }
             return retrying
-        case .succeeded(let bytes):
-            stepSucceeded(index, outputBytes: bytes)
+        case .succeeded(let bytes, let lines):
+            stepSucceeded(index, outputBytes: bytes, outputLines: lines)
             return false
         case .failed(let message, let reason):
             fail(message, reason: reason)

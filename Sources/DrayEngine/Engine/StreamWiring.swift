@@ -28,7 +28,11 @@ struct StreamWiring: Sendable {
     /// - Parameters:
     ///   - after: The steps that run once the streamed ones have ended, on spools.
     ///   - done: The steps that completed in an earlier run, whose spools hold their output.
-    init(_ job: Job, graph: JobGraph, after: Set<Int> = [], done: Set<Int> = [], spoolDirectory: FilePath) {
+    ///   - tap: The tap of each step's run, which counts what it passes on.
+    init(
+        _ job: Job, graph: JobGraph, after: Set<Int> = [], done: Set<Int> = [], spoolDirectory: FilePath,
+        tap: (Int) -> EdgeTap = { _ in EdgeTap() }
+    ) {
         self.spoolDirectory = spoolDirectory
         var pipes = [[BytePipe]](repeating: [], count: job.steps.count)
         var spooled = graph.consumers.map { $0.isEmpty || job.durable == true }
@@ -63,7 +67,7 @@ struct StreamWiring: Sendable {
                 }
             }
         }
-        outputs = pipes.indices.map { StepOutput(pipes: pipes[$0], spool: spooled[$0]) }
+        outputs = pipes.indices.map { StepOutput(pipes: pipes[$0], spool: spooled[$0], tap: tap($0)) }
         completions = job.steps.map { _ in StepCompletion() }
         for index in done { completions[index].end(true) }
         self.inputs = inputs
@@ -88,6 +92,37 @@ struct StreamWiring: Sendable {
             }
             return .files(files.map { ($0.name, JobRunner.outputPath(step: $0.producer, in: spoolDirectory)) })
         }
+    }
+
+    /// The live pipe that step `index` reads, if it reads one, and the step that writes it.
+    func livePipe(of index: Int) -> (pipe: BytePipe, producer: Int)? {
+        let pipe: BytePipe
+        switch inputs[index] {
+        case .live(let live): pipe = live
+        case .concat(let live?, _): pipe = live
+        default: return nil
+        }
+        guard let producer = outputs.firstIndex(where: { $0.pipes.contains { $0 === pipe } }) else { return nil }
+        return (pipe, producer)
+    }
+
+    /// True when a step reads another's output as it is written.
+    var hasLiveEdges: Bool { outputs.contains { !$0.pipes.isEmpty } }
+
+    /// Writes what has come through each live pipe so far into its reader's state.
+    func recordFlows(in state: inout JobState) {
+        for index in inputs.indices {
+            guard let (pipe, producer) = livePipe(of: index) else { continue }
+            let flow = pipe.flow
+            state.steps[index].input = InputFlow(
+                bytes: flow.bytes, lines: outputs[producer].tap.lines,
+                blockedSeconds: Self.milliseconds(flow.blocked), waitedSeconds: Self.milliseconds(flow.waited))
+        }
+    }
+
+    /// Seconds, to the millisecond.
+    static func milliseconds(_ duration: Duration) -> Double {
+        (duration.timeInterval * 1000).rounded() / 1000
     }
 
     /// The bytes step `index` passed on: its spool's size, or what its pipes took.

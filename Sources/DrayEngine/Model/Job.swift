@@ -129,6 +129,12 @@ extension Job {
         ((environment ?? []) + steps.flatMap { $0.environment ?? [] }).filter(\.isSecret).map(\.value)
     }
 
+    /// True once the values of its secrets were erased (``erasingSecrets()``): lines can no
+    /// longer be masked.
+    public var secretsErased: Bool {
+        secretValues.contains { $0.isEmpty }
+    }
+
     /// The job with every secret's value erased, for when it can no longer run or be resumed.
     public func erasingSecrets() -> Job {
         func erase(_ variables: [EnvironmentVariable]?) -> [EnvironmentVariable]? {

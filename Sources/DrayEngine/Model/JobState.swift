@@ -88,11 +88,14 @@ extension JobState {
         }
     }
 
-    /// Step `index` exited 0, passing on `outputBytes`.
-    public mutating func stepSucceeded(_ index: Int, outputBytes: Int64?, at time: Date = Date()) {
+    /// Step `index` exited 0, passing on `outputBytes` (`outputLines` lines).
+    public mutating func stepSucceeded(
+        _ index: Int, outputBytes: Int64?, outputLines: Int64? = nil, at time: Date = Date()
+    ) {
         steps[index].exitCode = 0
         steps[index].finishedAt = time
         steps[index].outputBytes = outputBytes
+        steps[index].outputLines = outputLines
         stepsCompleted += 1
         if steps[index].status != nil {
             steps[index].status = .complete

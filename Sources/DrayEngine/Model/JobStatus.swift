@@ -51,6 +51,11 @@ public struct StepState: Codable, Sendable, Equatable {
     public var outputBytes: Int64?
     /// The run whose output and log this step reused from the cache, rather than run.
     public var cached: CacheOrigin?
+    /// The lines (newlines) of the output it passed on, beside ``outputBytes``.
+    public var outputLines: Int64?
+    /// In a streaming job: what came through the live pipe this step reads, as it runs and
+    /// once it has ended.
+    public var input: InputFlow?
 
     public init(
         status: StepStatus? = nil, exitCode: Int32? = nil, startedAt: Date? = nil, finishedAt: Date? = nil,
@@ -62,6 +67,23 @@ public struct StepState: Codable, Sendable, Equatable {
         self.finishedAt = finishedAt
         self.attempts = attempts
         self.outputBytes = outputBytes
+    }
+}
+
+/// What came through the live pipe into a streaming step: the bytes and lines, how long its
+/// producer was blocked because this step read slower than it wrote, and how long this step
+/// waited for bytes.
+public struct InputFlow: Codable, Sendable, Equatable {
+    public var bytes: Int64
+    public var lines: Int64
+    public var blockedSeconds: Double
+    public var waitedSeconds: Double
+
+    public init(bytes: Int64, lines: Int64, blockedSeconds: Double, waitedSeconds: Double) {
+        self.bytes = bytes
+        self.lines = lines
+        self.blockedSeconds = blockedSeconds
+        self.waitedSeconds = waitedSeconds
     }
 }
 

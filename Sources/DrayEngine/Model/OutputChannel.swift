@@ -11,6 +11,12 @@ public enum OutputChannel: Sendable, Equatable, Hashable, CustomStringConvertibl
         self = channel
     }
 
+    /// A file it writes, copied out once it exits, rather than a stream passed on as it runs.
+    public var isFile: Bool {
+        if case .file = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
         case .stdout: "stdout"

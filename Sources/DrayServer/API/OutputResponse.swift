@@ -80,7 +80,10 @@ enum OutputResponse {
 
     /// The same request sent on to the node that holds the output, at `url`, with the
     /// caller's token and conditions; its answer is passed back as it comes.
-    static func forward(_ request: Request, to url: String, path: String, from node: String) async throws -> Response {
+    /// `timeout` bounds the whole answer: a tap's lasts as long as its step.
+    static func forward(
+        _ request: Request, to url: String, path: String, from node: String, timeout: TimeAmount = .seconds(30)
+    ) async throws -> Response {
         var outgoing = HTTPClientRequest(url: url + path)
         outgoing.method = .GET
         for name in [HTTPField.Name.authorization, .range, .ifRange, .ifNoneMatch] {
@@ -89,7 +92,7 @@ enum OutputResponse {
         outgoing.headers.add(name: forwardedHeader.rawName, value: node)
         let answer: HTTPClientResponse
         do {
-            answer = try await HTTPClient.shared.execute(outgoing, timeout: .seconds(30))
+            answer = try await HTTPClient.shared.execute(outgoing, timeout: timeout)
         } catch {
             throw APIError(.badGateway, "the node that holds the output, at \(url), does not answer: \(error)")
         }

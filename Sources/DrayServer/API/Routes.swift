@@ -34,6 +34,9 @@ enum Routes {
             Route(method: .get, pattern: "/jobs/{id}/steps/{step}/output") { routes, request, path in
                 try await routes.stepOutput(path.id, step: path.step, request)
             },
+            Route(method: .get, pattern: "/jobs/{id}/steps/{step}/tap") { routes, request, path in
+                try await TapResponse.make(request, id: path.id, step: path.step, service: routes.service)
+            },
             Route(method: .post, pattern: "/jobs/{id}/cancel") { routes, _, path in
                 JSONResponse.make(JobView(try await routes.service.cancel(id: path.id)))
             },

@@ -15,6 +15,12 @@ public final class DrayMetrics: Sendable {
     private let stepDuration: DurationHistogram
     private let logLines: Counter
     private let outputBytes: Counter
+    private let edgeThroughput: ValueHistogram
+    private let edgeBlocked: DurationHistogram
+    private let edgeWaited: DurationHistogram
+
+    /// Bytes a second, from a trickle to the speed of memory.
+    static let throughputBuckets: [Double] = [1e3, 1e4, 1e5, 1e6, 1e7, 5e7, 1e8, 2.5e8, 5e8, 1e9, 2e9, 5e9]
 
     /// Seconds, from a trivial step to a long job.
     static let buckets: [Duration] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600].map {
@@ -52,6 +58,21 @@ public final class DrayMetrics: Sendable {
             descriptor: Self.name(
                 "step_output_bytes", unit: "total",
                 help: "Bytes that steps passed on: to the next step's stdin, or as the job's output."))
+        edgeThroughput = registry.makeValueHistogram(
+            descriptor: Self.name(
+                "edge_throughput", unit: "bytes_per_second",
+                help: "Steps that passed something on, by the bytes a second they passed on while they ran."),
+            buckets: Self.throughputBuckets)
+        edgeBlocked = registry.makeDurationHistogram(
+            descriptor: Self.name(
+                "edge_blocked", unit: "seconds",
+                help: "Live pipes of streaming jobs, by how long their producer waited for a slower consumer."),
+            buckets: Self.buckets)
+        edgeWaited = registry.makeDurationHistogram(
+            descriptor: Self.name(
+                "edge_waited", unit: "seconds",
+                help: "Live pipes of streaming jobs, by how long their consumer waited for bytes."),
+            buckets: Self.buckets)
     }
 
     /// Seconds, for calls to the engine: from a ping to a `wait` as long as a step.
@@ -107,7 +128,15 @@ public final class DrayMetrics: Sendable {
                 labels: [("result", result)]
             ).increment()
             if let started = step.startedAt, let finished = step.finishedAt {
-                stepDuration.record(.seconds(max(0, finished.timeIntervalSince(started))))
+                let seconds = finished.timeIntervalSince(started)
+                stepDuration.record(.seconds(max(0, seconds)))
+                if let bytes = step.outputBytes, bytes > 0, seconds > 0 {
+                    edgeThroughput.record(Double(bytes) / seconds)
+                }
+            }
+            if let input = step.input {
+                edgeBlocked.record(.milliseconds(Int64(input.blockedSeconds * 1000)))
+                edgeWaited.record(.milliseconds(Int64(input.waitedSeconds * 1000)))
             }
         }
     }
