@@ -130,6 +130,34 @@ struct DashboardTests {
         #expect(seen["downloads"] as? [Bool] == [true, false], "only the step that completed offers its output")
     }
 
+    @Test(
+        "a running step's Tap shows its lines as they flow; the slow step of a finished streaming job is marked the bottleneck"
+    )
+    func tapAndBottleneck() async throws {
+        let server = try await ServerProcess.started("dashboard-tap")
+        defer { server.stop() }
+        let ticker =
+            #"{"streaming":true,"steps":[{"name":"ticks","source":"dray-test/sh","stopGracePeriod":1,"environment":[{"variable":"SCRIPT","value":"for i in $(seq 1 300); do echo \"<i>tick $i</i>\"; sleep 0.1; done"}]},"#
+            + #"{"name":"copy","source":"dray-test/sh","stopGracePeriod":1,"environment":[{"variable":"SCRIPT","value":"cat"}]}]}"#
+        let id = try await Self.submit(server, ticker)
+        let seen = try await Self.browse("tap", server, ["--job", id] + Self.screenshot("dashboard-tap.png"))
+        #expect((seen["lines"] as? [String])?.first?.hasPrefix("<i>tick ") == true, "\(seen)")
+        _ = try await server.request(.DELETE, "/jobs/\(id)")
+
+        let slow =
+            #"{"streaming":true,"steps":["#
+            // 4 MB without a newline: a log of 266,000 lines would take the browser a minute to load.
+            + OutputTests.step("make", "dd if=/dev/zero bs=65536 count=61 2>/dev/null") + ","
+            + OutputTests.step(
+                "slow", "while :; do c=$(head -c 65536 | wc -c); [ $c -eq 0 ] && break; echo read $c; sleep 0.02; done")
+            + "," + OutputTests.step("count", "wc -l") + "]}"
+        let slowID = try await Self.submit(server, slow)
+        let ended = try await server.waitUntilEnded(slowID)
+        #expect(ended["bottleneck"] as? Int == 2, "\(ended)")
+        let page = try await Self.browse("job-page", server, ["--job", slowID, "--steps", "3"])
+        #expect(page["bottleneck"] as? [Bool] == [false, true, false], "\(page)")
+    }
+
     @Test("a graph's page draws each step in its column with its status, and an edge per need")
     func graph() async throws {
         let server = try await ServerProcess.started("dashboard-graph")

@@ -272,9 +272,44 @@ def scenario_job_page(driver, args):
     downloads = driver.execute_script(
         "return [...document.querySelectorAll('.timeline li')].map(li => li.querySelector('.step-output') !== null)"
     )
+    # The step the edges' figures name as the bottleneck is marked.
+    bottleneck = driver.execute_script(
+        "return [...document.querySelectorAll('.timeline li')].map(li => li.classList.contains('bottleneck')"
+        " && li.querySelector('.bottleneck-mark') !== null)"
+    )
     if args.screenshot:
         driver.save_screenshot(args.screenshot)
-    return {"steps": steps, "problem": text_of(driver, ".problem"), "toolbar": offered, "downloads": downloads}
+    return {
+        "steps": steps,
+        "problem": text_of(driver, ".problem"),
+        "toolbar": offered,
+        "downloads": downloads,
+        "bottleneck": bottleneck,
+    }
+
+
+def scenario_tap(driver, args):
+    """A running step's Tap shows what it passes on as it flows, as text; Close ends it."""
+    driver.get(f"{args.url}/#/jobs/{args.job}")
+    tap = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".timeline li[data-step='1'] .step-tap"), "step 1 offers a tap")
+    tap[0].click()
+
+    def tapped(d):
+        return d.execute_script("return [...document.querySelectorAll('.tap div')].map(div => div.textContent)")
+
+    wait(driver, lambda d: len(tapped(d)) >= 3, "the tap shows the step's lines")
+    first = tapped(driver)
+    wait(driver, lambda d: tapped(d)[-1] != first[-1], "new lines arrive in the tap while the step runs")
+    lines = tapped(driver)
+    check(all(line.startswith("<i>tick ") for line in lines), f"the tap shows the lines, markup as text: {lines[:3]}")
+    check(not driver.find_elements(By.CSS_SELECTOR, ".tap i"), "a line's markup never becomes HTML")
+    numbers = [int(line.split()[1].rstrip("<")) for line in lines if line.split()[1].rstrip("<").isdigit()]
+    check(numbers == sorted(numbers), f"the lines come in order: {numbers}")
+    if args.screenshot:
+        driver.save_screenshot(args.screenshot)
+    driver.find_element(By.XPATH, "//button[text()='Close the tap']").click()
+    wait(driver, lambda d: not d.find_element(By.CSS_SELECTOR, ".tap-panel").is_displayed(), "Close hides the tap")
+    return {"lines": lines[:3]}
 
 
 def scenario_graph(driver, args):
@@ -301,6 +336,7 @@ SCENARIOS = {
     "token": (scenario_token, ["status of 401"]),
     "job-page": (scenario_job_page, []),
     "graph": (scenario_graph, []),
+    "tap": (scenario_tap, []),
 }
 
 

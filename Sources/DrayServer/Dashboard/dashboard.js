@@ -335,6 +335,14 @@ function jobView(id) {
   const timeline = el("ol", { class: "timeline", "aria-label": "Steps" });
   const graphView = el("div", { class: "graph", hidden: true });
 
+  // A tap: what one running step passes on, as it flows, in a panel under the steps.
+  const tapTitle = el("h3", {});
+  const tapNote = el("p", { class: "note", "aria-live": "polite" });
+  const tapView = el("pre", { class: "tap", tabindex: "0", "aria-label": "What the step passes on" });
+  const tapClose = el("button", { type: "button", text: "Close the tap" });
+  const tapPanel = el("section", { class: "tap-panel", hidden: true }, tapTitle, tapNote, tapView, tapClose);
+  let tapping = null;
+
   // The log: lines as they come, each with its number, step and stream.
   const logView = el("div", { class: "log", role: "log", tabindex: "0", "aria-label": "Log" });
   const search = el("input", { id: "log-search", type: "search", placeholder: "Search the log" });
@@ -359,6 +367,7 @@ function jobView(id) {
     el("h2", { text: "Steps" }),
     graphView,
     timeline,
+    tapPanel,
     el("h2", { text: "Log" }),
     el(
       "div",
@@ -425,6 +434,51 @@ function jobView(id) {
       held = [];
     }
   });
+  /** Opens the tap of step `number` (from 1): its lines as they flow, the last 500 shown. */
+  async function tap(number, name) {
+    if (tapping) tapping.abort();
+    const tapController = new AbortController();
+    // Leaving the job's page ends its tap too.
+    controller.signal.addEventListener("abort", () => tapController.abort());
+    tapping = tapController;
+    tapPanel.hidden = false;
+    tapTitle.textContent = `Tap on step ${number}. ${name}`;
+    tapNote.textContent = "Waiting for bytes…";
+    tapView.replaceChildren();
+    let skipped = 0;
+    try {
+      const response = await api(`/jobs/${encodeURIComponent(id)}/steps/${number}/tap`, { signal: tapController.signal });
+      if (!response.ok) throw new Failure(response.status, await response.json().catch(() => null));
+      await readEvents(response, (events) => {
+        const fragment = document.createDocumentFragment();
+        for (const event of events) {
+          if (event.event === "message" && event.data !== null) {
+            fragment.append(el("div", { text: event.data }));
+          } else if (event.event === "skipped") {
+            skipped += JSON.parse(event.data).bytes;
+          } else if (event.event === "end") {
+            tapNote.textContent = `The step has ended${skipped ? `; ${size(skipped)} passed too fast to show` : ""}.`;
+          }
+        }
+        tapView.append(fragment);
+        while (tapView.childElementCount > 500) tapView.firstElementChild.remove();
+        tapView.scrollTop = tapView.scrollHeight;
+        if (tapNote.textContent === "Waiting for bytes…" && tapView.childElementCount) tapNote.textContent = "";
+        if (skipped && !tapNote.textContent.startsWith("The step")) {
+          tapNote.textContent = `${size(skipped)} passed too fast to show: a tap never slows the pipe.`;
+        }
+      });
+    } catch (error) {
+      if (tapController.signal.aborted) return;
+      tapNote.textContent = error instanceof Failure ? error.message : String(error);
+    }
+  }
+  tapClose.addEventListener("click", () => {
+    if (tapping) tapping.abort();
+    tapping = null;
+    tapPanel.hidden = true;
+  });
+
   downloadLog.addEventListener("click", () => download(id, "log"));
   downloadOutput.addEventListener("click", () => download(id, "output"));
 
@@ -448,21 +502,13 @@ function jobView(id) {
           signal: controller.signal,
         });
         if (!response.ok) throw new Failure(response.status, await response.json().catch(() => null));
-        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-        let buffer = "";
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buffer += value;
-          let end;
+        let ended = false;
+        await readEvents(response, (events) => {
           const lines = [];
-          while ((end = buffer.indexOf("\n\n")) >= 0) {
-            const event = parseEvent(buffer.slice(0, end));
-            buffer = buffer.slice(end + 2);
+          for (const event of events) {
             if (event.event === "end") {
-              if (lines.length) receive(lines);
-              refreshJob();
-              return;
+              ended = true;
+              break;
             }
             if (event.data !== null && event.id !== null) {
               const entry = JSON.parse(event.data);
@@ -470,6 +516,11 @@ function jobView(id) {
             }
           }
           if (lines.length) receive(lines);
+          return ended;
+        });
+        if (ended) {
+          refreshJob();
+          return;
         }
       } catch (error) {
         if (stopped || error instanceof Unauthorized) return;
@@ -551,6 +602,16 @@ function jobView(id) {
           bar.hidden = true;
         }
         const passed = step.outputBytes !== undefined ? `, ${size(step.outputBytes)} out` : "";
+        const running = started && !step.finishedAt && job.status === "running";
+        const bottleneck = job.bottleneck === index + 1;
+        const flow = (job.edges || []).filter((edge) => edge.live && (edge.to === index + 1 || edge.from === index + 1));
+        const held = flow
+          .map((edge) =>
+            edge.to === index + 1
+              ? `step ${edge.from} waited ${seconds(1000 * edge.blockedSeconds)} for it`
+              : `step ${edge.to} waited ${seconds(1000 * edge.waitedSeconds)} for its output`,
+          )
+          .join("; ");
         const state =
           step.exitCode !== undefined && step.exitCode !== null
             ? `exit ${step.exitCode}${passed}`
@@ -561,7 +622,7 @@ function jobView(id) {
                 : "not run";
         return el(
           "li",
-          { "data-step": index + 1 },
+          { "data-step": index + 1, class: bottleneck ? "bottleneck" : "" },
           el(
             "div",
             { class: "step-name" },
@@ -571,6 +632,16 @@ function jobView(id) {
           el("div", { class: "track", role: "img", "aria-label": started ? `ran ${seconds(finished - started)}` : "not started" }, bar),
           el("span", { class: "mono", text: started ? seconds(finished - started) : "" }),
           el("span", { class: step.exitCode > 0 ? "status error" : "muted", text: state }),
+          bottleneck ? el("span", { class: "badge bottleneck-mark", text: "bottleneck", title: held }) : null,
+          running
+            ? el("button", {
+                type: "button",
+                class: "link step-tap",
+                text: "Tap",
+                title: `Show what step ${index + 1} passes on, as it flows`,
+                onclick: () => tap(index + 1, step.name || `step ${index + 1}`),
+              })
+            : null,
           passedOn(job, step, index)
             ? el("button", {
                 type: "button",
@@ -698,6 +769,28 @@ function stepGraph(steps) {
 }
 
 /** One server-sent event's fields; `data` lines joined with LF, as EventSource does. */
+/** Reads a response's server-sent events as they come, calling `onEvents` with those each chunk
+ * completes, until the stream ends or `onEvents` returns true. */
+async function readEvents(response, onEvents) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    const events = [];
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      events.push(parseEvent(buffer.slice(0, end)));
+      buffer = buffer.slice(end + 2);
+    }
+    if (events.length && onEvents(events) === true) {
+      reader.cancel().catch(() => {});
+      return;
+    }
+  }
+}
+
 function parseEvent(text) {
   const event = { event: "message", id: null, data: null };
   for (const line of text.split("\n")) {
