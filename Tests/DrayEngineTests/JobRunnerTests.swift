@@ -105,14 +105,24 @@ struct JobRunnerTests {
         #expect(state.steps[0].startedAt == nil)
     }
 
-    @Test("the job's environment goes to every step and the step's wins")
+    @Test("the job's environment goes to every step and the step's wins; then where the step runs, unless the job says")
     func environment() async throws {
         var job = Job(
             environment: [.init(variable: "A", value: "job"), .init(variable: "SCRIPT", value: "ignored")],
             steps: [step("env")])
         job.steps[0].environment?.append(.init(variable: "A", value: "step"))
         let (_, output, _) = try await run(job)
-        #expect(output == "A=step,SCRIPT=env\n")
+        #expect(
+            output
+                == "A=step,SCRIPT=env,DRAY_JOB_ID=JOB,DRAY_JOB_NAME=,DRAY_STEP_INDEX=1,DRAY_STEP_NAME=,DRAY_ATTEMPT=1\n"
+        )
+        job.name = "named"
+        job.environment?.append(.init(variable: "DRAY_JOB_ID", value: "mine"))
+        let (_, own, _) = try await run(job)
+        #expect(
+            own
+                == "A=step,SCRIPT=env,DRAY_JOB_ID=mine,DRAY_JOB_NAME=named,DRAY_STEP_INDEX=1,DRAY_STEP_NAME=,DRAY_ATTEMPT=1\n"
+        )
     }
 
     @Test("delimiters select the lines passed on; the log keeps every line")

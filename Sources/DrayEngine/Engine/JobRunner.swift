@@ -87,7 +87,7 @@ public struct JobRunner: Sendable {
                     if graph.isGraph { state.waitingForNeeds() }
                     try await runStreaming(
                         job, graph: graph, id: id, spoolDirectory: spoolDirectory, done: state.durableDone(of: job),
-                        state: &state, observer: observer)
+                        retried: attempts.mapValues(\.count), state: &state, observer: observer)
                 } catch {
                     let index = (error as? StepFailure)?.index ?? state.currentStep ?? 0
                     fail(
@@ -212,9 +212,10 @@ public struct JobRunner: Sendable {
     /// waits for its inputs' spools. The job completes when every step exits 0; the first step
     /// to fail (or time out) fails it, and the others are stopped, as `pipefail` does. The steps
     /// `done` in an earlier run of a durable job do not run again: their spools are read.
+    /// `retried` counts the earlier attempts of a durable job's steps that failed.
     private func runStreaming(
-        _ job: Job, graph: JobGraph, id: String, spoolDirectory: FilePath, done: Set<Int>, state: inout JobState,
-        observer: some JobObserver
+        _ job: Job, graph: JobGraph, id: String, spoolDirectory: FilePath, done: Set<Int>, retried: [Int: Int],
+        state: inout JobState, observer: some JobObserver
     ) async throws {
         let after = graph.afterStream(job)
         let idle = after.union(done)
@@ -259,7 +260,8 @@ public struct JobRunner: Sendable {
                         exitCode = try await Self.within(limit) {
                             try await execute(
                                 index, of: job, image: images[index]!, id: id, spoolDirectory: spoolDirectory,
-                                observer: observer, input: input, output: wiring.outputs[index])
+                                observer: observer, input: input, output: wiring.outputs[index],
+                                attempt: (retried[index] ?? 0) + 1)
                         }
                         return (index, exitCode)
                     } catch {
@@ -413,11 +415,11 @@ public struct JobRunner: Sendable {
                     return try await execute(
                         index, of: job, image: image, id: id, spoolDirectory: spoolDirectory,
                         observer: TapingObserver(observer: observer, tape: tape, step: index), input: input,
-                        output: output)
+                        output: output, attempt: attempt)
                 }
                 return try await execute(
                     index, of: job, image: image, id: id, spoolDirectory: spoolDirectory, observer: observer,
-                    input: input, output: output)
+                    input: input, output: output, attempt: attempt)
             }
             let retrying = exitCode != 0 && attempt < attempts && !(exitCode == nil && jobLimited)
             await emit(.attempt(exitCode: exitCode, retrying: retrying))
@@ -453,9 +455,9 @@ public struct JobRunner: Sendable {
         }
     }
 
-    /// Runs one attempt of step `index` in its container, reading `input`, and spooling its
-    /// selected output, or in a streaming job writing it to `output`'s pipes (and its spool
-    /// when `output` says so).
+    /// Runs attempt `attempt` (from 1) of step `index` in its container, reading `input`, and
+    /// spooling its selected output, or in a streaming job writing it to `output`'s pipes (and
+    /// its spool when `output` says so).
     func execute(
         _ index: Int,
         of job: Job,
@@ -464,12 +466,13 @@ public struct JobRunner: Sendable {
         spoolDirectory: FilePath,
         observer: some JobObserver,
         input: StepInput,
-        output: StepOutput = StepOutput()
+        output: StepOutput = StepOutput(),
+        attempt: Int = 1
     ) async throws -> Int32 {
         let step = job.steps[index]
         var spec = ContainerSpec(
             image: image,
-            environment: job.environment(forStep: index),
+            environment: job.environment(forStep: index, id: id, attempt: attempt),
             labels: ["dray.job": id, "dray.step": String(index + 1)],
             // A job stored before the server's ceiling was lowered still gets no more than it.
             stopGracePeriod: min(step.stopGracePeriod ?? Step.defaultStopGracePeriod, defaults.maxStopGrace)

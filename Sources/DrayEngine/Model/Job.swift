@@ -59,6 +59,20 @@ public struct Job: Codable, Sendable, Equatable {
         }
         return order.map { "\($0)=\(values[$0]!)" }
     }
+
+    /// The environment of attempt `attempt` (from 1) of step `index` as its container gets it:
+    /// ``environment(forStep:)``, then where it runs (`DRAY_JOB_ID`, `DRAY_JOB_NAME`,
+    /// `DRAY_STEP_INDEX` from 1, `DRAY_STEP_NAME`, `DRAY_ATTEMPT`), each unless the job sets it.
+    /// They are not part of a step's cache key: a cached step's output does not depend on them.
+    public func environment(forStep index: Int, id: String, attempt: Int) -> [String] {
+        let own = environment(forStep: index)
+        let set = Set(own.map { $0.prefix { $0 != "=" } })
+        let identity = [
+            ("DRAY_JOB_ID", id), ("DRAY_JOB_NAME", name ?? ""), ("DRAY_STEP_INDEX", String(index + 1)),
+            ("DRAY_STEP_NAME", steps[index].name ?? ""), ("DRAY_ATTEMPT", String(attempt)),
+        ]
+        return own + identity.filter { !set.contains(Substring($0.0)) }.map { "\($0.0)=\($0.1)" }
+    }
 }
 
 /// One variable of a job's or a step's environment: `{variable, value}`, and `secret: true`
