@@ -136,10 +136,12 @@ enum TapResponse {
     }
 
     /// Waits until `spool` holds `size` bytes (the runner writes them out once the next bytes
-    /// pass, or when the step ends), or until the step has ended: a step whose output is only
-    /// piped keeps no spool.
+    /// pass, or when the step ends), until the step has ended (a step whose output is only
+    /// piped keeps no spool), or 5 s at most: a step that writes nothing more leaves the rest
+    /// in the runner's buffer, and the replay says those bytes were skipped.
     private static func waitForSpool(_ spool: FilePath, toHold size: Int64, tap: EdgeTap) async throws {
-        while let written = await JobRunner.size(of: spool), written < size, !tap.ended {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while let written = await JobRunner.size(of: spool), written < size, !tap.ended, .now < deadline {
             try await Task.sleep(for: .milliseconds(50))
         }
     }
