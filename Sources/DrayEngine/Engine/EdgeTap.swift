@@ -227,26 +227,21 @@ public final class TapBoard: Sendable {
 /// log masks them, and each line made safe to show: bytes that are not UTF-8, and control
 /// characters other than tab, written as `\xNN`.
 public struct TapLines: Sendable {
-    private let mask: SecretMask
-    private var carry = SecretMask.Carry()
-    private var splitter = LineSplitter()
+    private var lines: MaskedLines
 
     public init(secrets: [String]) {
-        mask = SecretMask(secrets)
+        lines = MaskedLines(mask: SecretMask(secrets))
     }
 
     /// The lines that `bytes` completes.
     public mutating func feed(_ bytes: ByteBuffer) -> [String] {
-        let masked = mask.isEmpty ? bytes : mask.feed(bytes, carry: &carry)
-        return splitter.feedBytes(masked).map(Self.visible)
+        lines.feed(bytes).map(Self.visible)
     }
 
     /// The rest, once the bytes have ended.
     public mutating func finish() -> [String] {
-        var lines: [String] = []
-        if !mask.isEmpty { lines = splitter.feedBytes(mask.finish(&carry)).map(Self.visible) }
-        if let last = splitter.finishBytes() { lines.append(Self.visible(last)) }
-        return lines
+        let (masked, last) = lines.finish()
+        return (masked + (last.map { [$0] } ?? [])).map(Self.visible)
     }
 
     /// `bytes` as text, with what is not printable UTF-8 as `\xNN`.

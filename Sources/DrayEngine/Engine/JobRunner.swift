@@ -660,44 +660,59 @@ public struct JobRunner: Sendable {
     }
 }
 
-/// Turns a step's output chunks into log lines, one splitter per stream, with the job's
-/// secrets masked in the bytes, before they are cut into lines, so that no observer sees one.
+/// Turns a step's output chunks into log lines, one ``MaskedLines`` per stream, so that no
+/// observer sees a secret.
 private struct StepLogger<Observer: JobObserver> {
     let step: Int
     let observer: Observer
-    let mask: SecretMask
-    private var stdout = LineSplitter()
-    private var stderr = LineSplitter()
-    private var stdoutCarry = SecretMask.Carry()
-    private var stderrCarry = SecretMask.Carry()
+    private var stdout: MaskedLines
+    private var stderr: MaskedLines
 
     init(step: Int, observer: Observer, mask: SecretMask) {
         self.step = step
         self.observer = observer
-        self.mask = mask
+        stdout = MaskedLines(mask: mask)
+        stderr = MaskedLines(mask: mask)
     }
 
     mutating func log(_ chunk: OutputChunk) async {
-        let lines: [[UInt8]]
-        if mask.isEmpty {
-            lines = chunk.stream == .stdout ? stdout.feedBytes(chunk.bytes) : stderr.feedBytes(chunk.bytes)
-        } else if chunk.stream == .stdout {
-            lines = stdout.feedBytes(mask.feed(chunk.bytes, carry: &stdoutCarry))
-        } else {
-            lines = stderr.feedBytes(mask.feed(chunk.bytes, carry: &stderrCarry))
-        }
+        let lines = chunk.stream == .stdout ? stdout.feed(chunk.bytes) : stderr.feed(chunk.bytes)
         if !lines.isEmpty { await observer.jobDidLog(LogLine.lines(lines, step: step, stream: chunk.stream)) }
     }
 
     mutating func finish() async {
-        var lines: [LogLine] = []
-        if !mask.isEmpty {
-            lines += LogLine.lines(stdout.feedBytes(mask.finish(&stdoutCarry)), step: step, stream: .stdout)
-            lines += LogLine.lines(stderr.feedBytes(mask.finish(&stderrCarry)), step: step, stream: .stderr)
-        }
-        if let last = stdout.finishBytes() { lines.append(LogLine(step: step, stream: .stdout, bytes: last)) }
-        if let last = stderr.finishBytes() { lines.append(LogLine(step: step, stream: .stderr, bytes: last)) }
+        let (out, err) = (stdout.finish(), stderr.finish())
+        // The masked rest of both streams, then their last lines without a newline, as before.
+        let lines =
+            LogLine.lines(out.masked, step: step, stream: .stdout)
+            + LogLine.lines(err.masked, step: step, stream: .stderr)
+            + LogLine.lines(out.last.map { [$0] } ?? [], step: step, stream: .stdout)
+            + LogLine.lines(err.last.map { [$0] } ?? [], step: step, stream: .stderr)
         if !lines.isEmpty { await observer.jobDidLog(lines) }
+    }
+}
+
+/// One stream cut into lines, with secrets masked in its bytes before they are cut, so that a
+/// secret split across chunks or lines is masked too: the log's lines and a tap's.
+struct MaskedLines: Sendable {
+    private let mask: SecretMask
+    private var carry = SecretMask.Carry()
+    private var splitter = LineSplitter()
+
+    init(mask: SecretMask) {
+        self.mask = mask
+    }
+
+    /// The lines that `bytes` completes.
+    mutating func feed(_ bytes: ByteBuffer) -> [[UInt8]] {
+        splitter.feedBytes(mask.isEmpty ? bytes : mask.feed(bytes, carry: &carry))
+    }
+
+    /// Once the stream has ended: the lines the mask held back, and the last line when the
+    /// stream did not end with a newline.
+    mutating func finish() -> (masked: [[UInt8]], last: [UInt8]?) {
+        let masked = mask.isEmpty ? [] : splitter.feedBytes(mask.finish(&carry))
+        return (masked, splitter.finishBytes())
     }
 }
 
