@@ -275,15 +275,27 @@ build_dray_image() {
   image_from_rootfs "$tag" "$rootfs" "$(sed -n '/^FROM scratch/,$p' "$DRAY_ROOT/Dockerfile" | sed 's|^COPY --from=build /rootfs/ /|COPY rootfs/ /|')"
 }
 
+# ensure_pypi MODULE PACKAGE VERSION: PACKAGE at VERSION from PyPI, unless it is installed at
+# that version; MODULE must then import.
+ensure_pypi() {
+  if ! python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('$2') != '$3')" 2>/dev/null; then
+    say "installing $2 $3 from PyPI"
+    python3 -m pip install -q --disable-pip-version-check "$2==$3" 2>&1 | grep -vi "running pip as the 'root' user" >&2 || true
+    python3 -c "import $1" || die "$2 did not install"
+  fi
+}
+
 # ensure_selenium: Debian's Chromium and chromium-driver, and Selenium from PyPI (4.52 needs a
 # newer certifi than the package index has), for the dashboard's tests and benchmark.
 ensure_selenium() {
   need_packages chromium chromium-driver
-  if ! python3 -c 'import selenium, sys; sys.exit(selenium.__version__ != "4.51.0")' 2>/dev/null; then
-    say "installing Selenium from PyPI"
-    python3 -m pip install -q --disable-pip-version-check selenium==4.51.0 2>&1 | grep -vi "running pip as the 'root' user" >&2 || true
-    python3 -c 'import selenium' || die "selenium did not install"
-  fi
+  ensure_pypi selenium selenium 4.51.0
+}
+
+# ensure_otlp_proto: the opentelemetry-proto package from PyPI, with which Tests/otlp/receiver.py
+# decodes the traces dray serve --otlp-endpoint exports.
+ensure_otlp_proto() {
+  ensure_pypi opentelemetry.proto.collector.trace.v1.trace_service_pb2 opentelemetry-proto 1.45.2
 }
 
 # start_postgres: Debian's PostgreSQL, a cluster of its own in $DRAY_PG_DIR (initdb as the

@@ -1,10 +1,12 @@
 import AsyncHTTPClient
 import Foundation
+import Instrumentation
 import Logging
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import NIOPosix
+import Tracing
 
 /// A client of the Docker Engine API, over a unix socket or TCP. It never runs the `docker` CLI.
 ///
@@ -129,12 +131,26 @@ public final class DockerClient: Sendable {
         request.body = body
         let response: HTTPClientResponse
         let start = ContinuousClock.now
-        defer { observe?("\(method.rawValue) \(Self.pattern(route))", .now - start) }
+        let call = "\(method.rawValue) \(Self.pattern(route))"
+        // A span per call (until its answer's head), a child of what the caller traces (a job's
+        // step); a call outside any (the node's sweeps) would be a trace of its own, and has none.
+        let span = InstrumentationContext.current.map { startSpan("docker \(call)", context: $0, ofKind: .client) }
+        defer {
+            observe?(call, .now - start)
+            span?.end()
+        }
+        span?.attributes["http.request.method"] = method.rawValue
+        span?.attributes["url.path"] = route
         do {
             response = try await http.execute(request, timeout: .hours(24 * 365), logger: logger)
         } catch {
-            throw transportError(error)
+            let failure = transportError(error)
+            span?.recordError(failure)
+            span?.setStatus(SpanStatus(code: .error))
+            throw failure
         }
+        span?.attributes["http.response.status_code"] = Int(response.status.code)
+        if response.status.code >= 400 { span?.setStatus(SpanStatus(code: .error)) }
         guard response.status.code < 400 else {
             let data = try? await response.body.collect(upTo: 1 << 20)
             let message =

@@ -28,6 +28,8 @@ public struct JobView: Codable, Sendable {
     /// In a streaming job: the step (from 1) that holds the others back, by its edges'
     /// figures: the producer before it blocked on it, the consumer after it waited for it.
     public var bottleneck: Int?
+    /// The W3C `traceparent` the job was submitted with: its span is that span's child.
+    public var traceParent: String?
 
     /// An edge: from a step to a step that reads it (from 1), what it carried, and for a live
     /// pipe how long its producer was blocked and its consumer waited.
@@ -127,6 +129,7 @@ public struct JobView: Codable, Sendable {
         let edges = Self.edges(record.job, state)
         self.edges = edges.isEmpty ? nil : edges
         bottleneck = Self.bottleneck(edges)
+        traceParent = state.traceParent
     }
 
     /// Every edge whose producer has passed something on: a live one's figures from its

@@ -212,6 +212,12 @@ struct Serve: AsyncParsableCommand {
             "Write this server's process id here while it runs; the file goes when it stops.", valueName: "path"))
     var pidFile: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Export OpenTelemetry traces over OTLP/HTTP to this collector (its base URL; /v1/traces is added): a span per job, per step attempt and per engine call. Off by default.",
+            valueName: "url"))
+    var otlpEndpoint: String?
+
     private var accessOptions: ServeAccess.Options {
         func variable(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         return ServeAccess.Options(
@@ -254,6 +260,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--body-timeout needs a duration above 0, not off")
         }
         _ = try StoreURL(resolvedStore())
+        if let otlpEndpoint { _ = try TraceExport.tracesURL(otlpEndpoint) }
     }
 
     private var environment: [String: String] { ProcessInfo.processInfo.environment }
@@ -417,7 +424,9 @@ struct Serve: AsyncParsableCommand {
             logger.info(
                 "dray serving on \(access.tls == nil ? "http" : "https")://\(host):\(configuration.port), store \(storeURL), engine \(engine.endpoint)"
             )
-            let app = try DrayServer.application(service: service, configuration: configuration, logger: logger)
+            let tracing = try otlpEndpoint.map { try TraceExport.start(endpoint: $0, node: node, logger: logger) }
+            let app = try DrayServer.application(
+                service: service, configuration: configuration, logger: logger, services: tracing.map { [$0] } ?? [])
             try await app.runService()
         } catch {
             await engine.shutdown()

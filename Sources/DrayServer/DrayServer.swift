@@ -6,6 +6,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// The HTTP server: the API on Hummingbird, with the job service running beside it.
 public enum DrayServer {
@@ -81,15 +82,16 @@ public enum DrayServer {
 
     /// The application: the store, the job service and the HTTP server, started in that order
     /// (the server listens once the service has recovered) and shut down gracefully in the
-    /// reverse one on SIGTERM or SIGINT.
+    /// reverse one on SIGTERM or SIGINT. `services` start first and stop last (a trace
+    /// exporter, which then still sees the last spans).
     public static func application(
-        service: JobService, configuration: Configuration, logger: Logger
+        service: JobService, configuration: Configuration, logger: Logger, services: [any Service] = []
     ) throws -> some ApplicationProtocol {
         var application = Application(
             responder: responder(service: service, configuration: configuration, logger: logger),
             server: try server(configuration),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "dray"),
-            services: [service.store, service],
+            services: services + [service.store, service],
             logger: logger)
         application.beforeServerStarts { try await service.started() }
         return application

@@ -206,7 +206,8 @@ public final class JobService: Service, Sendable {
 
     /// Stores `job` under a new id, queued. Returns at once; the job runs when a node claims it
     /// (this one at once, when it has a free slot).
-    public func submit(_ job: Job) async throws -> JobRecord {
+    /// `traceParent`: the W3C trace context it was sent with, which its span is a child of.
+    public func submit(_ job: Job, traceParent: String? = nil) async throws -> JobRecord {
         guard await running.open else {
             throw DrayError(.storage, "the server is shutting down: submit the job again later")
         }
@@ -217,7 +218,9 @@ public final class JobService: Service, Sendable {
         var job = job
         let id = UUID().uuidString
         job.id = id
-        let record = JobRecord(id: id, job: job, state: JobState(stepCount: job.steps.count))
+        var state = JobState(stepCount: job.steps.count)
+        state.traceParent = traceParent
+        let record = JobRecord(id: id, job: job, state: state)
         try await store.create(record)
         logger.info("job submitted", metadata: ["job": "\(id)", "steps": "\(job.steps.count)"])
         await worker.claim()

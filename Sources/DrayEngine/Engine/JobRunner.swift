@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOFileSystem
+import Tracing
 
 /// Runs a job's steps in order on a ``ContainerRuntime``, passing each step's selected
 /// output to the next step's standard input through spool files on disk.
@@ -61,6 +62,25 @@ public struct JobRunner: Sendable {
         state initial: JobState? = nil,
         from first: Int = 0,
         stopReason: @Sendable () -> FailureReason? = { nil }
+    ) async -> JobState {
+        // One span for the job's run here, a child of its submitter's when it sent one; its steps'
+        // attempts and their engine calls are its children.
+        await withSpan("job", context: TraceContext.parent(initial?.traceParent), ofKind: .internal) { span in
+            span.attributes["dray.job.id"] = id
+            if let name = job.name { span.attributes["dray.job.name"] = name }
+            let state = await runJob(
+                job, id: id, spoolDirectory: spoolDirectory, observer: observer, state: initial, from: first,
+                stopReason: stopReason)
+            span.attributes["dray.job.status"] = state.status.rawValue
+            span.attributes["dray.job.steps_completed"] = state.stepsCompleted
+            if state.status == .error { span.setStatus(SpanStatus(code: .error, message: state.error)) }
+            return state
+        }
+    }
+
+    private func runJob(
+        _ job: Job, id: String, spoolDirectory: FilePath, observer: some JobObserver, state initial: JobState?,
+        from first: Int, stopReason: @Sendable () -> FailureReason?
     ) async -> JobState {
         var state = initial ?? JobState(stepCount: job.steps.count)
         state.start()
@@ -469,10 +489,49 @@ public struct JobRunner: Sendable {
         output: StepOutput = StepOutput(),
         attempt: Int = 1
     ) async throws -> Int32 {
+        // One span per attempt, with the figures of the edge it writes; the engine's calls for it
+        // are its children, and the step can join the trace through its TRACEPARENT.
+        try await withSpan("step \(index + 1)", ofKind: .internal) { span in
+            span.attributes["dray.step.index"] = index + 1
+            if let name = job.steps[index].name { span.attributes["dray.step.name"] = name }
+            span.attributes["dray.step.attempt"] = attempt
+            span.attributes["dray.step.image"] = image.description
+            let exitCode = try await executeContainer(
+                index, of: job, image: image, id: id, spoolDirectory: spoolDirectory, observer: observer,
+                input: input, output: output, attempt: attempt, traceParent: TraceContext.current())
+            span.attributes["dray.step.exit_code"] = Int(exitCode)
+            if exitCode != 0 { span.setStatus(SpanStatus(code: .error, message: "exited with code \(exitCode)")) }
+            if span.isRecording { await Self.record(output, of: index, in: spoolDirectory, input: input, on: span) }
+            return exitCode
+        }
+    }
+
+    /// Sets the figures of the edges of a step's attempt as its span's attributes: what it
+    /// passed on (`dray.edge.*`: bytes, lines, the time it was blocked by its slowest reader and
+    /// the time that reader waited for it), and the time it waited for a live input.
+    static func record(
+        _ output: StepOutput, of index: Int, in spoolDirectory: FilePath, input: StepInput, on span: any Span
+    ) async {
+        let flows = output.pipes.map(\.flow)
+        let bytes =
+            output.spool ? await size(of: outputPath(step: index, in: spoolDirectory)) : flows.map(\.bytes).max()
+        span.record("dray.edge.bytes", bytes)
+        span.record("dray.edge.lines", output.tap.lines)
+        span.record("dray.edge.blocked_seconds", flows.map { StreamWiring.milliseconds($0.blocked) }.max())
+        span.record("dray.edge.waited_seconds", flows.map { StreamWiring.milliseconds($0.waited) }.max())
+        if case .pipe(let pipe) = input {
+            span.record("dray.input.waited_seconds", StreamWiring.milliseconds(pipe.flow.waited))
+        }
+    }
+
+    private func executeContainer(
+        _ index: Int, of job: Job, image: ImageReference, id: String, spoolDirectory: FilePath,
+        observer: some JobObserver, input: StepInput, output: StepOutput, attempt: Int, traceParent: String?
+    ) async throws -> Int32 {
         let step = job.steps[index]
         var spec = ContainerSpec(
             image: image,
-            environment: job.environment(forStep: index, id: id, attempt: attempt),
+            environment: job.environment(forStep: index, id: id, attempt: attempt, traceParent: traceParent),
             labels: ["dray.job": id, "dray.step": String(index + 1)],
             // A job stored before the server's ceiling was lowered still gets no more than it.
             stopGracePeriod: min(step.stopGracePeriod ?? Step.defaultStopGracePeriod, defaults.maxStopGrace)

@@ -63,14 +63,17 @@ public struct Job: Codable, Sendable, Equatable {
     /// The environment of attempt `attempt` (from 1) of step `index` as its container gets it:
     /// ``environment(forStep:)``, then where it runs (`DRAY_JOB_ID`, `DRAY_JOB_NAME`,
     /// `DRAY_STEP_INDEX` from 1, `DRAY_STEP_NAME`, `DRAY_ATTEMPT`), each unless the job sets it.
-    /// They are not part of a step's cache key: a cached step's output does not depend on them.
-    public func environment(forStep index: Int, id: String, attempt: Int) -> [String] {
+    /// With a tracer, `TRACEPARENT` is the attempt's span, so that a step that traces itself
+    /// joins the job's trace. They are not part of a step's cache key: a cached step's output does
+    /// not depend on them.
+    public func environment(forStep index: Int, id: String, attempt: Int, traceParent: String? = nil) -> [String] {
         let own = environment(forStep: index)
         let set = Set(own.map { $0.prefix { $0 != "=" } })
-        let identity = [
+        var identity = [
             ("DRAY_JOB_ID", id), ("DRAY_JOB_NAME", name ?? ""), ("DRAY_STEP_INDEX", String(index + 1)),
             ("DRAY_STEP_NAME", steps[index].name ?? ""), ("DRAY_ATTEMPT", String(attempt)),
         ]
+        if let traceParent { identity.append((TraceContext.variable, traceParent)) }
         return own + identity.filter { !set.contains(Substring($0.0)) }.map { "\($0.0)=\($0.1)" }
     }
 }

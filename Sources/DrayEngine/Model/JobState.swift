@@ -19,6 +19,8 @@ public struct JobState: Codable, Sendable, Equatable {
     public var startedAt: Date?
     public var finishedAt: Date?
     public var steps: [StepState]
+    /// The W3C `traceparent` its submit was sent with: the job's span is that span's child.
+    public var traceParent: String?
 
     /// The state of a job of `stepCount` steps that has not started.
     public init(stepCount: Int, createdAt: Date = Date()) {

@@ -1,6 +1,7 @@
 import DrayAPI
 import DrayEngine
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import NIOFileSystem
@@ -56,12 +57,25 @@ struct JobRoutes: Sendable {
         }
         let strict = try Self.flag(request.uri.queryParameters["strict"].map(String.init), name: "strict")
         let reading = try JobDocument.read(Data(body.readableBytesView), strict: strict, maxBytes: maxBodyBytes)
-        let record = try await service.submit(reading.job)
+        let record = try await service.submit(reading.job, traceParent: try Self.traceParent(of: request))
         var response = JSONResponse.make(
             SubmittedJob(job: record.job, warnings: reading.warnings.isEmpty ? nil : reading.warnings),
             status: .created)
         response.headers.append(contentsOf: WarningHeader.fields(for: reading.warnings))
         return response
+    }
+
+    /// The W3C `traceparent` a submit was sent with, checked: the job's span is its child.
+    static func traceParent(of request: Request) throws -> String? {
+        let values = request.headers[values: HTTPField.Name(TraceContext.header)!]
+        guard let value = values.first else { return nil }
+        guard values.count == 1, TraceContext.isValid(value) else {
+            throw APIError(
+                .badRequest,
+                "the traceparent header must be one W3C trace context, such as 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01, not \"\(values.joined(separator: ", ").prefix(200))\""
+            )
+        }
+        return value
     }
 
     private func tooLarge() -> APIError {
