@@ -36,9 +36,12 @@ public struct APIClient: Sendable {
 
     /// Sends a request and returns the answer's body, throwing the server's `error` message
     /// for any status of 400 or more.
-    public func send(_ method: HTTPMethod, _ path: String, body: Data? = nil) async throws -> Data {
+    public func send(
+        _ method: HTTPMethod, _ path: String, body: Data? = nil, headers: [(String, String)] = []
+    ) async throws -> Data {
         var request = request(path)
         request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(data: body))
@@ -82,10 +85,10 @@ public struct APIClient: Sendable {
         return response
     }
 
-    public func json<T: Decodable>(_ type: T.Type, _ method: HTTPMethod, _ path: String, body: Data? = nil) async throws
-        -> T
-    {
-        let data = try await send(method, path, body: body)
+    public func json<T: Decodable>(
+        _ type: T.Type, _ method: HTTPMethod, _ path: String, body: Data? = nil, headers: [(String, String)] = []
+    ) async throws -> T {
+        let data = try await send(method, path, body: body, headers: headers)
         do {
             return try Self.decoder.decode(T.self, from: data)
         } catch {

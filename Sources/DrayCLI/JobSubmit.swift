@@ -21,6 +21,12 @@ struct JobSubmit: AsyncParsableCommand {
     @Flag(help: "Refuse a job file with a field Dray does not know (exit 2), rather than warn.")
     var strict = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Send this Idempotency-Key: submitting again with the same key and file within 24 hours prints the same job's id, never a second job's.",
+            valueName: "key"))
+    var idempotencyKey: String?
+
     /// The answer to `POST /jobs`: the job echoed, with its id.
     struct Created: Decodable {
         var id: String
@@ -37,8 +43,13 @@ struct JobSubmit: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let api = try client.api
+        // Sorted keys: the same file is the same body, which a retry with the same key must be.
+        let encoder = JSONEncoder.keepingSecrets()
+        encoder.outputFormatting = .sortedKeys
         let created = try await reporting {
-            try await api.json(Created.self, .POST, "/jobs", body: try JSONEncoder.keepingSecrets().encode(job))
+            try await api.json(
+                Created.self, .POST, "/jobs", body: try encoder.encode(job),
+                headers: idempotencyKey.map { [("Idempotency-Key", $0)] } ?? [])
         }
         print(created.id)
         guard watch else { return }

@@ -19,6 +19,8 @@ public struct DrayError: Error, Sendable, CustomStringConvertible {
         case gone
         /// Another node holds a store that takes one node at a time; its lease runs out unless renewed.
         case leaseHeld
+        /// An idempotency key came again with another request: the client's mistake.
+        case keyReused
     }
 
     public var code: Code

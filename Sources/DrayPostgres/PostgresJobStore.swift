@@ -162,6 +162,13 @@ public final class PostgresJobStore: JobStore {
             5, "the URL each node advertises, for the outputs in its spool",
             ["CREATE TABLE node_urls (id TEXT PRIMARY KEY, url TEXT NOT NULL)"]
         ),
+        (
+            6, "idempotency keys: the job each submit's key made, for 24 hours",
+            [
+                "CREATE TABLE idempotency_keys (key TEXT PRIMARY KEY, digest TEXT NOT NULL, job TEXT NOT NULL, expires TIMESTAMPTZ NOT NULL)",
+                "CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires)",
+            ]
+        ),
     ]
 
     private static let encoder = JSONEncoder.keepingSecrets()
@@ -176,24 +183,62 @@ public final class PostgresJobStore: JobStore {
     // MARK: - Jobs
 
     public func create(_ record: JobRecord) async throws {
-        let job = try Self.encoder.encode(record.job)
-        let state = try Self.encoder.encode(record.state)
+        let insert = try Self.insert(record)
+        try await access { try await self.client.query(insert, logger: self.logger) }
+    }
+
+    public func create(_ record: JobRecord, idempotency: IdempotencyKey) async throws -> IdempotentCreate {
+        let insert = try Self.insert(record)
+        let key = idempotency.key
+        let digest = idempotency.digest
+        let id = record.id
+        let seconds = idempotency.lifetime.timeInterval
+        return try await access {
+            try await self.client.withTransaction(logger: self.logger) { connection in
+                // The key is claimed (or taken over from an expired one) with the job, or not at
+                // all; a creator with the same key at once waits here for the other's commit.
+                let claimed = try await connection.query(
+                    """
+                    INSERT INTO idempotency_keys (key, digest, job, expires)
+                    VALUES (\(key), \(digest), \(id), now() + make_interval(secs => \(seconds)))
+                    ON CONFLICT (key) DO UPDATE SET digest = EXCLUDED.digest, job = EXCLUDED.job, expires = EXCLUDED.expires
+                        WHERE idempotency_keys.expires < now()
+                    RETURNING job
+                    """, logger: self.logger
+                ).collect()
+                guard claimed.isEmpty else {
+                    try await connection.query(insert, logger: self.logger)
+                    try await connection.query(
+                        "DELETE FROM idempotency_keys WHERE expires < now()", logger: self.logger)
+                    return .created
+                }
+                for try await (job, digest) in try await connection.query(
+                    "SELECT job, digest FROM idempotency_keys WHERE key = \(key)", logger: self.logger
+                ).decode((String, String).self) {
+                    return .existing(id: job, digest: digest)
+                }
+                throw DrayError(.storage, "the idempotency key \(key) was neither free nor held")
+            }
+        }
+    }
+
+    /// Adds a new job's row, and wakes the nodes that wait for the queue.
+    private static func insert(_ record: JobRecord) throws -> PostgresQuery {
+        let job = try encoder.encode(record.job)
+        let state = try encoder.encode(record.state)
         let s = Columns(record.state)
         let name = record.job.name
         let steps = record.job.steps.count
         let id = record.id
-        try await access {
-            try await self.client.query(
-                """
-                WITH created AS (
-                    INSERT INTO jobs (id, job, state, name, total_steps, status, phase, steps_completed, current_step,
-                        reason, created_at, started_at, finished_at)
-                    VALUES (\(id), \(job), \(state), \(name), \(steps), \(s.status), \(s.phase), \(s.stepsCompleted),
-                        \(s.currentStep), \(s.reason), \(s.createdAt), \(s.startedAt), \(s.finishedAt))
-                    RETURNING status)
-                SELECT pg_notify(\(Self.channel), 'queue') FROM created WHERE status = 'running'
-                """, logger: self.logger)
-        }
+        return try """
+        WITH created AS (
+            INSERT INTO jobs (id, job, state, name, total_steps, status, phase, steps_completed, current_step,
+                reason, created_at, started_at, finished_at)
+            VALUES (\(id), \(job), \(state), \(name), \(steps), \(s.status), \(s.phase), \(s.stepsCompleted),
+                \(s.currentStep), \(s.reason), \(s.createdAt), \(s.startedAt), \(s.finishedAt))
+            RETURNING status)
+        SELECT pg_notify(\(channel), 'queue') FROM created WHERE status = 'running'
+        """
     }
 
     /// A job's rows as records; they are `id, job, state, node, version`.

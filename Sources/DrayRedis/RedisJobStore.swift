@@ -158,20 +158,51 @@ public final class RedisJobStore: JobStore {
     }
 
     public func create(_ record: JobRecord) async throws {
-        let id = record.id
-        let job = try Self.encoder.encode(record.job)
-        let state = try Self.encoder.encode(record.state)
-        let created = try await access {
+        let (keys, arguments) = try Self.creation(record)
+        let created = try await access { try await self.script(Scripts.create, keys: keys, arguments: arguments) }
+        guard created.int == 1 else { throw DrayError(.storage, "a job \(record.id) exists already in Redis") }
+    }
+
+    public func create(_ record: JobRecord, idempotency: IdempotencyKey) async throws -> IdempotentCreate {
+        let (keys, arguments) = try Self.creation(record)
+        let milliseconds = max(1, Int(idempotency.lifetime.timeInterval * 1000))
+        let answer = try await access {
             try await self.script(
-                Scripts.create,
-                keys: [Self.jobKey(id), Self.jobsKey, Self.logKey(id), Self.metaKey(id), Self.queueKey],
-                arguments: [
-                    .string(id), .string(record.state.status.rawValue), .int(record.state.stepsCompleted),
-                    .int(record.job.steps.count), .bytes(Array(job)), .bytes(Array(state)),
-                    .string(record.job.name ?? ""), .string(Self.ended(record.state)),
-                ])
+                Scripts.createOnce, keys: keys + [Self.idempotencyKey(idempotency.key)],
+                arguments: arguments + [.string(idempotency.digest), .int(milliseconds)])
         }
-        guard created.int == 1 else { throw DrayError(.storage, "a job \(id) exists already in Redis") }
+        // 1 when this job was added, 0 when its id was taken, or the key's holder, "digest id".
+        switch answer.int {
+        case 1: return .created
+        case 0: throw DrayError(.storage, "a job \(record.id) exists already in Redis")
+        default:
+            let parts = answer.string?.split(separator: " ", maxSplits: 1) ?? []
+            guard parts.count == 2 else {
+                throw DrayError(.storage, "the idempotency key holds \"\(answer.string ?? "")\"")
+            }
+            return .existing(id: String(parts[1]), digest: String(parts[0]))
+        }
+    }
+
+    /// The keys and arguments of ``Scripts/create``.
+    private static func creation(_ record: JobRecord) throws -> ([String], [RedisArgument]) {
+        let id = record.id
+        let job = try encoder.encode(record.job)
+        let state = try encoder.encode(record.state)
+        return (
+            [jobKey(id), jobsKey, logKey(id), metaKey(id), queueKey],
+            [
+                .string(id), .string(record.state.status.rawValue), .int(record.state.stepsCompleted),
+                .int(record.job.steps.count), .bytes(Array(job)), .bytes(Array(state)),
+                .string(record.job.name ?? ""), .string(ended(record.state)),
+            ]
+        )
+    }
+
+    /// The key that holds an idempotency key's job, by the key's SHA-256 (a client's key may be
+    /// any text): `dray:idempotency:HEX`, expiring with it.
+    static func idempotencyKey(_ key: String) -> String {
+        "dray:idempotency:" + IdempotencyKey.digest(Data(key.utf8))
     }
 
     public func job(id: String) async throws -> JobRecord? {
@@ -620,18 +651,34 @@ public final class RedisJobStore: JobStore {
         /// KEYS: job, jobs, log, meta, queue. ARGV: id, status, completedSteps, totalSteps, job,
         /// state, name ("" for none), its end ("" while it runs). 1, or 0 when the job exists. A
         /// running job joins the queue.
-        static let create =
+        static let create = createJob + "return create()"
+
+        static let createJob =
             indexEnd + """
-                if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-                redis.call('DEL', KEYS[3], KEYS[4])
-                redis.call('HSET', KEYS[1], 'status', ARGV[2], 'completedSteps', ARGV[3], 'totalSteps', ARGV[4], 'job', ARGV[5], 'state', ARGV[6], 'name', ARGV[7])
-                redis.call('RPUSH', KEYS[2], ARGV[1])
-                ended(ARGV[1], ARGV[8])
-                if ARGV[2] == 'running' then
-                  redis.call('RPUSH', KEYS[5], ARGV[1])
-                  redis.call('PUBLISH', 'dray:changes', 'queue')
+                local function create()
+                  if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+                  redis.call('DEL', KEYS[3], KEYS[4])
+                  redis.call('HSET', KEYS[1], 'status', ARGV[2], 'completedSteps', ARGV[3], 'totalSteps', ARGV[4], 'job', ARGV[5], 'state', ARGV[6], 'name', ARGV[7])
+                  redis.call('RPUSH', KEYS[2], ARGV[1])
+                  ended(ARGV[1], ARGV[8])
+                  if ARGV[2] == 'running' then
+                    redis.call('RPUSH', KEYS[5], ARGV[1])
+                    redis.call('PUBLISH', 'dray:changes', 'queue')
+                  end
+                  return 1
                 end
-                return 1
+
+                """
+
+        /// ``create``, unless the idempotency key KEYS[6] holds a job: then "digest id". ARGV[9]:
+        /// the request's digest; ARGV[10]: the key's lifetime in milliseconds.
+        static let createOnce =
+            createJob + """
+                local held = redis.call('GET', KEYS[6])
+                if held then return held end
+                local made = create()
+                if made == 1 then redis.call('SET', KEYS[6], ARGV[9] .. ' ' .. ARGV[1], 'PX', ARGV[10]) end
+                return made
                 """
 
         /// KEYS: queue, the node's claimed set. ARGV: node, limit. The ids claimed, oldest first.

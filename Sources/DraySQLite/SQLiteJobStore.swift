@@ -148,6 +148,15 @@ public final class SQLiteJobStore: JobStore {
                     CREATE INDEX jobs_by_finished ON jobs (finished_at) WHERE status != 'running';
                     """)
         }
+        migrator.registerMigration("v8: idempotency keys: the job each submit's key made, for 24 hours") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE idempotency_keys (
+                        key TEXT PRIMARY KEY, digest TEXT NOT NULL, job TEXT NOT NULL, expires REAL NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires);
+                    """)
+        }
         return migrator
     }
 
@@ -159,16 +168,44 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func create(_ record: JobRecord) async throws {
-        let job = try Self.encoder.encode(record.job)
-        let state = try Self.encoder.encode(record.state)
-        try await access {
+        let insert = try Self.insert(record)
+        try await access { try await self.pool.write(insert) }
+    }
+
+    public func create(_ record: JobRecord, idempotency: IdempotencyKey) async throws -> IdempotentCreate {
+        let insert = try Self.insert(record)
+        let now = Date().timeIntervalSinceReferenceDate
+        return try await access {
+            // One transaction: the key is looked up, and claimed with the job, or not at all.
             try await self.pool.write { db in
+                try db.execute(sql: "DELETE FROM idempotency_keys WHERE expires < ?", arguments: [now])
+                if let row = try Row.fetchOne(
+                    db, sql: "SELECT job, digest FROM idempotency_keys WHERE key = ?", arguments: [idempotency.key])
+                {
+                    return .existing(id: row["job"], digest: row["digest"])
+                }
+                try insert(db)
                 try db.execute(
-                    sql: "INSERT INTO jobs (id, job, state, name, total_steps, \(Self.stateColumns)) "
-                        + "VALUES (?, ?, ?, ?, ?, \(Self.stateParameters))",
-                    arguments: [record.id, job, state, record.job.name, record.job.steps.count]
-                        + Self.stateArguments(record.state))
+                    sql: "INSERT INTO idempotency_keys (key, digest, job, expires) VALUES (?, ?, ?, ?)",
+                    arguments: [
+                        idempotency.key, idempotency.digest, record.id, now + idempotency.lifetime.timeInterval,
+                    ])
+                return .created
             }
+        }
+    }
+
+    /// Writes a new job's row.
+    private static func insert(_ record: JobRecord) throws -> @Sendable (Database) throws -> Void {
+        let job = try encoder.encode(record.job)
+        let state = try encoder.encode(record.state)
+        let arguments: StatementArguments =
+            [record.id, job, state, record.job.name, record.job.steps.count] + stateArguments(record.state)
+        return { db in
+            try db.execute(
+                sql: "INSERT INTO jobs (id, job, state, name, total_steps, \(stateColumns)) "
+                    + "VALUES (?, ?, ?, ?, ?, \(stateParameters))",
+                arguments: arguments)
         }
     }
 

@@ -205,9 +205,42 @@ public final class JobService: Service, Sendable {
     }
 
     /// Stores `job` under a new id, queued. Returns at once; the job runs when a node claims it
-    /// (this one at once, when it has a free slot).
-    /// `traceParent`: the W3C trace context it was sent with, which its span is a child of.
+    /// (this one at once, when it has a free slot). `traceParent`: the W3C trace context it was
+    /// sent with, which its span is a child of.
     public func submit(_ job: Job, traceParent: String? = nil) async throws -> JobRecord {
+        let record = try await newRecord(job, traceParent: traceParent)
+        try await store.create(record)
+        await submitted(record)
+        return record
+    }
+
+    /// ``submit(_:traceParent:)`` with an `Idempotency-Key`: the job its key made within 24
+    /// hours, when it made one (`replayed`), on any node; a key first sent with another request
+    /// is a `keyReused` error, and one whose job was deleted a `conflict`.
+    public func submit(
+        _ job: Job, idempotency: IdempotencyKey, traceParent: String? = nil
+    ) async throws -> (record: JobRecord, replayed: Bool) {
+        let record = try await newRecord(job, traceParent: traceParent)
+        switch try await store.create(record, idempotency: idempotency) {
+        case .created:
+            await submitted(record)
+            return (record, false)
+        case .existing(let id, let digest):
+            guard digest == idempotency.digest else {
+                throw DrayError(
+                    .keyReused,
+                    "the Idempotency-Key \(idempotency.key) was sent with another request (job \(id)): send a new key for a new job"
+                )
+            }
+            guard let made = try await store.job(id: id) else {
+                throw DrayError(.conflict, "job \(id), which the Idempotency-Key \(idempotency.key) made, was deleted")
+            }
+            return (made, true)
+        }
+    }
+
+    /// A new job's record, once its steps' limits and registries are checked.
+    private func newRecord(_ job: Job, traceParent: String?) async throws -> JobRecord {
         guard await running.open else {
             throw DrayError(.storage, "the server is shutting down: submit the job again later")
         }
@@ -220,11 +253,12 @@ public final class JobService: Service, Sendable {
         job.id = id
         var state = JobState(stepCount: job.steps.count)
         state.traceParent = traceParent
-        let record = JobRecord(id: id, job: job, state: state)
-        try await store.create(record)
-        logger.info("job submitted", metadata: ["job": "\(id)", "steps": "\(job.steps.count)"])
+        return JobRecord(id: id, job: job, state: state)
+    }
+
+    private func submitted(_ record: JobRecord) async {
+        logger.info("job submitted", metadata: ["job": "\(record.id)", "steps": "\(record.job.steps.count)"])
         await worker.claim()
-        return record
     }
 
     /// How many jobs run on this node now, and how many wait in the store's queue.

@@ -25,6 +25,9 @@ public final class AnswerLosingStore: JobStore {
 
     public func ping() async throws { try await store.ping() }
     public func create(_ record: JobRecord) async throws { try await store.create(record) }
+    public func create(_ record: JobRecord, idempotency: IdempotencyKey) async throws -> IdempotentCreate {
+        try await store.create(record, idempotency: idempotency)
+    }
     public func job(id: String) async throws -> JobRecord? { try await store.job(id: id) }
     public func jobs() async throws -> [JobRecord] { try await store.jobs() }
     public func list(_ listing: JobListing) async throws -> JobPage { try await store.list(listing) }

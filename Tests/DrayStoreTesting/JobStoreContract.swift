@@ -36,6 +36,7 @@ public struct JobStoreContract: Sendable {
         case startUpAndCleanUpIndexes
         case binaryBytesKept
         case nodesAtOnce
+        case idempotentCreate
 
         public var testDescription: String { rawValue }
     }
@@ -78,6 +79,7 @@ public struct JobStoreContract: Sendable {
         case .startUpAndCleanUpIndexes: try await startUpAndCleanUpIndexes()
         case .binaryBytesKept: try await binaryBytesKept()
         case .nodesAtOnce: try await nodesAtOnce()
+        case .idempotentCreate: try await idempotentCreate()
         }
     }
 
@@ -227,6 +229,53 @@ public struct JobStoreContract: Sendable {
         #expect(try await store.endQueued(id: ended.id, state: ended.state))
         #expect(try await store.claim(node: "a", limit: 5).isEmpty)
         #expect(try await store.queuedCount() == 0)
+    }
+
+    /// A submit's Idempotency-Key: one job per key within its lifetime, whatever the digest
+    /// (the service compares it), exactly one of many creators at once, and free again after.
+    func idempotentCreate() async throws {
+        let key = "order-\(UUID())"
+        let first = Self.record()
+        #expect(try await store.create(first, idempotency: .init(key: key, digest: "d1")) == .created)
+        let again = Self.record()
+        #expect(
+            try await store.create(again, idempotency: .init(key: key, digest: "d1"))
+                == .existing(id: first.id, digest: "d1"))
+        #expect(
+            try await store.create(again, idempotency: .init(key: key, digest: "d2"))
+                == .existing(id: first.id, digest: "d1"), "the digest the key was made with")
+        #expect(try await store.job(id: again.id) == nil)
+        #expect(try await store.job(id: first.id) == first)
+        let other = Self.record()
+        #expect(try await store.create(other, idempotency: .init(key: key + "-2", digest: "d1")) == .created)
+
+        let race = "race-\(UUID())"
+        let racers = (0..<8).map { _ in Self.record() }
+        let outcomes = try await withThrowingTaskGroup(of: (String, IdempotentCreate).self) { group in
+            for racer in racers {
+                group.addTask { (racer.id, try await store.create(racer, idempotency: .init(key: race, digest: "r"))) }
+            }
+            var outcomes: [(String, IdempotentCreate)] = []
+            for try await outcome in group { outcomes.append(outcome) }
+            return outcomes
+        }
+        let created = outcomes.filter { $0.1 == .created }.map(\.0)
+        #expect(created.count == 1, "exactly one of the creators at once adds its job")
+        for (id, outcome) in outcomes where !created.contains(id) {
+            #expect(outcome == .existing(id: created.first ?? "", digest: "r"))
+            #expect(try await store.job(id: id) == nil)
+        }
+
+        let brief = "brief-\(UUID())"
+        #expect(
+            try await store.create(
+                Self.record(), idempotency: .init(key: brief, digest: "a", lifetime: .milliseconds(300)))
+                == .created)
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(
+            try await store.create(
+                Self.record(), idempotency: .init(key: brief, digest: "b", lifetime: .milliseconds(300)))
+                == .created, "a key past its lifetime is free again")
     }
 
     func concurrentClaimsNeverShare() async throws {

@@ -35,6 +35,10 @@ public protocol JobStore: JobQueue, Service {
     func ping() async throws
     /// Adds a new job.
     func create(_ record: JobRecord) async throws
+    /// Adds a new job unless `idempotency`'s key, within its lifetime, names one already. Of
+    /// creators with one key at once, on any nodes, exactly one adds its job; the others get
+    /// ``IdempotentCreate/existing(id:digest:)``. A key past its lifetime is free again.
+    func create(_ record: JobRecord, idempotency: IdempotencyKey) async throws -> IdempotentCreate
     /// The job with `id`, or nil.
     func job(id: String) async throws -> JobRecord?
     /// Every job, in creation order: for tools and tests. The server never reads every job (it

@@ -35,6 +35,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .notFound: APIError(.notFound, error.message)
         case .conflict: APIError(.conflict, error.message)
         case .gone: APIError(.gone, error.message)
+        case .keyReused: APIError(.unprocessableContent, error.message)
         case .storage: APIError(.serviceUnavailable, error.message)
         default: APIError(.internalServerError, error.message)
         }

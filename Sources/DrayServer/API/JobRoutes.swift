@@ -57,12 +57,39 @@ struct JobRoutes: Sendable {
         }
         let strict = try Self.flag(request.uri.queryParameters["strict"].map(String.init), name: "strict")
         let reading = try JobDocument.read(Data(body.readableBytesView), strict: strict, maxBytes: maxBodyBytes)
-        let record = try await service.submit(reading.job, traceParent: try Self.traceParent(of: request))
+        let traceParent = try Self.traceParent(of: request)
+        var record: JobRecord
+        var replayed = false
+        if let key = try Self.idempotencyKey(of: request) {
+            let digest = IdempotencyKey.digest(body.readableBytesView)
+            (record, replayed) = try await service.submit(
+                reading.job, idempotency: IdempotencyKey(key: key, digest: digest), traceParent: traceParent)
+        } else {
+            record = try await service.submit(reading.job, traceParent: traceParent)
+        }
         var response = JSONResponse.make(
             SubmittedJob(job: record.job, warnings: reading.warnings.isEmpty ? nil : reading.warnings),
             status: .created)
         response.headers.append(contentsOf: WarningHeader.fields(for: reading.warnings))
+        if replayed { response.headers[Self.replayedHeader] = "true" }
         return response
+    }
+
+    static let idempotencyHeader = HTTPField.Name("Idempotency-Key")!
+    static let replayedHeader = HTTPField.Name("Idempotent-Replayed")!
+
+    /// A submit's `Idempotency-Key`, checked: 1 to 255 visible ASCII characters.
+    static func idempotencyKey(of request: Request) throws -> String? {
+        let values = request.headers[values: idempotencyHeader]
+        guard let key = values.first else { return nil }
+        guard values.count == 1, (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ (0x21...0x7E).contains($0) })
+        else {
+            throw APIError(
+                .badRequest,
+                "the Idempotency-Key header must be one key of 1 to 255 visible ASCII characters (such as a UUID), not \"\(values.joined(separator: ", ").prefix(300))\""
+            )
+        }
+        return key
     }
 
     /// The W3C `traceparent` a submit was sent with, checked: the job's span is its child.
