@@ -169,6 +169,14 @@ public final class PostgresJobStore: JobStore {
                 "CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires)",
             ]
         ),
+        (
+            7, "webhook deliveries, due or kept",
+            [
+                "CREATE TABLE deliveries (id TEXT PRIMARY KEY, job TEXT NOT NULL, created DOUBLE PRECISION NOT NULL, due DOUBLE PRECISION, record BYTEA NOT NULL)",
+                "CREATE INDEX deliveries_by_job ON deliveries (job, created)",
+                "CREATE INDEX deliveries_due ON deliveries (due) WHERE due IS NOT NULL",
+            ]
+        ),
     ]
 
     private static let encoder = JSONEncoder.keepingSecrets()
@@ -504,7 +512,66 @@ public final class PostgresJobStore: JobStore {
 
     public func delete(id: String) async throws -> Bool {
         try await access {
-            try await self.count("DELETE FROM jobs WHERE id = \(id) RETURNING id") > 0
+            try await self.count(
+                "WITH told AS (DELETE FROM deliveries WHERE job = \(id)) DELETE FROM jobs WHERE id = \(id) RETURNING id"
+            ) > 0
+        }
+    }
+
+    // MARK: - Webhook deliveries
+
+    public func addDeliveries(_ deliveries: [Delivery]) async throws {
+        for delivery in deliveries {
+            let record = try Self.encoder.encode(delivery)
+            let (id, job) = (delivery.id, delivery.job)
+            let created = delivery.createdAt.timeIntervalSinceReferenceDate
+            let due = delivery.due?.timeIntervalSinceReferenceDate
+            try await access {
+                try await self.client.query(
+                    "INSERT INTO deliveries (id, job, created, due, record) VALUES (\(id), \(job), \(created), \(due), \(record))",
+                    logger: self.logger)
+            }
+        }
+    }
+
+    public func deliveries(job: String) async throws -> [Delivery] {
+        try await access {
+            var deliveries: [Delivery] = []
+            for try await record in try await self.client.query(
+                "SELECT record FROM deliveries WHERE job = \(job) ORDER BY created, id", logger: self.logger
+            ).decode(Data.self) {
+                deliveries.append(try Self.decoder.decode(Delivery.self, from: record))
+            }
+            return deliveries
+        }
+    }
+
+    public func claimDeliveries(now: Date, limit: Int, lease: Duration) async throws -> [Delivery] {
+        let time = now.timeIntervalSinceReferenceDate
+        let until = time + lease.timeInterval
+        return try await access {
+            var deliveries: [Delivery] = []
+            // SKIP LOCKED: nodes claiming at once each get others.
+            for try await record in try await self.client.query(
+                """
+                UPDATE deliveries SET due = \(until) WHERE id IN (
+                    SELECT id FROM deliveries WHERE due <= \(time) ORDER BY due LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+                RETURNING record
+                """, logger: self.logger
+            ).decode(Data.self) {
+                deliveries.append(try Self.decoder.decode(Delivery.self, from: record))
+            }
+            return deliveries
+        }
+    }
+
+    public func updateDelivery(_ delivery: Delivery) async throws {
+        let record = try Self.encoder.encode(delivery)
+        let due = delivery.due?.timeIntervalSinceReferenceDate
+        let id = delivery.id
+        try await access {
+            try await self.client.query(
+                "UPDATE deliveries SET due = \(due), record = \(record) WHERE id = \(id)", logger: self.logger)
         }
     }
 

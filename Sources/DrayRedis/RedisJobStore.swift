@@ -422,6 +422,62 @@ public final class RedisJobStore: JobStore {
         return deleted.int == 1
     }
 
+    // MARK: - Webhook deliveries
+
+    /// A delivery's record; the deliveries due, by time; a job's deliveries, by creation.
+    static func deliveryKey(_ id: String) -> String { "dray:delivery:\(id)" }
+    static let deliveriesDueKey = "dray:deliveries:due"
+    static func jobDeliveriesKey(_ job: String) -> String { "dray:deliveries:job:\(job)" }
+
+    public func addDeliveries(_ deliveries: [Delivery]) async throws {
+        for delivery in deliveries {
+            let record = try Self.encoder.encode(delivery)
+            _ = try await access {
+                try await self.script(
+                    Scripts.addDelivery,
+                    keys: [Self.deliveryKey(delivery.id), Self.jobDeliveriesKey(delivery.job), Self.deliveriesDueKey],
+                    arguments: [
+                        .string(delivery.id), .bytes(Array(record)),
+                        .string(String(delivery.createdAt.timeIntervalSinceReferenceDate)),
+                        .string(delivery.due.map { String($0.timeIntervalSinceReferenceDate) } ?? ""),
+                    ])
+            }
+        }
+    }
+
+    public func deliveries(job: String) async throws -> [Delivery] {
+        let records = try await access {
+            try await self.script(Scripts.jobDeliveries, keys: [Self.jobDeliveriesKey(job)], arguments: [])
+        }
+        return try Self.deliveries(records)
+    }
+
+    public func claimDeliveries(now: Date, limit: Int, lease: Duration) async throws -> [Delivery] {
+        let time = now.timeIntervalSinceReferenceDate
+        let records = try await access {
+            try await self.script(
+                Scripts.claimDeliveries, keys: [Self.deliveriesDueKey],
+                arguments: [.string(String(time)), .int(limit), .string(String(time + lease.timeInterval))])
+        }
+        return try Self.deliveries(records)
+    }
+
+    public func updateDelivery(_ delivery: Delivery) async throws {
+        let record = try Self.encoder.encode(delivery)
+        _ = try await access {
+            try await self.script(
+                Scripts.updateDelivery, keys: [Self.deliveryKey(delivery.id), Self.deliveriesDueKey],
+                arguments: [
+                    .string(delivery.id), .bytes(Array(record)),
+                    .string(delivery.due.map { String($0.timeIntervalSinceReferenceDate) } ?? ""),
+                ])
+        }
+    }
+
+    private static func deliveries(_ reply: RESPValue) throws -> [Delivery] {
+        try (reply.array ?? []).compactMap(\.string).map { try decoder.decode(Delivery.self, from: Data($0.utf8)) }
+    }
+
     // MARK: - The control plane (one node at a time)
 
     public func heartbeat(node: String, lease: Duration) async throws -> Bool {
@@ -843,7 +899,51 @@ public final class RedisJobStore: JobStore {
             redis.call('LREM', KEYS[5], 0, ARGV[1])
             redis.call('ZREM', 'dray:finished', ARGV[1])
             redis.call('SREM', 'dray:unowned', ARGV[1])
+            local told = 'dray:deliveries:job:' .. ARGV[1]
+            for _, delivery in ipairs(redis.call('ZRANGE', told, 0, -1)) do
+              redis.call('DEL', 'dray:delivery:' .. delivery)
+              redis.call('ZREM', 'dray:deliveries:due', delivery)
+            end
+            redis.call('DEL', told)
             return existed
+            """
+
+        /// KEYS: the delivery, its job's deliveries, the due ones. ARGV: id, record, created, due ("" never).
+        static let addDelivery = """
+            redis.call('SET', KEYS[1], ARGV[2])
+            redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+            if ARGV[4] ~= '' then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1]) end
+            return 1
+            """
+
+        /// KEYS: a job's deliveries. Their records, oldest first.
+        static let jobDeliveries = """
+            local records = {}
+            for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+              local record = redis.call('GET', 'dray:delivery:' .. id)
+              if record then table.insert(records, record) end
+            end
+            return records
+            """
+
+        /// KEYS: the due ones. ARGV: now, limit, the lease's end. The records claimed: each due
+        /// again only at the lease's end.
+        static let claimDeliveries = """
+            local records = {}
+            for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))) do
+              redis.call('ZADD', KEYS[1], ARGV[3], id)
+              local record = redis.call('GET', 'dray:delivery:' .. id)
+              if record then table.insert(records, record) else redis.call('ZREM', KEYS[1], id) end
+            end
+            return records
+            """
+
+        /// KEYS: the delivery, the due ones. ARGV: id, record, due ("" never).
+        static let updateDelivery = """
+            if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+            redis.call('SET', KEYS[1], ARGV[2])
+            if ARGV[3] ~= '' then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]) else redis.call('ZREM', KEYS[2], ARGV[1]) end
+            return 1
             """
     }
 }

@@ -157,6 +157,16 @@ public final class SQLiteJobStore: JobStore {
                     CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires);
                     """)
         }
+        migrator.registerMigration("v9: webhook deliveries, due or kept") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE deliveries (
+                        id TEXT PRIMARY KEY, job TEXT NOT NULL, created REAL NOT NULL, due REAL, record BLOB NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE INDEX deliveries_by_job ON deliveries (job, created);
+                    CREATE INDEX deliveries_due ON deliveries (due) WHERE due IS NOT NULL;
+                    """)
+        }
         return migrator
     }
 
@@ -408,7 +418,9 @@ public final class SQLiteJobStore: JobStore {
             try await self.pool.write { db in
                 let lines = try Int.fetchOne(db, sql: "SELECT log_count FROM jobs WHERE id = ?", arguments: [id]) ?? 0
                 try db.execute(sql: "DELETE FROM jobs WHERE id = ?", arguments: [id])
-                return (db.changesCount > 0, lines)
+                let deleted = db.changesCount > 0
+                try db.execute(sql: "DELETE FROM deliveries WHERE job = ?", arguments: [id])
+                return (deleted, lines)
             }
         }
         guard deleted else { return false }
@@ -418,6 +430,65 @@ public final class SQLiteJobStore: JobStore {
         }
         if lines >= 10_000 || due { try? await giveSpaceBack() }
         return true
+    }
+
+    // MARK: - Webhook deliveries
+
+    public func addDeliveries(_ deliveries: [Delivery]) async throws {
+        let rows = try deliveries.map { delivery -> StatementArguments in
+            [
+                delivery.id, delivery.job, delivery.createdAt.timeIntervalSinceReferenceDate,
+                delivery.due?.timeIntervalSinceReferenceDate, try Self.encoder.encode(delivery),
+            ]
+        }
+        try await access {
+            try await self.pool.write { db in
+                for row in rows {
+                    try db.execute(
+                        sql: "INSERT INTO deliveries (id, job, created, due, record) VALUES (?, ?, ?, ?, ?)",
+                        arguments: row)
+                }
+            }
+        }
+    }
+
+    public func deliveries(job: String) async throws -> [Delivery] {
+        let records = try await access {
+            try await self.pool.read { db in
+                try Data.fetchAll(
+                    db, sql: "SELECT record FROM deliveries WHERE job = ? ORDER BY created, id", arguments: [job])
+            }
+        }
+        return try records.map { try Self.decoder.decode(Delivery.self, from: $0) }
+    }
+
+    public func claimDeliveries(now: Date, limit: Int, lease: Duration) async throws -> [Delivery] {
+        let time = now.timeIntervalSinceReferenceDate
+        let records = try await access {
+            try await self.pool.write { db in
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT id, record FROM deliveries WHERE due <= ? ORDER BY due LIMIT ?",
+                    arguments: [time, limit])
+                for row in rows {
+                    try db.execute(
+                        sql: "UPDATE deliveries SET due = ? WHERE id = ?",
+                        arguments: [time + lease.timeInterval, row["id"] as String])
+                }
+                return rows.map { $0["record"] as Data }
+            }
+        }
+        return try records.map { try Self.decoder.decode(Delivery.self, from: $0) }
+    }
+
+    public func updateDelivery(_ delivery: Delivery) async throws {
+        let record = try Self.encoder.encode(delivery)
+        try await access {
+            try await self.pool.write { db in
+                try db.execute(
+                    sql: "UPDATE deliveries SET due = ?, record = ? WHERE id = ?",
+                    arguments: [delivery.due?.timeIntervalSinceReferenceDate, record, delivery.id])
+            }
+        }
     }
 
     /// Deletes since the file was opened.

@@ -25,6 +25,12 @@ public final class AnswerLosingStore: JobStore {
 
     public func ping() async throws { try await store.ping() }
     public func create(_ record: JobRecord) async throws { try await store.create(record) }
+    public func addDeliveries(_ deliveries: [Delivery]) async throws { try await store.addDeliveries(deliveries) }
+    public func deliveries(job: String) async throws -> [Delivery] { try await store.deliveries(job: job) }
+    public func claimDeliveries(now: Date, limit: Int, lease: Duration) async throws -> [Delivery] {
+        try await store.claimDeliveries(now: now, limit: limit, lease: lease)
+    }
+    public func updateDelivery(_ delivery: Delivery) async throws { try await store.updateDelivery(delivery) }
     public func create(_ record: JobRecord, idempotency: IdempotencyKey) async throws -> IdempotentCreate {
         try await store.create(record, idempotency: idempotency)
     }

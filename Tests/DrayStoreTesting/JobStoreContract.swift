@@ -37,6 +37,7 @@ public struct JobStoreContract: Sendable {
         case binaryBytesKept
         case nodesAtOnce
         case idempotentCreate
+        case webhookDeliveries
 
         public var testDescription: String { rawValue }
     }
@@ -80,6 +81,7 @@ public struct JobStoreContract: Sendable {
         case .binaryBytesKept: try await binaryBytesKept()
         case .nodesAtOnce: try await nodesAtOnce()
         case .idempotentCreate: try await idempotentCreate()
+        case .webhookDeliveries: try await webhookDeliveries()
         }
     }
 
@@ -276,6 +278,70 @@ public struct JobStoreContract: Sendable {
             try await store.create(
                 Self.record(), idempotency: .init(key: brief, digest: "b", lifetime: .milliseconds(300)))
                 == .created, "a key past its lifetime is free again")
+    }
+
+    /// Webhook deliveries: kept in order, claimed by one node of many for a lease, due again
+    /// when it runs out (the node was lost) or at their next try, never once done, and gone
+    /// with their job.
+    func webhookDeliveries() async throws {
+        let record = Self.record()
+        try await store.create(record)
+        let now = Date(timeIntervalSinceReferenceDate: 800_000_000.5)
+        var deliveries: [Delivery] = []
+        for index in 0..<3 {
+            let event: WebhookEvent = index == 0 ? .start : .end
+            let signature: String? = index == 0 ? "sha256=ab" : nil
+            deliveries.append(
+                Delivery(
+                    job: record.id, url: "https://hooks.example.com/\(index)", event: event,
+                    body: Data("{\"n\":\(index)}".utf8), signature: signature,
+                    createdAt: now.addingTimeInterval(Double(index))))
+        }
+        try await store.addDeliveries(deliveries)
+        #expect(try await store.deliveries(job: record.id) == deliveries)
+        #expect(try await store.deliveries(job: UUID().uuidString).isEmpty)
+
+        let later = now.addingTimeInterval(10)
+        let claimed = try await withThrowingTaskGroup(of: [Delivery].self) { group in
+            for _ in 0..<4 {
+                group.addTask { try await store.claimDeliveries(now: later, limit: 2, lease: .seconds(30)) }
+            }
+            var all: [Delivery] = []
+            for try await some in group { all += some }
+            return all
+        }
+        #expect(claimed.map { $0.id }.sorted() == deliveries.map { $0.id }.sorted(), "each is claimed by one node")
+        #expect(
+            try await store.claimDeliveries(now: later.addingTimeInterval(10), limit: 10, lease: .seconds(30)).isEmpty)
+        let lost = try await store.claimDeliveries(now: later.addingTimeInterval(31), limit: 10, lease: .seconds(30))
+        #expect(lost.count == 3, "due again once the lease ran out")
+
+        var delivered = deliveries[0]
+        delivered.status = Delivery.Status.delivered
+        delivered.attempts = 1
+        delivered.responseStatus = 200
+        delivered.nextAttemptAt = nil
+        delivered.deliveredAt = later
+        var retrying = deliveries[1]
+        retrying.attempts = 1
+        retrying.responseStatus = 500
+        retrying.nextAttemptAt = now.addingTimeInterval(100)
+        var failed = deliveries[2]
+        failed.status = Delivery.Status.failed
+        failed.error = "connection refused"
+        failed.nextAttemptAt = nil
+        for delivery in [delivered, retrying, failed] { try await store.updateDelivery(delivery) }
+        #expect(try await store.claimDeliveries(now: now.addingTimeInterval(99), limit: 10, lease: .seconds(1)).isEmpty)
+        #expect(
+            try await store.claimDeliveries(now: now.addingTimeInterval(101), limit: 10, lease: .seconds(1)) == [
+                retrying
+            ])
+        #expect(try await store.deliveries(job: record.id) == [delivered, retrying, failed])
+
+        #expect(try await store.delete(id: record.id))
+        #expect(try await store.deliveries(job: record.id).isEmpty)
+        #expect(
+            try await store.claimDeliveries(now: now.addingTimeInterval(10_000), limit: 10, lease: .seconds(1)).isEmpty)
     }
 
     func concurrentClaimsNeverShare() async throws {

@@ -25,6 +25,8 @@ public struct Job: Codable, Sendable, Equatable {
     /// In a graph (a job whose steps say `needs`): how many steps may run at once; nil, no limit
     /// but the node's `--max-concurrent-steps`.
     public var parallelism: Int?
+    /// Addresses told when the job starts or ends (``Webhook``).
+    public var webhooks: [Webhook]?
 
     public init(
         id: String? = nil,
@@ -144,6 +146,7 @@ extension Job {
     /// Every secret value of the job and its steps, for masking log lines.
     public var secretValues: [String] {
         ((environment ?? []) + steps.flatMap { $0.environment ?? [] }).filter(\.isSecret).map(\.value)
+            + (webhooks ?? []).compactMap(\.secret)
     }
 
     /// True once the values of its secrets were erased (``erasingSecrets()``): lines can no
@@ -160,13 +163,14 @@ extension Job {
         var job = self
         job.environment = erase(job.environment)
         for index in job.steps.indices { job.steps[index].environment = erase(job.steps[index].environment) }
+        job.webhooks = job.webhooks?.map { Webhook(url: $0.url, secret: $0.secret.map { _ in "" }, events: $0.events) }
         return job
     }
 }
 
 extension Job {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, name, environment, steps, timeout, streaming, durable, cache, parallelism
+        case id, name, environment, steps, timeout, streaming, durable, cache, parallelism, webhooks
     }
 
     /// Fields of the seed's answers that a client may send back; ignored without a warning.
@@ -186,5 +190,6 @@ extension Job {
         durable = try container.decodeIfPresent(Bool.self, forKey: .durable)
         cache = try container.decodeIfPresent(Bool.self, forKey: .cache)
         parallelism = try container.decodeWholeIfPresent(forKey: .parallelism, as: "a whole number from 1 to 1000")
+        webhooks = try container.decodeIfPresent([Webhook].self, forKey: .webhooks)
     }
 }

@@ -136,6 +136,7 @@ public enum JobDocument {
         problems += environmentProblems(job.environment, path: "environment")
         problems += secondsProblems(job.timeout, path: "timeout")
         problems += lengthProblems(job.name, path: "name", limit: Limits.name)
+        problems += Webhook.problems(in: job.webhooks)
         if job.durable == true, job.streaming != true {
             problems.append(
                 "durable applies to a streaming job (\"streaming\": true): other jobs spool every step already")

@@ -28,7 +28,7 @@ public struct JobRecord: Sendable, Equatable {
 /// A store is a `Service`: its `run()` runs what it owns (PostgreSQL's connection pool) until
 /// graceful shutdown, and the application runs it before, and stops it after, everything that
 /// uses it. Once it runs, ``prepare()`` makes it ready (PostgreSQL's migrations).
-public protocol JobStore: JobQueue, Service {
+public protocol JobStore: JobQueue, DeliveryStore, Service {
     /// Makes the store ready to use, once its `run()` runs: creates or migrates its schema.
     func prepare() async throws
     /// Throws when the store cannot be reached; for readiness checks.
@@ -68,7 +68,7 @@ public protocol JobStore: JobQueue, Service {
     /// Up to `limit` lines of a job's log from `index` (from 0); an index past the end gives none.
     /// Costs O(lines returned), not O(log).
     func log(id: String, from index: Int, limit: Int?) async throws -> [LogLine]
-    /// Deletes a job and its log. Returns false when there was no such job.
+    /// Deletes a job, its log and its webhook deliveries. Returns false when there was no such job.
     func delete(id: String) async throws -> Bool
 }
 
