@@ -22,6 +22,8 @@ public struct JobView: Codable, Sendable {
     public var startedAt: Date?
     public var finishedAt: Date?
     public var environment: [EnvironmentVariable]?
+    /// Its webhooks, each secret shown as `true`.
+    public var webhooks: [Webhook]?
     public var steps: [StepView]
     /// What went through each edge between steps whose producer has passed something on.
     public var edges: [EdgeView]?
@@ -123,6 +125,7 @@ public struct JobView: Codable, Sendable {
         startedAt = state.startedAt
         finishedAt = state.finishedAt
         environment = record.job.environment
+        webhooks = record.job.webhooks
         steps = record.job.steps.enumerated().map { index, step in
             StepView(step: step, state: state.steps.indices.contains(index) ? state.steps[index] : StepState())
         }
@@ -224,5 +227,15 @@ public struct SubmittedJob: Encodable, Sendable {
         try job.encode(to: encoder)
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encodeIfPresent(warnings, forKey: .warnings)
+    }
+}
+
+/// `GET /jobs/{id}/deliveries`: the job's webhook deliveries, oldest first, without their
+/// bodies and signatures.
+public struct DeliveriesView: Codable, Sendable {
+    public var deliveries: [Delivery]
+
+    public init(_ deliveries: [Delivery]) {
+        self.deliveries = deliveries
     }
 }

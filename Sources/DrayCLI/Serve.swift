@@ -214,6 +214,24 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "An address told of every job's end by a JSON POST, as a job's webhooks are (repeatable).",
+            valueName: "url"))
+    var webhook: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "A file holding the secret that --webhook's deliveries are signed with (X-Dray-Signature-256).",
+            valueName: "path"))
+    var webhookSecretFile: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "A loopback, link-local or private host (or host:port) that webhooks may be sent to (repeatable); a job's webhook to another such address is a 400.",
+            valueName: "host"))
+    var allowWebhook: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
             "Export OpenTelemetry traces over OTLP/HTTP to this collector (its base URL; /v1/traces is added): a span per job, per step attempt and per engine call. Off by default.",
             valueName: "url"))
     var otlpEndpoint: String?
@@ -261,6 +279,39 @@ struct Serve: AsyncParsableCommand {
         }
         _ = try StoreURL(resolvedStore())
         if let otlpEndpoint { _ = try TraceExport.tracesURL(otlpEndpoint) }
+        for url in webhook {
+            guard let address = WebhookAddress(url) else {
+                throw ValidationError("--webhook must be an http or https URL with a host, not \(url)")
+            }
+            guard WebhookPolicy(allowed: allowWebhook).allows(address) else {
+                throw ValidationError(
+                    "--webhook \(url) names a loopback, link-local or private host: name it with --allow-webhook too")
+            }
+        }
+        if webhookSecretFile != nil, webhook.isEmpty {
+            throw ValidationError("--webhook-secret-file signs --webhook's deliveries: give --webhook too")
+        }
+    }
+
+    /// `--webhook`s, with the secret of `--webhook-secret-file` (its first line).
+    private var serverWebhooks: [Webhook] {
+        get throws {
+            var secret: String?
+            if let webhookSecretFile {
+                let text: String
+                do {
+                    text = try String(contentsOfFile: webhookSecretFile, encoding: .utf8)
+                } catch {
+                    throw ValidationError(
+                        "--webhook-secret-file: cannot read \(webhookSecretFile): \(error.localizedDescription)")
+                }
+                secret = text.split(whereSeparator: \.isNewline).first.map(String.init)
+                guard secret?.isEmpty == false else {
+                    throw ValidationError("--webhook-secret-file \(webhookSecretFile) holds no secret")
+                }
+            }
+            return webhook.map { Webhook(url: $0, secret: secret) }
+        }
     }
 
     private var environment: [String: String] { ProcessInfo.processInfo.environment }
@@ -403,6 +454,8 @@ struct Serve: AsyncParsableCommand {
             jobs.stepLimits = try stepLimits
             jobs.registries = RegistryPolicy(allowed: allowRegistry)
             jobs.peers = RegistryPolicy(allowed: allowPeer)
+            jobs.webhooks = WebhookPolicy(allowed: allowWebhook)
+            jobs.serverWebhooks = try serverWebhooks
             let service = JobService(
                 store: jobStore,
                 runtime: engine.runtime,

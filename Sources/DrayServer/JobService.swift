@@ -58,6 +58,10 @@ public final class JobService: Service, Sendable {
         public var pollInterval: Duration = .seconds(1)
         /// Be woken by the store's change feed (PostgreSQL's NOTIFY), not only by polling.
         public var listen = true
+        /// `--allow-webhook`: which loopback, link-local or private hosts webhooks may be sent to.
+        public var webhooks = WebhookPolicy()
+        /// `--webhook` (with `--webhook-secret-file`): told of every job's end.
+        public var serverWebhooks: [Webhook] = []
 
         public init() {}
     }
@@ -73,6 +77,7 @@ public final class JobService: Service, Sendable {
     private let reaper: Reaper
     private let sweeper: Sweeper
     private let endings: JobEndings
+    private let webhooks: WebhookSender
     /// Wakes live-log readers when a job's log or state was written.
     let changes = ChangeBoard()
     /// What `GET /metrics` reports.
@@ -97,7 +102,11 @@ public final class JobService: Service, Sendable {
         running = RunningJobs(slots: configuration.maxConcurrentJobs)
         spools = Spools(root: spoolRoot)
         let doorbell = Doorbell()
-        let endings = JobEndings(store: store, changes: changes, metrics: metrics, queue: doorbell, logger: logger)
+        webhooks = WebhookSender(
+            store: store, policy: configuration.webhooks, serverHooks: configuration.serverWebhooks, metrics: metrics,
+            logger: logger)
+        let endings = JobEndings(
+            store: store, changes: changes, metrics: metrics, queue: doorbell, webhooks: webhooks, logger: logger)
         self.endings = endings
         cache = configuration.cacheDirectory.map {
             StepCache(root: $0, maxBytes: configuration.cacheMaxBytes) { metrics.cacheLookup(hit: $0) }
@@ -151,6 +160,12 @@ public final class JobService: Service, Sendable {
     public func job(id: String) async throws -> JobRecord {
         guard let record = try await store.job(id: id) else { throw DrayError.noJob(id) }
         return record
+    }
+
+    /// A job's webhook deliveries, oldest first.
+    public func deliveries(id: String) async throws -> [Delivery] {
+        _ = try await job(id: id)
+        return try await store.deliveries(job: id)
     }
 
     /// Up to `limit` lines of a job's log from `index`.
@@ -244,7 +259,9 @@ public final class JobService: Service, Sendable {
         guard await running.open else {
             throw DrayError(.storage, "the server is shutting down: submit the job again later")
         }
-        let problems = configuration.stepLimits.problems(in: job) + configuration.registries.problems(in: job)
+        let problems =
+            configuration.stepLimits.problems(in: job) + configuration.registries.problems(in: job)
+            + configuration.webhooks.problems(in: job)
         guard problems.isEmpty else {
             throw DrayError(.invalidJob, problems.joined(separator: "; "), problems: problems)
         }
@@ -533,6 +550,7 @@ public final class JobService: Service, Sendable {
             group.addTask { await self.reaper.run() }
             group.addTask { await self.worker.run() }
             group.addTask { await self.listen() }
+            group.addTask { await self.webhooks.run() }
             await group.waitForAll()
         }
     }

@@ -7,59 +7,29 @@ import Testing
 /// PyPI, as a collector would), on the real engine.
 @Suite("Traces over OTLP")
 struct TraceTests {
-    /// The receiver: one span per line as JSON.
-    final class Receiver {
-        let folder: String
-        let port: Int
-        private let pid: pid_t
+    /// The receiver, which writes one span per line as JSON into `spans`.
+    static func receiver() async throws -> LoopbackScript {
+        try await LoopbackScript("otlp/receiver.py", arguments: ["{folder}/spans"])
+    }
 
-        init() async throws {
-            folder =
-                FileManager.default.temporaryDirectory.appendingPathComponent("dray-otlp-\(UUID().uuidString)")
-                .path
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            port = try LoopbackPort.free()
-            pid = try ChildProcess.spawn(
-                [
-                    "/usr/bin/env", "python3", DrayProcess.root + "/Tests/otlp/receiver.py", String(port),
-                    folder + "/spans",
-                ],
-                stdout: folder + "/log", stderr: folder + "/log")
-            for _ in 0..<100 {
-                if (try? await ServerProcess.request(.GET, "http://127.0.0.1:\(port)/", timeout: .seconds(1))) != nil {
-                    return
-                }
-                try await Task.sleep(for: .milliseconds(100))
+    /// Every span received so far.
+    static func spans(_ receiver: LoopbackScript) -> [Span] {
+        receiver.lines("spans").compactMap { try? JSONDecoder().decode(Span.self, from: Data($0.utf8)) }
+    }
+
+    /// The spans of the trace that holds job `id`'s span, once that span and `least` spans of
+    /// its trace have come (the exporter sends a batch a second).
+    static func trace(_ receiver: LoopbackScript, ofJob id: String, least: Int) async throws -> [Span] {
+        for _ in 0..<150 {
+            let spans = spans(receiver)
+            if let job = spans.first(where: { $0.name == "job" && $0.attributes["dray.job.id"] == .string(id) }) {
+                let trace = spans.filter { $0.traceId == job.traceId }
+                if trace.count >= least { return trace }
             }
-            let log = (try? String(contentsOfFile: folder + "/log", encoding: .utf8)) ?? ""
-            Issue.record("the OTLP receiver did not answer: \(log)")
+            try await Task.sleep(for: .milliseconds(200))
         }
-
-        /// Every span received so far.
-        func spans() -> [Span] {
-            let text = (try? String(contentsOfFile: folder + "/spans", encoding: .utf8)) ?? ""
-            return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(Span.self, from: Data($0.utf8)) }
-        }
-
-        /// The spans of the trace that holds job `id`'s span, once that span and `least` spans of
-        /// its trace have come (the exporter sends a batch a second).
-        func trace(ofJob id: String, least: Int) async throws -> [Span] {
-            for _ in 0..<150 {
-                let spans = spans()
-                if let job = spans.first(where: { $0.name == "job" && $0.attributes["dray.job.id"] == .string(id) }) {
-                    let trace = spans.filter { $0.traceId == job.traceId }
-                    if trace.count >= least { return trace }
-                }
-                try await Task.sleep(for: .milliseconds(200))
-            }
-            Issue.record("no trace of job \(id) came: \(spans().map(\.name))")
-            return []
-        }
-
-        func stop() {
-            ChildProcess.terminate(pid)
-            try? FileManager.default.removeItem(atPath: folder)
-        }
+        Issue.record("no trace of job \(id) came: \(spans(receiver).map(\.name))")
+        return []
     }
 
     struct Span: Decodable {
@@ -93,7 +63,7 @@ struct TraceTests {
         "one trace per job, the job's span a child of the submit's traceparent, step and engine-call spans under it, TRACEPARENT in the same trace"
     )
     func traces() async throws {
-        let receiver = try await Receiver()
+        let receiver = try await Self.receiver()
         defer { receiver.stop() }
         let server = try await ServerProcess.started(
             "traces", arguments: ["--otlp-endpoint", "http://127.0.0.1:\(receiver.port)"])
@@ -113,7 +83,7 @@ struct TraceTests {
         #expect(ended["status"] as? String == "complete")
         #expect(ended["traceParent"] as? String == "00-\(callerTrace)-\(callerSpan)-01")
 
-        let trace = try await receiver.trace(ofJob: id, least: 8)
+        let trace = try await Self.trace(receiver, ofJob: id, least: 8)
         let jobSpan = try #require(trace.first { $0.name == "job" })
         #expect(jobSpan.traceId == callerTrace)
         #expect(jobSpan.parentSpanId == callerSpan)
@@ -146,7 +116,7 @@ struct TraceTests {
         let other = try #require(
             try await server.request(.POST, "/jobs", body: ServerProcess.shellJob("echo hi")).json["id"] as? String)
         #expect(try await server.waitUntilEnded(other)["status"] as? String == "complete")
-        let otherTrace = try await receiver.trace(ofJob: other, least: 3)
+        let otherTrace = try await Self.trace(receiver, ofJob: other, least: 3)
         let otherJob = try #require(otherTrace.first { $0.name == "job" })
         #expect(otherJob.parentSpanId.isEmpty)
         #expect(otherJob.traceId != callerTrace)
@@ -158,7 +128,7 @@ struct TraceTests {
             + #"{"source":"dray-test/sh","environment":[{"variable":"SCRIPT","value":"wc -l"}]}]}"#
         let streamed = try #require(try await server.request(.POST, "/jobs", body: streaming).json["id"] as? String)
         #expect(try await server.waitUntilEnded(streamed)["status"] as? String == "complete")
-        let streamTrace = try await receiver.trace(ofJob: streamed, least: 3)
+        let streamTrace = try await Self.trace(receiver, ofJob: streamed, least: 3)
         let producer = try #require(streamTrace.first { $0.name == "step 1" })
         let consumer = try #require(streamTrace.first { $0.name == "step 2" })
         #expect(producer.attributes["dray.edge.lines"] == .number(20000))

@@ -30,7 +30,14 @@ public struct Webhook: Codable, Sendable, Equatable {
         try UnknownFields.check(decoder, known: CodingKeys.allCases.map(\.rawValue), object: "a webhook")
         let container = try decoder.container(keyedBy: CodingKeys.self)
         url = try container.decode(String.self, forKey: .url)
-        secret = try container.decodeIfPresent(String.self, forKey: .secret)
+        if decoder.userInfo[EnvironmentVariable.valuesWithheld] as? Bool == true,
+            (try? container.decodeIfPresent(Bool.self, forKey: .secret)) == true
+        {
+            // An API answer's `"secret": true`.
+            secret = ""
+        } else {
+            secret = try container.decodeIfPresent(String.self, forKey: .secret)
+        }
         events = try container.decodeIfPresent([WebhookEvent].self, forKey: .events)
     }
 

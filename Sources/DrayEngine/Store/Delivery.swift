@@ -45,6 +45,49 @@ public struct Delivery: Codable, Sendable, Equatable {
         nextAttemptAt = createdAt
     }
 
+    enum CodingKeys: String, CodingKey {
+        case id, job, url, event, body, signature, status, attempts, responseStatus, error, createdAt, nextAttemptAt
+        case deliveredAt
+    }
+
+    /// Its body and signature are written only by an encoder that keeps secrets (the stores'):
+    /// an API answer shows the rest.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(job, forKey: .job)
+        try container.encode(url, forKey: .url)
+        try container.encode(event, forKey: .event)
+        if encoder.userInfo[EnvironmentVariable.keepSecrets] as? Bool == true {
+            try container.encode(body, forKey: .body)
+            try container.encodeIfPresent(signature, forKey: .signature)
+        }
+        try container.encode(status, forKey: .status)
+        try container.encode(attempts, forKey: .attempts)
+        try container.encodeIfPresent(responseStatus, forKey: .responseStatus)
+        try container.encodeIfPresent(error, forKey: .error)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encodeIfPresent(nextAttemptAt, forKey: .nextAttemptAt)
+        try container.encodeIfPresent(deliveredAt, forKey: .deliveredAt)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(String.self, forKey: .id)
+        job = try container.decode(String.self, forKey: .job)
+        url = try container.decode(String.self, forKey: .url)
+        event = try container.decode(WebhookEvent.self, forKey: .event)
+        body = try container.decodeIfPresent(Data.self, forKey: .body) ?? Data()
+        signature = try container.decodeIfPresent(String.self, forKey: .signature)
+        status = try container.decode(Status.self, forKey: .status)
+        attempts = try container.decode(Int.self, forKey: .attempts)
+        responseStatus = try container.decodeIfPresent(Int.self, forKey: .responseStatus)
+        error = try container.decodeIfPresent(String.self, forKey: .error)
+        createdAt = try container.decode(Date.self, forKey: .createdAt)
+        nextAttemptAt = try container.decodeIfPresent(Date.self, forKey: .nextAttemptAt)
+        deliveredAt = try container.decodeIfPresent(Date.self, forKey: .deliveredAt)
+    }
+
     /// When it is due again in the store: `nextAttemptAt` while pending, else never.
     public var due: Date? { status == .pending ? nextAttemptAt : nil }
 }

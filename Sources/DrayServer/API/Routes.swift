@@ -37,6 +37,9 @@ enum Routes {
             Route(method: .get, pattern: "/jobs/{id}/steps/{step}/tap") { routes, request, path in
                 try await TapResponse.make(request, id: path.id, step: path.step, service: routes.service)
             },
+            Route(method: .get, pattern: "/jobs/{id}/deliveries") { routes, _, path in
+                JSONResponse.make(DeliveriesView(try await routes.service.deliveries(id: path.id)))
+            },
             Route(method: .post, pattern: "/jobs/{id}/cancel") { routes, _, path in
                 JSONResponse.make(JobView(try await routes.service.cancel(id: path.id)))
             },

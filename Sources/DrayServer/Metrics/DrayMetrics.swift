@@ -93,6 +93,24 @@ public final class DrayMetrics: Sendable {
         queueWait.record(waited)
     }
 
+    /// A try of a webhook delivery: delivered (then how long after its making, a job's start
+    /// or end), or not.
+    func webhookSent(delivered: Bool, latency: TimeInterval) {
+        registry.makeCounter(
+            descriptor: Self.name(
+                "webhook_tries", unit: "total", help: "Tries to deliver a webhook, by their outcome."),
+            labels: [("outcome", delivered ? "delivered" : "refused")]
+        ).increment()
+        if delivered {
+            registry.makeDurationHistogram(
+                descriptor: Self.name(
+                    "webhook_delivery_latency", unit: "seconds",
+                    help: "Webhooks delivered, by the time from the job's start or end to the answer."),
+                buckets: Self.requestBuckets + Self.buckets.filter { $0 > .seconds(10) }
+            ).record(.milliseconds(Int64(latency * 1000)))
+        }
+    }
+
     /// A cached step's lookup: a hit (the step did not run) or a miss.
     public func cacheLookup(hit: Bool) {
         registry.makeCounter(

@@ -4,7 +4,7 @@ import Logging
 
 /// What follows whenever a job ends, however it ended (it ran here, it was canceled in the
 /// queue, its node was lost, or this node restarted while it ran): the metrics count it, its
-/// followers are woken, a complete job's secrets are erased, the queue is woken (a slot or a
+/// webhooks are told, its followers are woken, a complete job's secrets are erased, the queue is woken (a slot or a
 /// place in the queue is free), and the end is logged. Every way of ending a job calls
 /// ``ended(_:as:)``, once, after the store holds the end.
 struct JobEndings: Sendable {
@@ -12,11 +12,14 @@ struct JobEndings: Sendable {
     let changes: ChangeBoard
     let metrics: DrayMetrics
     let queue: Doorbell
+    let webhooks: WebhookSender
     let logger: Logger
 
     /// `record`'s job ended in `state`, now in the store.
     func ended(_ record: JobRecord, as state: JobState) async {
         metrics.jobEnded(state)
+        // Signed now, before the webhooks' secrets are erased with the others.
+        await webhooks.tell(record, as: state, .end)
         // A complete job cannot run again: its secrets are no longer needed anywhere.
         if state.status == .complete { await eraseSecrets(of: record) }
         changes.remove(record.id)

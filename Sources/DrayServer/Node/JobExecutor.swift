@@ -43,6 +43,7 @@ struct JobExecutor: Sendable {
             from = 0
             start.rewind(to: 0)
         }
+        await endings.webhooks.tell(record, as: start, .start)
         let runner = self.runner
         let spool = spools.directory(of: id)
         let reasons = self.reasons
