@@ -32,6 +32,10 @@ public struct JobView: Codable, Sendable {
     public var bottleneck: Int?
     /// The W3C `traceparent` the job was submitted with: its span is that span's child.
     public var traceParent: String?
+    /// The template (and its version) the job was made from.
+    public var template: TemplateReference?
+    /// The schedule, and its tick, that made the job.
+    public var schedule: ScheduleReference?
 
     /// An edge: from a step to a step that reads it (from 1), what it carried, and for a live
     /// pipe how long its producer was blocked and its consumer waited.
@@ -133,6 +137,8 @@ public struct JobView: Codable, Sendable {
         self.edges = edges.isEmpty ? nil : edges
         bottleneck = Self.bottleneck(edges)
         traceParent = state.traceParent
+        template = state.template
+        schedule = state.schedule
     }
 
     /// Every edge whose producer has passed something on: a live one's figures from its
@@ -237,5 +243,24 @@ public struct DeliveriesView: Codable, Sendable {
 
     public init(_ deliveries: [Delivery]) {
         self.deliveries = deliveries
+    }
+}
+
+/// A schedule as the API shows it: its fields (a job's secrets withheld), and when it runs next.
+public struct ScheduleView: Encodable, Sendable {
+    public var schedule: Schedule
+    public var nextRunAt: Date?
+
+    public init(_ schedule: Schedule, now: Date = Date()) {
+        self.schedule = schedule
+        nextRunAt = schedule.paused ? nil : schedule.next(after: max(now, schedule.lastTick ?? now))
+    }
+
+    enum CodingKeys: String, CodingKey { case nextRunAt }
+
+    public func encode(to encoder: any Encoder) throws {
+        try schedule.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(nextRunAt, forKey: .nextRunAt)
     }
 }

@@ -177,6 +177,18 @@ public final class PostgresJobStore: JobStore {
                 "CREATE INDEX deliveries_due ON deliveries (due) WHERE due IS NOT NULL",
             ]
         ),
+        (
+            8, "job templates, every version",
+            [
+                "CREATE TABLE templates (name TEXT NOT NULL, version INT NOT NULL, record BYTEA NOT NULL, PRIMARY KEY (name, version))"
+            ]
+        ),
+        (
+            9, "schedules, and the tick each last claimed",
+            [
+                "CREATE TABLE schedules (id TEXT PRIMARY KEY, created DOUBLE PRECISION NOT NULL, paused BOOLEAN NOT NULL DEFAULT false, last_tick DOUBLE PRECISION, last_job TEXT, record BYTEA NOT NULL)"
+            ]
+        ),
     ]
 
     private static let encoder = JSONEncoder.keepingSecrets()
@@ -515,6 +527,133 @@ public final class PostgresJobStore: JobStore {
             try await self.count(
                 "WITH told AS (DELETE FROM deliveries WHERE job = \(id)) DELETE FROM jobs WHERE id = \(id) RETURNING id"
             ) > 0
+        }
+    }
+
+    // MARK: - Schedules
+
+    public func createSchedule(_ schedule: Schedule) async throws {
+        let record = try Self.encoder.encode(schedule)
+        let id = schedule.id
+        let created = schedule.createdAt.timeIntervalSinceReferenceDate
+        let paused = schedule.paused
+        let lastTick = schedule.lastTick?.timeIntervalSinceReferenceDate
+        let lastJob = schedule.lastJob
+        try await access {
+            try await self.client.query(
+                """
+                INSERT INTO schedules (id, created, paused, last_tick, last_job, record)
+                VALUES (\(id), \(created), \(paused), \(lastTick), \(lastJob), \(record))
+                """, logger: self.logger)
+        }
+    }
+
+    public func schedule(id: String) async throws -> Schedule? {
+        try await schedules("SELECT paused, last_tick, last_job, record FROM schedules WHERE id = \(id)").first
+    }
+
+    public func schedules() async throws -> [Schedule] {
+        try await schedules("SELECT paused, last_tick, last_job, record FROM schedules ORDER BY created, id")
+    }
+
+    private func schedules(_ query: PostgresQuery) async throws -> [Schedule] {
+        try await access {
+            var schedules: [Schedule] = []
+            for try await (paused, lastTick, lastJob, record) in try await self.client.query(query, logger: self.logger)
+                .decode((Bool, Double?, String?, Data).self)
+            {
+                var schedule = try Self.decoder.decode(Schedule.self, from: record)
+                schedule.paused = paused
+                schedule.lastTick = lastTick.map(Date.init(timeIntervalSinceReferenceDate:))
+                schedule.lastJob = lastJob
+                schedules.append(schedule)
+            }
+            return schedules
+        }
+    }
+
+    public func deleteSchedule(id: String) async throws -> Bool {
+        try await access { try await self.count("DELETE FROM schedules WHERE id = \(id) RETURNING id") > 0 }
+    }
+
+    public func setPaused(id: String, _ paused: Bool) async throws -> Schedule? {
+        try await access {
+            try await self.client.query("UPDATE schedules SET paused = \(paused) WHERE id = \(id)", logger: self.logger)
+        }
+        return try await schedule(id: id)
+    }
+
+    public func claimTick(id: String, previous: Date?, tick: Date, job: String?) async throws -> Bool {
+        let previous = previous?.timeIntervalSinceReferenceDate
+        let tick = tick.timeIntervalSinceReferenceDate
+        return try await access {
+            try await self.count(
+                """
+                UPDATE schedules SET last_tick = \(tick), last_job = coalesce(\(job), last_job)
+                WHERE id = \(id) AND last_tick IS NOT DISTINCT FROM \(previous) RETURNING id
+                """) > 0
+        }
+    }
+
+    // MARK: - Templates
+
+    public func putTemplate(_ template: JobTemplate) async throws -> JobTemplate {
+        let record = try Self.encoder.encode(template)
+        let name = template.name
+        // Two nodes storing the same name at once both read the same last version: the one that
+        // inserts second is refused by the key, and tries again.
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let version = try await access {
+                    try await self.client.query(
+                        """
+                        INSERT INTO templates (name, version, record)
+                        SELECT \(name), coalesce(max(version), 0) + 1, \(record) FROM templates WHERE name = \(name)
+                        RETURNING version
+                        """, logger: self.logger
+                    ).collect().first?.decode(Int.self)
+                }
+                var stored = template
+                stored.version = version ?? 1
+                return stored
+            } catch  where attempt < 5 {
+                continue
+            }
+        }
+    }
+
+    public func template(name: String, version: Int?) async throws -> JobTemplate? {
+        let query: PostgresQuery =
+            version.map {
+                "SELECT version, record FROM templates WHERE name = \(name) AND version = \($0)"
+            } ?? "SELECT version, record FROM templates WHERE name = \(name) ORDER BY version DESC LIMIT 1"
+        return try await templates(query).first
+    }
+
+    public func templates() async throws -> [JobTemplate] {
+        try await templates(
+            "SELECT DISTINCT ON (name) version, record FROM templates ORDER BY name, version DESC")
+    }
+
+    private func templates(_ query: PostgresQuery) async throws -> [JobTemplate] {
+        try await access {
+            var templates: [JobTemplate] = []
+            for try await (version, record) in try await self.client.query(query, logger: self.logger).decode(
+                (Int, Data).self)
+            {
+                var template = try Self.decoder.decode(JobTemplate.self, from: record)
+                template.version = version
+                templates.append(template)
+            }
+            return templates
+        }
+    }
+
+    public func deleteTemplate(name: String) async throws -> Bool {
+        try await access {
+            try await self.count("DELETE FROM templates WHERE name = \(name) RETURNING name") > 0
         }
     }
 

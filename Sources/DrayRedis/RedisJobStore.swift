@@ -422,6 +422,132 @@ public final class RedisJobStore: JobStore {
         return deleted.int == 1
     }
 
+    // MARK: - Schedules
+
+    /// A schedule's hash (`record`, `paused`, `lastTick`, `lastJob`), and every schedule's id by creation.
+    static func scheduleKey(_ id: String) -> String { "dray:schedule:\(id)" }
+    static let schedulesKey = "dray:schedules"
+
+    public func createSchedule(_ schedule: Schedule) async throws {
+        let record = try Self.encoder.encode(schedule)
+        _ = try await access {
+            try await self.script(
+                Scripts.createSchedule, keys: [Self.scheduleKey(schedule.id), Self.schedulesKey],
+                arguments: [
+                    .string(schedule.id), .bytes(Array(record)), .string(schedule.paused ? "1" : "0"),
+                    .string(String(schedule.createdAt.timeIntervalSinceReferenceDate)),
+                ])
+        }
+    }
+
+    public func schedule(id: String) async throws -> Schedule? {
+        let fields = try await access {
+            try await self.client.send(
+                "HMGET", [.string(Self.scheduleKey(id)), "record", "paused", "lastTick", "lastJob"]
+            ).array ?? []
+        }
+        guard fields.count == 4, let record = fields[0].string else { return nil }
+        var schedule = try Self.decoder.decode(Schedule.self, from: Data(record.utf8))
+        schedule.paused = fields[1].string == "1"
+        schedule.lastTick = fields[2].string.flatMap(Double.init).map(Date.init(timeIntervalSinceReferenceDate:))
+        schedule.lastJob = fields[3].string.flatMap { $0.isEmpty ? nil : $0 }
+        return schedule
+    }
+
+    public func schedules() async throws -> [Schedule] {
+        let ids = try await access {
+            try await self.client.send("ZRANGE", [.string(Self.schedulesKey), 0, -1]).array?.compactMap(\.string) ?? []
+        }
+        var schedules: [Schedule] = []
+        for id in ids {
+            if let schedule = try await schedule(id: id) { schedules.append(schedule) }
+        }
+        return schedules
+    }
+
+    public func deleteSchedule(id: String) async throws -> Bool {
+        let deleted = try await access {
+            try await self.script(
+                Scripts.deleteSchedule, keys: [Self.scheduleKey(id), Self.schedulesKey], arguments: [.string(id)])
+        }
+        return deleted.int == 1
+    }
+
+    public func setPaused(id: String, _ paused: Bool) async throws -> Schedule? {
+        _ = try await access {
+            try await self.script(
+                Scripts.pauseSchedule, keys: [Self.scheduleKey(id)], arguments: [.string(paused ? "1" : "0")])
+        }
+        return try await schedule(id: id)
+    }
+
+    public func claimTick(id: String, previous: Date?, tick: Date, job: String?) async throws -> Bool {
+        let claimed = try await access {
+            try await self.script(
+                Scripts.claimTick, keys: [Self.scheduleKey(id)],
+                arguments: [
+                    .string(previous.map { String($0.timeIntervalSinceReferenceDate) } ?? ""),
+                    .string(String(tick.timeIntervalSinceReferenceDate)), .string(job ?? ""),
+                ])
+        }
+        return claimed.int == 1
+    }
+
+    // MARK: - Templates
+
+    /// A template's versions, oldest first (version N at index N-1), and every template's name.
+    static func templateKey(_ name: String) -> String { "dray:template:\(name)" }
+    static let templatesKey = "dray:templates"
+
+    public func putTemplate(_ template: JobTemplate) async throws -> JobTemplate {
+        let record = try Self.encoder.encode(template)
+        let version = try await access {
+            try await self.script(
+                Scripts.putTemplate, keys: [Self.templateKey(template.name), Self.templatesKey],
+                arguments: [.string(template.name), .bytes(Array(record))])
+        }
+        var stored = template
+        stored.version = version.int ?? 1
+        return stored
+    }
+
+    public func template(name: String, version: Int?) async throws -> JobTemplate? {
+        let reply = try await access {
+            try await self.script(
+                Scripts.template, keys: [Self.templateKey(name)], arguments: [.int(version ?? 0)])
+        }
+        return try Self.template(reply)
+    }
+
+    public func templates() async throws -> [JobTemplate] {
+        let names = try await access {
+            try await self.client.send("SMEMBERS", [.string(Self.templatesKey)]).array?.compactMap(\.string) ?? []
+        }
+        var templates: [JobTemplate] = []
+        for name in names.sorted() {
+            if let template = try await template(name: name, version: nil) { templates.append(template) }
+        }
+        return templates
+    }
+
+    public func deleteTemplate(name: String) async throws -> Bool {
+        let deleted = try await access {
+            try await self.script(
+                Scripts.deleteTemplate, keys: [Self.templateKey(name), Self.templatesKey], arguments: [.string(name)])
+        }
+        return deleted.int == 1
+    }
+
+    /// `[version, record]`, or an empty answer.
+    private static func template(_ reply: RESPValue) throws -> JobTemplate? {
+        guard let parts = reply.array, parts.count == 2, let version = parts[0].int, let record = parts[1].string else {
+            return nil
+        }
+        var template = try decoder.decode(JobTemplate.self, from: Data(record.utf8))
+        template.version = version
+        return template
+    }
+
     // MARK: - Webhook deliveries
 
     /// A delivery's record; the deliveries due, by time; a job's deliveries, by creation.
@@ -906,6 +1032,58 @@ public final class RedisJobStore: JobStore {
             end
             redis.call('DEL', told)
             return existed
+            """
+
+        /// KEYS: the schedule, the schedules. ARGV: id, record, paused, created.
+        static let createSchedule = """
+            redis.call('HSET', KEYS[1], 'record', ARGV[2], 'paused', ARGV[3], 'lastTick', '', 'lastJob', '')
+            redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+            return 1
+            """
+
+        /// KEYS: the schedule, the schedules. ARGV: id. 1 when it existed.
+        static let deleteSchedule = """
+            redis.call('ZREM', KEYS[2], ARGV[1])
+            return redis.call('DEL', KEYS[1])
+            """
+
+        /// KEYS: the schedule. ARGV: paused ("1" or "0").
+        static let pauseSchedule = """
+            if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+            redis.call('HSET', KEYS[1], 'paused', ARGV[1])
+            return 1
+            """
+
+        /// KEYS: the schedule. ARGV: the previous tick ("" none), the tick, the job ("" none).
+        /// 1 when the last tick was still the previous one, and is now the tick.
+        static let claimTick = """
+            if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+            if redis.call('HGET', KEYS[1], 'lastTick') ~= ARGV[1] then return 0 end
+            redis.call('HSET', KEYS[1], 'lastTick', ARGV[2])
+            if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'lastJob', ARGV[3]) end
+            return 1
+            """
+
+        /// KEYS: the template's versions, the names. ARGV: name, record. The new version.
+        static let putTemplate = """
+            local version = redis.call('RPUSH', KEYS[1], ARGV[2])
+            redis.call('SADD', KEYS[2], ARGV[1])
+            return version
+            """
+
+        /// KEYS: the template's versions. ARGV: the version, 0 for the latest. {version, record} or {}.
+        static let template = """
+            local count = redis.call('LLEN', KEYS[1])
+            local version = tonumber(ARGV[1])
+            if version == 0 then version = count end
+            if version < 1 or version > count then return {} end
+            return {version, redis.call('LINDEX', KEYS[1], version - 1)}
+            """
+
+        /// KEYS: the template's versions, the names. ARGV: name. 1 when it existed.
+        static let deleteTemplate = """
+            redis.call('SREM', KEYS[2], ARGV[1])
+            return redis.call('DEL', KEYS[1])
             """
 
         /// KEYS: the delivery, its job's deliveries, the due ones. ARGV: id, record, created, due ("" never).

@@ -167,6 +167,23 @@ public final class SQLiteJobStore: JobStore {
                     CREATE INDEX deliveries_due ON deliveries (due) WHERE due IS NOT NULL;
                     """)
         }
+        migrator.registerMigration("v10: job templates, every version") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE templates (
+                        name TEXT NOT NULL, version INTEGER NOT NULL, record BLOB NOT NULL, PRIMARY KEY (name, version)
+                    ) WITHOUT ROWID;
+                    """)
+        }
+        migrator.registerMigration("v11: schedules, and the tick each last claimed") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE schedules (
+                        id TEXT PRIMARY KEY, created REAL NOT NULL, paused INTEGER NOT NULL DEFAULT 0,
+                        last_tick REAL, last_job TEXT, record BLOB NOT NULL
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 
@@ -430,6 +447,151 @@ public final class SQLiteJobStore: JobStore {
         }
         if lines >= 10_000 || due { try? await giveSpaceBack() }
         return true
+    }
+
+    // MARK: - Schedules
+
+    public func createSchedule(_ schedule: Schedule) async throws {
+        let record = try Self.encoder.encode(schedule)
+        try await access {
+            try await self.pool.write { db in
+                try db.execute(
+                    sql:
+                        "INSERT INTO schedules (id, created, paused, last_tick, last_job, record) VALUES (?, ?, ?, ?, ?, ?)",
+                    arguments: [
+                        schedule.id, schedule.createdAt.timeIntervalSinceReferenceDate, schedule.paused,
+                        schedule.lastTick?.timeIntervalSinceReferenceDate, schedule.lastJob, record,
+                    ])
+            }
+        }
+    }
+
+    public func schedule(id: String) async throws -> Schedule? {
+        try await schedules(where: "WHERE id = ?", [id]).first
+    }
+
+    public func schedules() async throws -> [Schedule] {
+        try await schedules(where: "", [])
+    }
+
+    private func schedules(where condition: String, _ arguments: StatementArguments) async throws -> [Schedule] {
+        try await access {
+            try await self.pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: "SELECT paused, last_tick, last_job, record FROM schedules \(condition) ORDER BY created, id",
+                    arguments: arguments
+                ).map { row in
+                    var schedule = try Self.decoder.decode(Schedule.self, from: row["record"] as Data)
+                    schedule.paused = row["paused"]
+                    schedule.lastTick = (row["last_tick"] as Double?).map(Date.init(timeIntervalSinceReferenceDate:))
+                    schedule.lastJob = row["last_job"]
+                    return schedule
+                }
+            }
+        }
+    }
+
+    public func deleteSchedule(id: String) async throws -> Bool {
+        try await access {
+            try await self.pool.write { db in
+                try db.execute(sql: "DELETE FROM schedules WHERE id = ?", arguments: [id])
+                return db.changesCount > 0
+            }
+        }
+    }
+
+    public func setPaused(id: String, _ paused: Bool) async throws -> Schedule? {
+        try await access {
+            try await self.pool.write { db in
+                try db.execute(sql: "UPDATE schedules SET paused = ? WHERE id = ?", arguments: [paused, id])
+            }
+        }
+        return try await schedule(id: id)
+    }
+
+    public func claimTick(id: String, previous: Date?, tick: Date, job: String?) async throws -> Bool {
+        try await access {
+            try await self.pool.write { db in
+                try db.execute(
+                    sql: """
+                        UPDATE schedules SET last_tick = ?, last_job = coalesce(?, last_job)
+                        WHERE id = ? AND last_tick IS ?
+                        """,
+                    arguments: [
+                        tick.timeIntervalSinceReferenceDate, job, id, previous?.timeIntervalSinceReferenceDate,
+                    ])
+                return db.changesCount > 0
+            }
+        }
+    }
+
+    // MARK: - Templates
+
+    public func putTemplate(_ template: JobTemplate) async throws -> JobTemplate {
+        let record = try Self.encoder.encode(template)
+        let version = try await access {
+            try await self.pool.write { db in
+                let version =
+                    (try Int.fetchOne(
+                        db, sql: "SELECT max(version) FROM templates WHERE name = ?", arguments: [template.name]) ?? 0)
+                    + 1
+                try db.execute(
+                    sql: "INSERT INTO templates (name, version, record) VALUES (?, ?, ?)",
+                    arguments: [template.name, version, record])
+                return version
+            }
+        }
+        var stored = template
+        stored.version = version
+        return stored
+    }
+
+    public func template(name: String, version: Int?) async throws -> JobTemplate? {
+        try await access {
+            try await self.pool.read { db in
+                let row =
+                    try version.map {
+                        try Row.fetchOne(
+                            db, sql: "SELECT version, record FROM templates WHERE name = ? AND version = ?",
+                            arguments: [name, $0])
+                    }
+                    ?? Row.fetchOne(
+                        db, sql: "SELECT version, record FROM templates WHERE name = ? ORDER BY version DESC LIMIT 1",
+                        arguments: [name])
+                return try row.map(Self.template)
+            }
+        }
+    }
+
+    public func templates() async throws -> [JobTemplate] {
+        try await access {
+            try await self.pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT version, record FROM templates t
+                        WHERE version = (SELECT max(version) FROM templates WHERE name = t.name) ORDER BY name
+                        """
+                ).map(Self.template)
+            }
+        }
+    }
+
+    public func deleteTemplate(name: String) async throws -> Bool {
+        try await access {
+            try await self.pool.write { db in
+                try db.execute(sql: "DELETE FROM templates WHERE name = ?", arguments: [name])
+                return db.changesCount > 0
+            }
+        }
+    }
+
+    /// A template's row: its version, and its record.
+    private static func template(_ row: Row) throws -> JobTemplate {
+        var template = try decoder.decode(JobTemplate.self, from: row["record"] as Data)
+        template.version = row["version"]
+        return template
     }
 
     // MARK: - Webhook deliveries

@@ -31,6 +31,24 @@ public final class AnswerLosingStore: JobStore {
         try await store.claimDeliveries(now: now, limit: limit, lease: lease)
     }
     public func updateDelivery(_ delivery: Delivery) async throws { try await store.updateDelivery(delivery) }
+    public func putTemplate(_ template: JobTemplate) async throws -> JobTemplate {
+        try await store.putTemplate(template)
+    }
+    public func template(name: String, version: Int?) async throws -> JobTemplate? {
+        try await store.template(name: name, version: version)
+    }
+    public func templates() async throws -> [JobTemplate] { try await store.templates() }
+    public func createSchedule(_ schedule: Schedule) async throws { try await store.createSchedule(schedule) }
+    public func schedule(id: String) async throws -> Schedule? { try await store.schedule(id: id) }
+    public func schedules() async throws -> [Schedule] { try await store.schedules() }
+    public func deleteSchedule(id: String) async throws -> Bool { try await store.deleteSchedule(id: id) }
+    public func setPaused(id: String, _ paused: Bool) async throws -> Schedule? {
+        try await store.setPaused(id: id, paused)
+    }
+    public func claimTick(id: String, previous: Date?, tick: Date, job: String?) async throws -> Bool {
+        try await store.claimTick(id: id, previous: previous, tick: tick, job: job)
+    }
+    public func deleteTemplate(name: String) async throws -> Bool { try await store.deleteTemplate(name: name) }
     public func create(_ record: JobRecord, idempotency: IdempotencyKey) async throws -> IdempotentCreate {
         try await store.create(record, idempotency: idempotency)
     }

@@ -38,6 +38,8 @@ public struct JobStoreContract: Sendable {
         case nodesAtOnce
         case idempotentCreate
         case webhookDeliveries
+        case templateVersions
+        case scheduleTicks
 
         public var testDescription: String { rawValue }
     }
@@ -82,6 +84,8 @@ public struct JobStoreContract: Sendable {
         case .nodesAtOnce: try await nodesAtOnce()
         case .idempotentCreate: try await idempotentCreate()
         case .webhookDeliveries: try await webhookDeliveries()
+        case .templateVersions: try await templateVersions()
+        case .scheduleTicks: try await scheduleTicks()
         }
     }
 
@@ -342,6 +346,92 @@ public struct JobStoreContract: Sendable {
         #expect(try await store.deliveries(job: record.id).isEmpty)
         #expect(
             try await store.claimDeliveries(now: now.addingTimeInterval(10_000), limit: 10, lease: .seconds(1)).isEmpty)
+    }
+
+    /// Templates: each put is the next version of its name, also from many nodes at once;
+    /// any version can be read; the list has each name's latest; a delete takes every version.
+    func templateVersions() async throws {
+        let job = Self.record().job
+        let parameters = TemplateParameters(
+            properties: ["word": TemplateParameter(type: .string, default: .string("moss"), pattern: "[a-z]+")],
+            required: ["word"])
+        let made = Date(timeIntervalSinceReferenceDate: 800_000_000.25)
+        #expect(try await store.template(name: "t", version: nil) == nil)
+        let first = try await store.putTemplate(
+            JobTemplate(name: "t", createdAt: made, job: job, parameters: parameters))
+        #expect(first.version == 1)
+        var changed = job
+        changed.name = "changed"
+        let second = try await store.putTemplate(
+            JobTemplate(name: "t", createdAt: made, job: changed, parameters: TemplateParameters()))
+        #expect(second.version == 2)
+        #expect(try await store.template(name: "t", version: nil) == second)
+        #expect(try await store.template(name: "t", version: 1) == first)
+        #expect(try await store.template(name: "t", version: 3) == nil)
+
+        let versions = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<6 {
+                group.addTask {
+                    try await store.putTemplate(JobTemplate(name: "u", job: job, parameters: parameters)).version
+                }
+            }
+            var versions: [Int] = []
+            for try await version in group { versions.append(version) }
+            return versions
+        }
+        #expect(versions.sorted() == Array(1...6), "each put at once is a version of its own")
+        _ = try await store.putTemplate(JobTemplate(name: "a", job: job, parameters: parameters))
+        #expect(try await store.templates().map { "\($0.name) \($0.version)" } == ["a 1", "t 2", "u 6"])
+
+        #expect(try await store.deleteTemplate(name: "t"))
+        #expect(try await store.template(name: "t", version: 1) == nil)
+        #expect(try await store.deleteTemplate(name: "t") == false)
+        #expect(try await store.templates().map(\.name) == ["a", "u"])
+    }
+
+    /// Schedules: kept, paused and resumed, deleted; each tick claimed by exactly one of many
+    /// nodes at once, and only from the tick the claimer saw last.
+    func scheduleTicks() async throws {
+        let made = Date(timeIntervalSinceReferenceDate: 800_000_000.5)
+        let schedule = Schedule(cron: "@every 2s", timeZone: "Europe/Paris", job: Self.record().job, createdAt: made)
+        let other = Schedule(cron: "0 3 * * *", template: "nightly", params: ["n": .integer(2)], createdAt: made + 1)
+        try await store.createSchedule(schedule)
+        try await store.createSchedule(other)
+        #expect(try await store.schedule(id: schedule.id) == schedule)
+        #expect(try await store.schedules().map(\.id) == [schedule.id, other.id])
+        #expect(try await store.schedule(id: UUID().uuidString) == nil)
+
+        let paused = try await store.setPaused(id: schedule.id, true)
+        #expect(paused?.paused == true)
+        #expect(try await store.setPaused(id: schedule.id, false)?.paused == false)
+        #expect(try await store.setPaused(id: UUID().uuidString, true) == nil)
+
+        let tick = made.addingTimeInterval(2)
+        let winners = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for node in 0..<5 {
+                group.addTask {
+                    try await store.claimTick(id: schedule.id, previous: nil, tick: tick, job: "job-\(node)")
+                }
+            }
+            var winners = 0
+            for try await won in group where won { winners += 1 }
+            return winners
+        }
+        #expect(winners == 1, "one node of many claims a tick")
+        let claimed = try #require(try await store.schedule(id: schedule.id))
+        #expect(claimed.lastTick == tick)
+        #expect(claimed.lastJob?.hasPrefix("job-") == true)
+        #expect(try await store.claimTick(id: schedule.id, previous: nil, tick: tick, job: "late") == false)
+        let next = tick.addingTimeInterval(2)
+        // A skipped tick keeps the last job.
+        #expect(try await store.claimTick(id: schedule.id, previous: tick, tick: next, job: nil))
+        #expect(try await store.schedule(id: schedule.id)?.lastJob == claimed.lastJob)
+        #expect(try await store.schedule(id: schedule.id)?.lastTick == next)
+
+        #expect(try await store.deleteSchedule(id: schedule.id))
+        #expect(try await store.deleteSchedule(id: schedule.id) == false)
+        #expect(try await store.claimTick(id: schedule.id, previous: next, tick: next + 2, job: nil) == false)
+        #expect(try await store.schedules().map(\.id) == [other.id])
     }
 
     func concurrentClaimsNeverShare() async throws {

@@ -89,6 +89,32 @@ struct DashboardTests {
         #expect(state["status"] as? String == "complete")
     }
 
+    @Test("New job offers the templates with a form for the parameters; a bad value is named, a good run opens its job")
+    func templateForm() async throws {
+        let server = try await ServerProcess.started("dashboard-template")
+        defer { server.stop() }
+        #expect(try await server.request(.PUT, "/templates/greet", body: TemplateTests.template).status == 201)
+        let seen = try await Self.browse("template", server, ["--job", "greet"])
+        let id = try #require(seen["job"] as? String)
+        let state = try await server.waitUntilEnded(id)
+        #expect(state["name"] as? String == "greet world")
+        #expect(
+            String(decoding: try await server.request(.GET, "/jobs/\(id)/output").body, as: UTF8.self)
+                == "HELLO WORLD X1\n")
+    }
+
+    @Test("the schedules page lists a schedule with its next run, and pauses it")
+    func schedules() async throws {
+        let server = try await ServerProcess.started("dashboard-schedules")
+        defer { server.stop() }
+        let created = try await server.request(
+            .POST, "/schedules",
+            body: #"{"cron":"0 3 * * *","job":\#(ServerProcess.shellJob("true", name: "nightly"))}"#)
+        let id = try #require(created.json["id"] as? String)
+        _ = try await Self.browse("schedules", server, ["--job", id])
+        #expect(try await server.request(.GET, "/schedules/\(id)").json["paused"] as? Bool == true)
+    }
+
     @Test("with a token set the page asks for it, refuses a wrong one, keeps it in the tab, and sets no cookie")
     func token() async throws {
         let token = "dashboard-\(UUID().uuidString)"

@@ -19,7 +19,7 @@ from selenium.common.exceptions import StaleElementReferenceException, TimeoutEx
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 
 class Failed(Exception):
@@ -327,6 +327,45 @@ def scenario_graph(driver, args):
     return {"nodes": nodes, "edges": edges}
 
 
+def scenario_template(driver, args):
+    """New job offers the templates, with a form for the chosen one's parameters: a bad value's
+    problem names its parameter, and a good run opens the new job's page."""
+    driver.get(f"{args.url}/#/new")
+    choose = wait(driver, lambda d: next(iter(d.find_elements(By.ID, "template-choice")), None), "a template choice")
+    wait(driver, lambda d: len(choose.find_elements(By.TAG_NAME, "option")) > 1, "the templates are offered")
+    Select(choose).select_by_value(args.job)
+    who = wait(driver, lambda d: next(iter(d.find_elements(By.ID, "param-who")), None), "a field per parameter")
+    label = driver.find_element(By.CSS_SELECTOR, "label[for='param-who']").text
+    check(label == "who (required)", f"the parameter is labelled: {label!r}")
+    times = driver.find_element(By.ID, "param-times")
+    check(times.get_attribute("type") == "number" and times.get_attribute("value") == "1", "a number with its default")
+    who.send_keys("World")
+    driver.find_element(By.XPATH, "//button[text()='Run the template']").click()
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#template-problems li"), "a bad value's problem is shown")
+    problems = [p.text for p in driver.find_elements(By.CSS_SELECTOR, "#template-problems li")]
+    check(any(p.startswith("params.who") for p in problems), f"the problem names params.who: {problems}")
+    check(who.get_attribute("aria-invalid") == "true", "the field is marked invalid")
+    who.clear()
+    who.send_keys("world")
+    driver.find_element(By.XPATH, "//button[text()='Run the template']").click()
+    wait(driver, lambda d: "#/jobs/" in d.current_url, "a good run opens its job's page")
+    return {"job": driver.current_url.split("#/jobs/")[1], "problems": problems}
+
+
+def scenario_schedules(driver, args):
+    """The schedules page lists each schedule with its next run, and pauses one."""
+    driver.get(f"{args.url}/#/schedules")
+    row = f"tr[data-id='{args.job}']"
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, row), "the schedule is listed")
+    next_run = text_of(driver, f"{row} td.next")
+    check(next_run and next_run != "—", f"its next run is shown: {next_run!r}")
+    check(text_of(driver, f"{row} td.state") == "active", "it is active")
+    driver.find_element(By.CSS_SELECTOR, f"{row} button").click()
+    wait(driver, lambda d: text_of(d, f"{row} td.state") == "paused", "it is paused")
+    wait(driver, lambda d: text_of(d, f"{row} td.next") == "—", "a paused schedule has no next run")
+    return {"next": next_run}
+
+
 SCENARIOS = {
     "list": (scenario_list, []),
     "first-render": (scenario_first_render, []),
@@ -337,6 +376,8 @@ SCENARIOS = {
     "job-page": (scenario_job_page, []),
     "graph": (scenario_graph, []),
     "tap": (scenario_tap, []),
+    "template": (scenario_template, ["status of 400"]),
+    "schedules": (scenario_schedules, []),
 }
 
 

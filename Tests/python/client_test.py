@@ -80,4 +80,37 @@ except Unprocessable as error:
 dray.wait(once["id"], timeout=60)
 dray.delete(once["id"])
 
+# Templates: stored, run with parameters, and a bad parameter refused by name.
+name = "py-" + uuid.uuid4().hex[:8]
+stored = dray.put_template(
+    name,
+    {"steps": [{"source": "dray/upper", "environment": [{"variable": "W", "value": "${{ params.word }}"}]}]},
+    {"properties": {"word": {"type": "string", "pattern": "[a-z]+"}}, "required": ["word"]},
+)
+check(stored["version"] == 1, f"the first version: {stored}")
+check(any(t["name"] == name for t in dray.templates()), "the template is listed")
+ran = dray.run_template(name, {"word": "moss"})
+check(dray.wait(ran["id"], timeout=60)["template"] == {"name": name, "version": 1}, "the run's template")
+try:
+    dray.run_template(name, {"word": "Moss"})
+    check(False, "a bad parameter was accepted")
+except BadRequest as error:
+    check("params.word" in error.message, error.message)
+schedule = dray.create_schedule("0 3 * * *", template=name, params={"word": "moss"}, time_zone="Europe/Paris")
+check(schedule["nextRunAt"] and not schedule["paused"], f"the schedule: {schedule}")
+check(dray.pause_schedule(schedule["id"])["paused"], "paused")
+check(any(s["id"] == schedule["id"] for s in dray.schedules()), "the schedule is listed")
+dray.delete_schedule(schedule["id"])
+try:
+    dray.schedule(schedule["id"])
+    check(False, "a removed schedule was found")
+except NotFound:
+    pass
+dray.delete_template(name)
+try:
+    dray.template(name)
+    check(False, "a deleted template was found")
+except NotFound:
+    pass
+
 print(json.dumps({"ok": True, "seen": seen}))

@@ -99,6 +99,26 @@ public enum JobDocument {
         return Inspection(job: job, problems: problems(in: job), warnings: unknown.warnings)
     }
 
+    /// Decodes a JSON request that is not a job (a template, a template's run), each problem
+    /// naming its field as a job's do; also the fields Dray does not know.
+    public static func readJSON<T: Decodable>(_ type: T.Type, from data: Data) throws(DrayError) -> (
+        value: T, warnings: [String]
+    ) {
+        if let path = DuplicateKeys.first(in: data) {
+            throw DrayError(.invalidJob, "\(path) appears twice: give each field once")
+        }
+        let unknown = UnknownFields()
+        let decoder = JSONDecoder()
+        decoder.userInfo = [UnknownFields.userInfoKey: unknown]
+        do {
+            return (try decoder.decode(T.self, from: data), unknown.warnings)
+        } catch let error as DecodingError {
+            throw DrayError(.invalidJob, message(for: error))
+        } catch {
+            throw DrayError(.invalidJob, "the request body cannot be read: \(error)")
+        }
+    }
+
     /// About how many bytes `node` stands for with every alias expanded, counting no further
     /// than just past `budget`, so that the count costs no more than the budget allows.
     static func expandedSize(of node: Node, budget: Int) -> Int {

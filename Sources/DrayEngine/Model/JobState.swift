@@ -21,6 +21,10 @@ public struct JobState: Codable, Sendable, Equatable {
     public var steps: [StepState]
     /// The W3C `traceparent` its submit was sent with: the job's span is that span's child.
     public var traceParent: String?
+    /// The template (and its version) the job was made from.
+    public var template: TemplateReference?
+    /// The schedule (and its tick) that made the job.
+    public var schedule: ScheduleReference?
 
     /// The state of a job of `stepCount` steps that has not started.
     public init(stepCount: Int, createdAt: Date = Date()) {

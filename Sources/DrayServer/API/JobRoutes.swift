@@ -20,10 +20,12 @@ struct JobRoutes: Sendable {
         for route in Routes.table {
             let path = RouterPath(
                 route.pattern.replacingOccurrences(of: "{id}", with: ":id").replacingOccurrences(
-                    of: "{step}", with: ":step"))
+                    of: "{step}", with: ":step"
+                ).replacingOccurrences(of: "{name}", with: ":name"))
             router.on(path, method: route.method) { request, context in
                 let values = Routes.Path(
-                    id: context.parameters.get("id") ?? "", step: context.parameters.get("step") ?? "")
+                    id: context.parameters.get("id") ?? "", step: context.parameters.get("step") ?? "",
+                    name: context.parameters.get("name") ?? "")
                 return try await route.handle(self, request, values)
             }
         }
@@ -41,36 +43,36 @@ struct JobRoutes: Sendable {
 
     /// `POST /jobs`: 201 with the job echoed and its new id; the job runs in the background.
     func submit(_ request: Request) async throws -> Response {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
-            throw tooLarge()
-        }
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: maxBodyBytes)
-        } catch is NIOTooManyBytesError {
-            throw tooLarge()
-        } catch {
-            throw APIError(.badRequest, "the request body ended before its length: send the whole job")
-        }
+        let body = try await self.body(of: request)
         guard body.readableBytes > 0 else {
             throw APIError(.badRequest, "the request body is empty: send a job as JSON")
         }
         let strict = try Self.flag(request.uri.queryParameters["strict"].map(String.init), name: "strict")
         let reading = try JobDocument.read(Data(body.readableBytesView), strict: strict, maxBytes: maxBodyBytes)
+        return try await submitted(reading.job, warnings: reading.warnings, request: request, body: body)
+    }
+
+    /// Submits `job`, made from `request` (its `Idempotency-Key`, over `body`, and its
+    /// `traceparent`): 201 with the job echoed.
+    func submitted(
+        _ job: Job, warnings: [String], request: Request, body: ByteBuffer, template: TemplateReference? = nil
+    ) async throws -> Response {
         let traceParent = try Self.traceParent(of: request)
         var record: JobRecord
         var replayed = false
         if let key = try Self.idempotencyKey(of: request) {
-            let digest = IdempotencyKey.digest(body.readableBytesView)
+            // A template's run is another request than a job's with the same body.
+            let digest = IdempotencyKey.digest(
+                Data((template.map { "\($0.name)\n" } ?? "").utf8) + Data(body.readableBytesView))
             (record, replayed) = try await service.submit(
-                reading.job, idempotency: IdempotencyKey(key: key, digest: digest), traceParent: traceParent)
+                job, idempotency: IdempotencyKey(key: key, digest: digest), traceParent: traceParent, template: template
+            )
         } else {
-            record = try await service.submit(reading.job, traceParent: traceParent)
+            record = try await service.submit(job, traceParent: traceParent, template: template)
         }
         var response = JSONResponse.make(
-            SubmittedJob(job: record.job, warnings: reading.warnings.isEmpty ? nil : reading.warnings),
-            status: .created)
-        response.headers.append(contentsOf: WarningHeader.fields(for: reading.warnings))
+            SubmittedJob(job: record.job, warnings: warnings.isEmpty ? nil : warnings), status: .created)
+        response.headers.append(contentsOf: WarningHeader.fields(for: warnings))
         if replayed { response.headers[Self.replayedHeader] = "true" }
         return response
     }
@@ -103,6 +105,20 @@ struct JobRoutes: Sendable {
             )
         }
         return value
+    }
+
+    /// A request's whole body, at most `--max-body-bytes` (413 beyond).
+    func body(of request: Request) async throws -> ByteBuffer {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
+            throw tooLarge()
+        }
+        do {
+            return try await request.body.collect(upTo: maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw tooLarge()
+        } catch {
+            throw APIError(.badRequest, "the request body ended before its length: send all of it")
+        }
     }
 
     private func tooLarge() -> APIError {

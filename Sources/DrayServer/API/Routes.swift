@@ -17,6 +17,7 @@ enum Routes {
     struct Path: Sendable {
         var id = ""
         var step = ""
+        var name = ""
     }
 
     static let table: [Route] =
@@ -36,6 +37,40 @@ enum Routes {
             },
             Route(method: .get, pattern: "/jobs/{id}/steps/{step}/tap") { routes, request, path in
                 try await TapResponse.make(request, id: path.id, step: path.step, service: routes.service)
+            },
+            Route(method: .post, pattern: "/schedules") { routes, request, _ in try await routes.createSchedule(request)
+            },
+            Route(method: .get, pattern: "/schedules") { routes, _, _ in
+                JSONResponse.make(["schedules": try await routes.service.schedules().map { ScheduleView($0) }])
+            },
+            Route(method: .get, pattern: "/schedules/{id}") { routes, _, path in
+                JSONResponse.make(ScheduleView(try await routes.service.schedule(id: path.id)))
+            },
+            Route(method: .delete, pattern: "/schedules/{id}") { routes, _, path in
+                try await routes.service.deleteSchedule(id: path.id)
+                return Response(status: .noContent)
+            },
+            Route(method: .post, pattern: "/schedules/{id}/pause") { routes, _, path in
+                JSONResponse.make(ScheduleView(try await routes.service.pauseSchedule(id: path.id, true)))
+            },
+            Route(method: .post, pattern: "/schedules/{id}/resume") { routes, _, path in
+                JSONResponse.make(ScheduleView(try await routes.service.pauseSchedule(id: path.id, false)))
+            },
+            Route(method: .get, pattern: "/templates") { routes, _, _ in
+                JSONResponse.make(["templates": try await routes.service.templates()])
+            },
+            Route(method: .put, pattern: "/templates/{name}") { routes, request, path in
+                try await routes.putTemplate(path.name, request)
+            },
+            Route(method: .get, pattern: "/templates/{name}") { routes, request, path in
+                try await routes.template(path.name, request)
+            },
+            Route(method: .delete, pattern: "/templates/{name}") { routes, _, path in
+                try await routes.service.deleteTemplate(name: path.name)
+                return Response(status: .noContent)
+            },
+            Route(method: .post, pattern: "/templates/{name}/runs") { routes, request, path in
+                try await routes.runTemplate(path.name, request)
             },
             Route(method: .get, pattern: "/jobs/{id}/deliveries") { routes, _, path in
                 JSONResponse.make(DeliveriesView(try await routes.service.deliveries(id: path.id)))

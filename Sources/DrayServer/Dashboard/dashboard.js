@@ -902,9 +902,185 @@ function submitView() {
       submit.disabled = false;
     }
   });
-  show(el("h1", { text: "New job" }), form);
+  const fromTemplate = templateForm();
+  show(el("h1", { text: "New job" }), form, fromTemplate.section);
   text.focus();
   return { stop() {} };
+}
+
+// --- A job from a template ------------------------------------------------------------------
+
+// The input for a template's parameter: a text box (with its pattern), a number box (with its
+// range), a checkbox, or a list of its values.
+function parameterInput(name, parameter, required) {
+  const id = `param-${name}`;
+  const shown = parameter.default === undefined ? "" : String(parameter.default);
+  let input;
+  if (parameter.enum) {
+    input = el("select", { id, name }, parameter.enum.map((value) => el("option", { value: String(value), selected: String(value) === shown, text: String(value) })));
+  } else if (parameter.type === "boolean") {
+    input = el("input", { id, name, type: "checkbox", checked: parameter.default === true });
+  } else if (parameter.type === "integer" || parameter.type === "number") {
+    input = el("input", { id, name, type: "number", value: shown, step: parameter.type === "integer" ? "1" : "any" });
+    if (parameter.minimum !== undefined) input.min = String(parameter.minimum);
+    if (parameter.maximum !== undefined) input.max = String(parameter.maximum);
+  } else {
+    input = el("input", { id, name, type: "text", value: shown, spellcheck: "false" });
+    if (parameter.pattern) input.pattern = parameter.pattern;
+    if (parameter.maxLength !== undefined) input.maxLength = parameter.maxLength;
+  }
+  if (required) input.required = true;
+  const label = el("label", { for: id, text: name + (required ? " (required)" : "") });
+  const note = parameter.description ? el("span", { class: "note", text: parameter.description }) : null;
+  return { field: el("div", { class: "field" }, label, ...(note ? [note] : []), input), input, parameter };
+}
+
+// The value a parameter's input holds, typed; undefined when it is empty (the default applies).
+function parameterValue({ input, parameter }) {
+  if (parameter.type === "boolean") return input.checked;
+  if (input.value === "") return undefined;
+  if (parameter.type === "integer" || parameter.type === "number") {
+    const number = Number(input.value);
+    return Number.isNaN(number) ? input.value : number;
+  }
+  return input.value;
+}
+
+function templateForm() {
+  const choose = el("select", { id: "template-choice" }, el("option", { value: "", text: "Choose a template" }));
+  const fields = el("div", { id: "template-fields" });
+  const problems = el("ul", { id: "template-problems", class: "problems", "aria-live": "assertive" });
+  const run = el("button", { class: "primary", text: "Run the template", disabled: true });
+  const form = el(
+    "form",
+    { class: "job", novalidate: true },
+    el("div", { class: "field" }, el("label", { for: "template-choice", text: "Template" }), choose),
+    fields,
+    problems,
+    el("div", { class: "actions" }, run),
+  );
+  const section = el("section", { "aria-labelledby": "template-heading", hidden: true }, el("h2", { id: "template-heading", text: "Or from a template" }), form);
+  let templates = [];
+  let inputs = [];
+  apiJSON("/templates")
+    .then(({ body }) => {
+      templates = body.templates || [];
+      if (!templates.length) return;
+      for (const template of templates) {
+        choose.append(el("option", { value: template.name, text: `${template.name} (version ${template.version})` }));
+      }
+      section.hidden = false;
+    })
+    .catch(() => {});
+  choose.addEventListener("change", () => {
+    const template = templates.find((t) => t.name === choose.value);
+    problems.replaceChildren();
+    const properties = (template && template.parameters && template.parameters.properties) || {};
+    const required = (template && template.parameters && template.parameters.required) || [];
+    inputs = Object.keys(properties).sort().map((name) => ({ name, ...parameterInput(name, properties[name], required.includes(name)) }));
+    fields.replaceChildren(...inputs.map((entry) => entry.field));
+    run.disabled = !template;
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    problems.replaceChildren();
+    const params = {};
+    for (const entry of inputs) {
+      entry.input.removeAttribute("aria-invalid");
+      const value = parameterValue(entry);
+      if (value !== undefined) params[entry.name] = value;
+    }
+    run.disabled = true;
+    try {
+      const { body: job } = await apiJSON(`/templates/${encodeURIComponent(choose.value)}/runs`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ params }),
+      });
+      location.hash = `#/jobs/${encodeURIComponent(job.id)}`;
+    } catch (error) {
+      if (error instanceof Unauthorized) return;
+      const messages = error.problems || [error.message];
+      problems.replaceChildren(...messages.map((problem) => el("li", { text: problem })));
+      for (const entry of inputs) {
+        if (messages.some((m) => m.startsWith(`params.${entry.name} `))) entry.input.setAttribute("aria-invalid", "true");
+      }
+    } finally {
+      run.disabled = false;
+    }
+  });
+  return { section };
+}
+
+// --- Schedules -----------------------------------------------------------------------------
+
+function schedulesView() {
+  let timer = null;
+  let stopped = false;
+  const body = el("tbody");
+  const table = el(
+    "table",
+    {},
+    el("caption", { class: "visually-hidden", text: "Schedules" }),
+    el("thead", {}, el("tr", {}, ["Runs", "Cron", "Time zone", "State", "Next run", "Last job", ""].map((name) => el("th", { scope: "col", text: name })))),
+    body,
+  );
+  const empty = el("p", { class: "empty", hidden: true, text: "No schedules. Add one with POST /schedules or dray schedule add." });
+  const problem = el("p", { class: "problem", hidden: true, role: "alert" });
+
+  async function toggle(schedule) {
+    try {
+      await apiJSON(`/schedules/${encodeURIComponent(schedule.id)}/${schedule.paused ? "resume" : "pause"}`, { method: "POST" });
+      announce(schedule.paused ? "Schedule resumed" : "Schedule paused");
+      refresh();
+    } catch (error) {
+      if (error instanceof Unauthorized) return;
+      problem.textContent = error.message;
+      problem.hidden = false;
+    }
+  }
+
+  function row(schedule) {
+    const runs = schedule.template ? `template ${schedule.template}` : (schedule.job && schedule.job.name) || "job";
+    const button = el("button", { type: "button", text: schedule.paused ? "Resume" : "Pause", onclick: () => toggle(schedule) });
+    return el(
+      "tr",
+      { "data-id": schedule.id },
+      el("td", { text: runs }),
+      el("td", {}, el("code", { text: schedule.cron })),
+      el("td", { text: schedule.timeZone }),
+      el("td", { class: "state", text: schedule.paused ? "paused" : "active" }),
+      el("td", { class: "next", text: schedule.nextRunAt ? when(schedule.nextRunAt) : "—" }),
+      el("td", {}, schedule.lastJob ? el("a", { href: `#/jobs/${encodeURIComponent(schedule.lastJob)}`, text: schedule.lastJob.slice(0, 8) }) : el("span", { text: "—" })),
+      el("td", {}, button),
+    );
+  }
+
+  async function refresh() {
+    clearTimeout(timer);
+    try {
+      const { body: answer } = await apiJSON("/schedules");
+      if (stopped) return;
+      problem.hidden = true;
+      body.replaceChildren(...answer.schedules.map(row));
+      empty.hidden = answer.schedules.length > 0;
+    } catch (error) {
+      if (error instanceof Unauthorized || stopped) return;
+      problem.textContent = error.message;
+      problem.hidden = false;
+    }
+    if (!stopped) timer = setTimeout(refresh, LIST_POLL_MS);
+  }
+
+  document.title = "Schedules · Dray";
+  show(el("h1", { text: "Schedules" }), problem, el("div", { class: "table-wrap" }, table, empty));
+  refresh();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
 }
 
 // --- Routing -------------------------------------------------------------------------------
@@ -923,6 +1099,7 @@ function route() {
   const [path, query] = hash.slice(1).split("?");
   if (path.startsWith("/jobs/")) view = jobView(decodeURIComponent(path.slice(6)));
   else if (path === "/new") view = submitView();
+  else if (path === "/schedules") view = schedulesView();
   else view = listView(new URLSearchParams(query || ""));
   main.focus({ preventScroll: true });
 }

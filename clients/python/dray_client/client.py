@@ -114,6 +114,79 @@ class Client:
         with self._open("DELETE", f"/jobs/{_quote(job_id)}") as answer:
             answer.read()
 
+    # Schedules
+
+    def create_schedule(self, cron, job=None, template=None, params=None, time_zone="UTC", catch_up="one",
+                        overlap=False):
+        """Runs `job` (or template `template` with `params`) at each tick of `cron` (five fields,
+        @hourly…, or @every 30s) read in `time_zone`; returns the schedule with its `id` and
+        `nextRunAt`."""
+        body = {"cron": cron, "timeZone": time_zone, "catchUp": catch_up, "overlap": overlap}
+        if job is not None:
+            body["job"] = job
+        if template is not None:
+            body["template"] = template
+            body["params"] = params or {}
+        return self._json(
+            "POST", "/schedules", body=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
+
+    def schedules(self):
+        """Every schedule, oldest first."""
+        return self._json("GET", "/schedules")["schedules"]
+
+    def schedule(self, schedule_id):
+        return self._json("GET", f"/schedules/{_quote(schedule_id)}")
+
+    def pause_schedule(self, schedule_id):
+        return self._json("POST", f"/schedules/{_quote(schedule_id)}/pause")
+
+    def resume_schedule(self, schedule_id):
+        return self._json("POST", f"/schedules/{_quote(schedule_id)}/resume")
+
+    def delete_schedule(self, schedule_id):
+        """Removes a schedule; its jobs stay."""
+        with self._open("DELETE", f"/schedules/{_quote(schedule_id)}") as answer:
+            answer.read()
+
+    # Templates
+
+    def put_template(self, name, job, parameters=None):
+        """Stores `job` with `parameters` (a JSON Schema object: `properties`, `required`) as
+        template `name`'s next version; returns it with its `version`."""
+        body = {"job": job}
+        if parameters is not None:
+            body["parameters"] = parameters
+        return self._json(
+            "PUT", f"/templates/{_quote(name)}", body=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+
+    def templates(self):
+        """Every template's latest version."""
+        return self._json("GET", "/templates")["templates"]
+
+    def template(self, name, version=None):
+        """A template's latest version, or `version`."""
+        return self._json("GET", f"/templates/{_quote(name)}" + _query({"version": str(version)} if version else {}))
+
+    def delete_template(self, name):
+        """Deletes every version of a template; its jobs stay."""
+        with self._open("DELETE", f"/templates/{_quote(name)}") as answer:
+            answer.read()
+
+    def run_template(self, name, params=None, idempotency_key=None):
+        """Submits a job from template `name` with `params`; returns it echoed with its `id`."""
+        headers = {"Content-Type": "application/json"}
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        body = json.dumps({"params": params or {}}, sort_keys=True).encode()
+        return self._json("POST", f"/templates/{_quote(name)}/runs", body=body, headers=headers)
+
+    def deliveries(self, job_id):
+        """The job's webhook deliveries, each with its tries."""
+        return self._json("GET", f"/jobs/{_quote(job_id)}/deliveries")["deliveries"]
+
     # The wire
 
     def _output_path(self, job_id, step):
