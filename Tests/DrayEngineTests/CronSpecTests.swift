@@ -100,5 +100,11 @@ struct CronSpecTests {
         let missed = hourly.due(at: start.addingTimeInterval(3 * 3600 + 40))
         #expect(missed?.tick == start.addingTimeInterval(3 * 3600))
         #expect(missed?.missed == true)
+        // Every minute, and a week without a node: the latest minute is the one due.
+        var minutely = Schedule(cron: "* * * * *", createdAt: start)
+        minutely.lastTick = start
+        let week = minutely.due(at: start.addingTimeInterval(7 * 86_400 + 75))
+        #expect(week?.tick == start.addingTimeInterval(7 * 86_400 + 60))
+        #expect(week?.missed == false)
     }
 }

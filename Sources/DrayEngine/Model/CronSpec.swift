@@ -166,7 +166,13 @@ public struct CronSpec: Sendable, Equatable, CustomStringConvertible {
                             ? days.contains(parts.day!) : days.contains(parts.day!) || weekdays.contains(weekday)
                 if months.contains(parts.month!), dayMatches {
                     var best: Date?
-                    for hour in sortedHours {
+                    // Only the hours that can hold the first tick: on `date`'s own day from an
+                    // hour before its own (a daylight saving change moves a time by an hour), on a
+                    // later day the first two (the first may be one the clock skips).
+                    let hourNow = calendar.component(.hour, from: date)
+                    let hours =
+                        day <= date ? sortedHours.filter { $0 >= hourNow - 1 } : Array(sortedHours.prefix(2))
+                    for hour in hours {
                         for minute in sortedMinutes {
                             let components = DateComponents(
                                 year: parts.year, month: parts.month, day: parts.day, hour: hour, minute: minute)

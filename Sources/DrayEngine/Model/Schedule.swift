@@ -93,12 +93,14 @@ public struct Schedule: Codable, Sendable, Equatable {
     /// down. Nil when none is due.
     public func due(at now: Date, grace: TimeInterval = 30) -> (tick: Date, missed: Bool)? {
         guard var tick = next(after: lastTick ?? createdAt), tick <= now else { return nil }
-        // The latest due tick; a long outage with a short period skips ahead at once.
-        var steps = 0
-        while let later = next(after: tick), later <= now, steps < 100_000 {
-            tick = later
-            steps += 1
+        // The latest due tick. After an outage, the ticks before the last day are all missed:
+        // stepping starts a day back.
+        if now.timeIntervalSince(tick) > 86_400, let recent = next(after: now.addingTimeInterval(-86_400)),
+            recent <= now
+        {
+            tick = recent
         }
+        while let later = next(after: tick), later <= now { tick = later }
         return (tick, now.timeIntervalSince(tick) > grace)
     }
 }
