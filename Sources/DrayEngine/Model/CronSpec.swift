@@ -62,6 +62,8 @@ public struct CronSpec: Sendable, Equatable, CustomStringConvertible {
             }
             guard let value = Int(number), number.count <= 9 else { return nil }
             total += value * unit
+            // Past a year, it is refused anyway: never add up to an overflow.
+            guard total <= 366 * 86400 else { return nil }
             number = ""
         }
         return number.isEmpty && total > 0 ? total : nil
