@@ -21,6 +21,10 @@ public struct DrayError: Error, Sendable, CustomStringConvertible {
         case leaseHeld
         /// An idempotency key came again with another request: the client's mistake.
         case keyReused
+        /// The caller's token may not do this (its scope is too small): the client's mistake.
+        case forbidden
+        /// A project's quota is reached: the client may try again later.
+        case quotaExceeded
     }
 
     public var code: Code

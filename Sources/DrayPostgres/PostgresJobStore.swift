@@ -189,6 +189,22 @@ public final class PostgresJobStore: JobStore {
                 "CREATE TABLE schedules (id TEXT PRIMARY KEY, created DOUBLE PRECISION NOT NULL, paused BOOLEAN NOT NULL DEFAULT false, last_tick DOUBLE PRECISION, last_job TEXT, record BYTEA NOT NULL)"
             ]
         ),
+        (
+            10, "projects, tokens, the audit log; each job's project and priority",
+            [
+                "ALTER TABLE jobs ADD COLUMN project TEXT NOT NULL DEFAULT 'default'",
+                "ALTER TABLE jobs ADD COLUMN priority INT NOT NULL DEFAULT 1",
+                "CREATE INDEX jobs_queue ON jobs (priority, project, seq) WHERE phase = 'queued' AND status = 'running' AND node IS NULL",
+                "CREATE INDEX jobs_claimed ON jobs (project) WHERE status = 'running' AND node IS NOT NULL",
+                "CREATE INDEX jobs_by_project ON jobs (project, seq)",
+                "CREATE TABLE projects (name TEXT PRIMARY KEY, max_running INT, record BYTEA NOT NULL)",
+                "CREATE TABLE project_turns (project TEXT PRIMARY KEY, turn BIGINT NOT NULL)",
+                "CREATE TABLE tokens (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, project TEXT NOT NULL, created DOUBLE PRECISION NOT NULL, record BYTEA NOT NULL)",
+                "CREATE TABLE audit (seq BIGSERIAL PRIMARY KEY, time DOUBLE PRECISION NOT NULL, project TEXT, record BYTEA NOT NULL)",
+                "CREATE INDEX audit_by_project ON audit (project, seq)",
+                "CREATE INDEX audit_by_time ON audit (time)",
+            ]
+        ),
     ]
 
     private static let encoder = JSONEncoder.keepingSecrets()
@@ -198,6 +214,124 @@ public final class PostgresJobStore: JobStore {
 
     public func ping() async throws {
         try await access { try await self.client.query("SELECT 1", logger: self.logger) }
+    }
+
+    // MARK: - Projects, tokens, the audit log
+
+    public func putProject(_ project: Project) async throws -> Bool {
+        let record = try Self.encoder.encode(project)
+        let name = project.name
+        let max = project.maxRunningJobs
+        return try await access {
+            // xmax is 0 in a row that was inserted, not updated.
+            for try await inserted in try await self.client.query(
+                """
+                INSERT INTO projects (name, max_running, record) VALUES (\(name), \(max), \(record))
+                ON CONFLICT (name) DO UPDATE SET max_running = EXCLUDED.max_running, record = EXCLUDED.record
+                RETURNING (xmax = 0)
+                """, logger: self.logger
+            ).decode(Bool.self) {
+                return inserted
+            }
+            return false
+        }
+    }
+
+    public func project(name: String) async throws -> Project? {
+        try await records("SELECT record FROM projects WHERE name = \(name)", as: Project.self).first
+    }
+
+    public func projects() async throws -> [Project] {
+        try await records("SELECT record FROM projects ORDER BY name", as: Project.self)
+    }
+
+    public func createToken(_ token: AccessToken) async throws {
+        let record = try Self.encoder.encode(token)
+        let (id, hash, project, created) = (token.id, token.hash, token.project, token.createdAt.timeIntervalSince1970)
+        try await access {
+            try await self.client.query(
+                "INSERT INTO tokens (id, hash, project, created, record) VALUES (\(id), \(hash), \(project), \(created), \(record))",
+                logger: self.logger)
+        }
+    }
+
+    public func token(hash: String) async throws -> AccessToken? {
+        try await records("SELECT record FROM tokens WHERE hash = \(hash)", as: AccessToken.self).first
+    }
+
+    public func tokens(project: String?) async throws -> [AccessToken] {
+        try await records(
+            "SELECT record FROM tokens WHERE \(project)::text IS NULL OR project = \(project) ORDER BY created, id",
+            as: AccessToken.self)
+    }
+
+    public func revokeToken(id: String, at date: Date) async throws -> AccessToken? {
+        try await access {
+            try await self.client.withTransaction(logger: self.logger) { connection in
+                var found: Data?
+                for try await record in try await connection.query(
+                    "SELECT record FROM tokens WHERE id = \(id) FOR UPDATE", logger: self.logger
+                ).decode(Data.self) {
+                    found = record
+                }
+                guard let found else { return nil }
+                var token = try Self.decoder.decode(AccessToken.self, from: found)
+                if token.revokedAt == nil { token.revokedAt = date }
+                let record = try Self.encoder.encode(token)
+                try await connection.query("UPDATE tokens SET record = \(record) WHERE id = \(id)", logger: self.logger)
+                return token
+            }
+        }
+    }
+
+    public func appendAudit(_ entry: AuditEntry) async throws {
+        let record = try Self.encoder.encode(entry)
+        let (time, project) = (entry.time.timeIntervalSince1970, entry.project)
+        try await access {
+            try await self.client.query(
+                "INSERT INTO audit (time, project, record) VALUES (\(time), \(project), \(record))", logger: self.logger
+            )
+        }
+    }
+
+    public func audit(project: String?, limit: Int, cursor: String?) async throws -> AuditPage {
+        let before = try AuditPage.position(before: cursor)
+        let wanted = limit + 1
+        let rows = try await access {
+            var rows: [(Int64, Data)] = []
+            for try await row in try await self.client.query(
+                """
+                SELECT seq, record FROM audit WHERE seq < \(before) AND (\(project)::text IS NULL OR project = \(project))
+                ORDER BY seq DESC LIMIT \(wanted)
+                """, logger: self.logger
+            ).decode((Int64, Data).self) {
+                rows.append(row)
+            }
+            return rows
+        }
+        let page = rows.prefix(limit)
+        return AuditPage(
+            entries: try page.map { try Self.decoder.decode(AuditEntry.self, from: $0.1) },
+            next: rows.count > page.count ? page.last.map { String($0.0) } : nil)
+    }
+
+    public func pruneAudit(before date: Date) async throws -> Int {
+        let time = date.timeIntervalSince1970
+        return try await number(
+            "WITH gone AS (DELETE FROM audit WHERE time < \(time) RETURNING 1) SELECT count(*) FROM gone")
+    }
+
+    /// The records `query` answers (one `BYTEA` column of JSON), decoded.
+    private func records<Record: Decodable & Sendable>(_ query: PostgresQuery, as type: Record.Type) async throws
+        -> [Record]
+    {
+        try await access {
+            var records: [Record] = []
+            for try await record in try await self.client.query(query, logger: self.logger).decode(Data.self) {
+                records.append(try Self.decoder.decode(Record.self, from: record))
+            }
+            return records
+        }
     }
 
     // MARK: - Jobs
@@ -250,12 +384,14 @@ public final class PostgresJobStore: JobStore {
         let name = record.job.name
         let steps = record.job.steps.count
         let id = record.id
+        let project = record.job.projectName
+        let priority = (record.job.priority ?? .normal).rank
         return try """
         WITH created AS (
             INSERT INTO jobs (id, job, state, name, total_steps, status, phase, steps_completed, current_step,
-                reason, created_at, started_at, finished_at)
+                reason, created_at, started_at, finished_at, project, priority)
             VALUES (\(id), \(job), \(state), \(name), \(steps), \(s.status), \(s.phase), \(s.stepsCompleted),
-                \(s.currentStep), \(s.reason), \(s.createdAt), \(s.startedAt), \(s.finishedAt))
+                \(s.currentStep), \(s.reason), \(s.createdAt), \(s.startedAt), \(s.finishedAt), \(project), \(priority))
             RETURNING status)
         SELECT pg_notify(\(channel), 'queue') FROM created WHERE status = 'running'
         """
@@ -299,6 +435,10 @@ public final class PostgresJobStore: JobStore {
             bindings.append(seq)
             sql += listing.newestFirst ? " AND seq < $\(bindings.count)" : " AND seq > $\(bindings.count)"
         }
+        if let project = listing.project {
+            bindings.append(project)
+            sql += " AND project = $\(bindings.count)"
+        }
         // One value is `=`, which walks the (status, seq) index in order; PostgreSQL reads
         // `= ANY` of an array through a bitmap and sorts every match.
         for (column, values) in [
@@ -333,7 +473,7 @@ public final class PostgresJobStore: JobStore {
 
     /// The columns ``summary(_:)`` reads, in its order.
     private static let summaryColumns =
-        "seq, id, name, total_steps, status, phase, steps_completed, current_step, reason, created_at, started_at, finished_at"
+        "seq, id, name, total_steps, status, phase, steps_completed, current_step, reason, created_at, started_at, finished_at, project"
 
     private static func summary(_ row: PostgresRow) throws -> (Int64, JobSummary) {
         let (seq, id, name, total, status, phase, completed, current) = try row.decode(
@@ -343,16 +483,16 @@ public final class PostgresJobStore: JobStore {
         let created = try randomAccess[9].decode(Double.self)
         let started = try randomAccess[10].decode(Double?.self)
         let finished = try randomAccess[11].decode(Double?.self)
-        return (
-            seq,
-            JobSummary(
-                id: id, name: name, status: JobStatus(rawValue: status) ?? .error,
-                phase: JobPhase(rawValue: phase) ?? .failed, stepsCompleted: completed, totalSteps: total,
-                currentStep: current.map { $0 + 1 }, reason: reason.flatMap(FailureReason.init),
-                createdAt: Date(timeIntervalSinceReferenceDate: created),
-                startedAt: started.map(Date.init(timeIntervalSinceReferenceDate:)),
-                finishedAt: finished.map(Date.init(timeIntervalSinceReferenceDate:)))
-        )
+        let project = try randomAccess[12].decode(String.self)
+        var summary = JobSummary(
+            id: id, name: name, status: JobStatus(rawValue: status) ?? .error,
+            phase: JobPhase(rawValue: phase) ?? .failed, stepsCompleted: completed, totalSteps: total,
+            currentStep: current.map { $0 + 1 }, reason: reason.flatMap(FailureReason.init),
+            createdAt: Date(timeIntervalSinceReferenceDate: created),
+            startedAt: started.map(Date.init(timeIntervalSinceReferenceDate:)),
+            finishedAt: finished.map(Date.init(timeIntervalSinceReferenceDate:)))
+        summary.project = project
+        return (seq, summary)
     }
 
     public func runningJobs(node: String) async throws -> [JobRecord] {
@@ -760,33 +900,63 @@ public final class PostgresJobStore: JobStore {
         joined.remove(node)
     }
 
+    /// In ``ClaimOrder``'s order, in one transaction; the claims of every node take turns
+    /// through an advisory lock, so that two never give one project's turn twice.
     public func claim(node: String, limit: Int) async throws -> [JobRecord] {
         guard limit > 0 else { return [] }
-        let claimed = try await access {
-            try await Self.records(
-                try await self.client.query(
-                    """
-                    UPDATE jobs SET node = \(node), version = version + 1 WHERE seq IN (
-                        SELECT seq FROM jobs WHERE phase = 'queued' AND status = 'running' AND node IS NULL
-                        ORDER BY seq LIMIT \(limit) FOR UPDATE SKIP LOCKED)
-                    RETURNING id, job, state, node, version
-                    """, logger: self.logger))
+        return try await access {
+            try await self.client.withTransaction(logger: self.logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(7375002)", logger: self.logger)
+                var records: [JobRecord] = []
+                while records.count < limit {
+                    var head: (Int, String)?
+                    for try await row in try await connection.query(
+                        PostgresQuery(unsafeSQL: ClaimOrder.nextQueueSQL), logger: self.logger
+                    ).decode((Int, String).self) {
+                        head = row
+                    }
+                    guard let (priority, project) = head else { break }
+                    let claimed = try await Self.records(
+                        try await connection.query(
+                            """
+                            UPDATE jobs SET node = \(node), version = version + 1 WHERE seq = (
+                                SELECT seq FROM jobs WHERE phase = 'queued' AND status = 'running' AND node IS NULL
+                                AND priority = \(priority) AND project = \(project) ORDER BY seq LIMIT 1 FOR UPDATE)
+                            RETURNING id, job, state, node, version
+                            """, logger: self.logger))
+                    guard !claimed.isEmpty else { break }
+                    var turn = PostgresBindings()
+                    turn.append(project)
+                    try await connection.query(
+                        PostgresQuery(
+                            unsafeSQL: ClaimOrder.takeTurnSQL.replacingOccurrences(of: "?", with: "$1"), binds: turn),
+                        logger: self.logger)
+                    records += claimed
+                }
+                return records
+            }
         }
-        // RETURNING keeps no order: the oldest first, as created.
-        return claimed.sorted { $0.state.createdAt < $1.state.createdAt }
     }
 
-    public func queuedCount() async throws -> Int {
+    public func queuedCount(project: String) async throws -> Int {
+        try await number(
+            "SELECT COUNT(*) FROM jobs WHERE phase = 'queued' AND status = 'running' AND node IS NULL AND project = \(project)"
+        )
+    }
+
+    /// The one number `query` answers.
+    private func number(_ query: PostgresQuery) async throws -> Int {
         try await access {
             var count = 0
-            for try await value in try await self.client.query(
-                "SELECT COUNT(*) FROM jobs WHERE phase = 'queued' AND status = 'running' AND node IS NULL",
-                logger: self.logger
-            ).decode(Int.self) {
+            for try await value in try await self.client.query(query, logger: self.logger).decode(Int.self) {
                 count = value
             }
             return count
         }
+    }
+
+    public func queuedCount() async throws -> Int {
+        try await number("SELECT COUNT(*) FROM jobs WHERE phase = 'queued' AND status = 'running' AND node IS NULL")
     }
 
     public func requestStop(id: String, _ request: StopRequest) async throws -> Bool {

@@ -124,8 +124,12 @@ public final class RedisJobStore: JobStore {
     }
 
     static let jobsKey = "jobs"
-    /// Ours: the ids of the jobs waiting to be claimed, oldest first.
+    /// Ours: the ids of the `default` project's jobs of `normal` priority waiting to be claimed,
+    /// oldest first. Another project's, or another priority's, wait in `dray:queue:RANK:PROJECT`;
+    /// `dray:queues` names every queue that may hold one.
     static let queueKey = "dray:queue"
+    /// Ours: the names of the queues that may hold a job.
+    static let queuesKey = "dray:queues"
     /// Ours: each live node's lease, as the time it runs out (ms since 1970).
     static let nodesKey = "dray:nodes"
     /// Ours: the stop requests for a node's jobs, id to request.
@@ -190,11 +194,12 @@ public final class RedisJobStore: JobStore {
         let job = try encoder.encode(record.job)
         let state = try encoder.encode(record.state)
         return (
-            [jobKey(id), jobsKey, logKey(id), metaKey(id), queueKey],
+            [jobKey(id), jobsKey, logKey(id), metaKey(id)],
             [
                 .string(id), .string(record.state.status.rawValue), .int(record.state.stepsCompleted),
                 .int(record.job.steps.count), .bytes(Array(job)), .bytes(Array(state)),
-                .string(record.job.name ?? ""), .string(ended(record.state)),
+                .string(record.job.name ?? ""), .string(ended(record.state)), .string(record.job.projectName),
+                .int((record.job.priority ?? .normal).rank),
             ]
         )
     }
@@ -248,7 +253,7 @@ public final class RedisJobStore: JobStore {
             // One more than asked: whether it exists says whether there is a next page.
             let wanted = listing.limit.map { $0 + 1 } ?? .max
             // Without filters a page reads only its own jobs; a phase filter reads on in slices.
-            let slice = listing.phases.isEmpty ? min(wanted, 500) : 500
+            let slice = listing.phases.isEmpty && listing.project == nil ? min(wanted, 500) : 500
             var found: [(position: Int, summary: JobSummary)] = []
             while found.count < wanted, position >= 0 {
                 var ids: [String]
@@ -283,7 +288,7 @@ public final class RedisJobStore: JobStore {
                 }
                 for (index, summary) in zip(positions, try await self.summaries(ids))
                 where found.count < wanted {
-                    if let summary, listing.matches(status: summary.status, phase: summary.phase) {
+                    if let summary, listing.matches(summary) {
                         found.append((index, summary))
                     }
                 }
@@ -312,7 +317,9 @@ public final class RedisJobStore: JobStore {
     /// The most jobs one ``Scripts/scan`` reads, so that Redis is never held long.
     static let scanLimit = 10_000
 
-    private static let summaryFields: [RedisArgument] = ["status", "completedSteps", "totalSteps", "state", "name"]
+    private static let summaryFields: [RedisArgument] = [
+        "status", "completedSteps", "totalSteps", "state", "name", "project",
+    ]
     /// What ``prepare()`` reads to index a job: the original's three fields, the state, the node.
     private static let indexFields: [RedisArgument] = ["status", "completedSteps", "totalSteps", "state", "node"]
 
@@ -326,7 +333,7 @@ public final class RedisJobStore: JobStore {
         for (id, reply) in zip(ids, replies) {
             if case .error(let message) = reply { throw RedisError.server(message) }
             let fields = reply.array ?? []
-            guard fields.count == 5, fields.contains(where: { !$0.isNull }) else {
+            guard fields.count == 6, fields.contains(where: { !$0.isNull }) else {
                 summaries.append(nil)
                 continue
             }
@@ -334,7 +341,8 @@ public final class RedisJobStore: JobStore {
             summaries.append(
                 JobSummary(
                     id: id, name: fields[4].string.flatMap { $0.isEmpty ? nil : $0 },
-                    totalSteps: Self.legacyCount(fields[2].string), state: try Self.state(fields)))
+                    totalSteps: Self.legacyCount(fields[2].string), state: try Self.state(fields),
+                    project: fields[5].string))
         }
         if !unnamed.isEmpty {
             let jobs = try await client.pipeline(
@@ -416,10 +424,138 @@ public final class RedisJobStore: JobStore {
         let deleted = try await access {
             try await self.script(
                 Scripts.delete,
-                keys: [Self.jobKey(id), Self.logKey(id), Self.metaKey(id), Self.jobsKey, Self.queueKey],
+                keys: [Self.jobKey(id), Self.logKey(id), Self.metaKey(id), Self.jobsKey],
                 arguments: [.string(id)])
         }
         return deleted.int == 1
+    }
+
+    // MARK: - Projects, tokens, the audit log
+
+    /// Ours: each project's record by name; each one's `maxRunningJobs`, which the claim reads.
+    static let projectsKey = "dray:projects"
+    static let projectMaxKey = "dray:project-max"
+    /// Ours: each token's record by id, and each token's id by its hash.
+    static let tokensKey = "dray:tokens"
+    static let tokenHashesKey = "dray:token-hashes"
+    /// Ours: the audit log: each entry's record by its number; the numbers by number, by time,
+    /// and by project.
+    static let auditRecordsKey = "dray:audit:records"
+    static let auditKey = "dray:audit"
+    static let auditTimesKey = "dray:audit:times"
+    static func auditKey(project: String) -> String { "dray:audit:project:\(project)" }
+
+    public func putProject(_ project: Project) async throws -> Bool {
+        let record = try Self.encoder.encode(project)
+        let max: RedisArgument = project.maxRunningJobs.map { .int($0) } ?? .string("")
+        return try await access {
+            try await self.script(
+                Scripts.putProject, keys: [Self.projectsKey, Self.projectMaxKey],
+                arguments: [.string(project.name), .bytes(Array(record)), max]
+            ).int == 1
+        }
+    }
+
+    public func project(name: String) async throws -> Project? {
+        try await access {
+            try await self.client.send("HGET", [.string(Self.projectsKey), .string(name)]).data.map {
+                try Self.decoder.decode(Project.self, from: $0)
+            }
+        }
+    }
+
+    public func projects() async throws -> [Project] {
+        try await access {
+            try await self.client.send("HVALS", [.string(Self.projectsKey)]).array?.compactMap(\.data).map {
+                try Self.decoder.decode(Project.self, from: $0)
+            }.sorted { $0.name < $1.name } ?? []
+        }
+    }
+
+    public func createToken(_ token: AccessToken) async throws {
+        let record = try Self.encoder.encode(token)
+        _ = try await access {
+            try await self.client.pipeline([
+                RedisCommand("HSET", [.string(Self.tokensKey), .string(token.id), .bytes(Array(record))]),
+                RedisCommand("HSET", [.string(Self.tokenHashesKey), .string(token.hash), .string(token.id)]),
+            ])
+        }
+    }
+
+    public func token(hash: String) async throws -> AccessToken? {
+        try await access {
+            try await self.script(
+                Scripts.tokenByHash, keys: [Self.tokenHashesKey, Self.tokensKey], arguments: [.string(hash)]
+            )
+            .data.map { try Self.decoder.decode(AccessToken.self, from: $0) }
+        }
+    }
+
+    public func tokens(project: String?) async throws -> [AccessToken] {
+        try await access {
+            try await self.client.send("HVALS", [.string(Self.tokensKey)]).array?.compactMap(\.data).map {
+                try Self.decoder.decode(AccessToken.self, from: $0)
+            }.filter { project == nil || $0.project == project }.sorted {
+                ($0.createdAt, $0.id) < ($1.createdAt, $1.id)
+            } ?? []
+        }
+    }
+
+    public func revokeToken(id: String, at date: Date) async throws -> AccessToken? {
+        // One node at a time writes to Redis: the read and the write need no script.
+        guard
+            let data = try await access({
+                try await self.client.send("HGET", [.string(Self.tokensKey), .string(id)]).data
+            })
+        else { return nil }
+        var token = try Self.decoder.decode(AccessToken.self, from: data)
+        if token.revokedAt == nil { token.revokedAt = date }
+        let record = try Self.encoder.encode(token)
+        _ = try await access {
+            try await self.client.send("HSET", [.string(Self.tokensKey), .string(id), .bytes(Array(record))])
+        }
+        return token
+    }
+
+    public func appendAudit(_ entry: AuditEntry) async throws {
+        let record = try Self.encoder.encode(entry)
+        _ = try await access {
+            try await self.script(
+                Scripts.appendAudit,
+                keys: [
+                    Self.auditRecordsKey, Self.auditKey, Self.auditTimesKey,
+                    entry.project.map(Self.auditKey(project:)) ?? "",
+                ],
+                arguments: [.bytes(Array(record)), .string(String(entry.time.timeIntervalSince1970))])
+        }
+    }
+
+    public func audit(project: String?, limit: Int, cursor: String?) async throws -> AuditPage {
+        let position = try AuditPage.position(before: cursor)
+        let before = position == .max ? "+inf" : "(\(position)"
+        let key = project.map(Self.auditKey(project:)) ?? Self.auditKey
+        let seqs = try await access {
+            try await self.client.send(
+                "ZREVRANGEBYSCORE", [.string(key), .string(before), "-inf", "LIMIT", 0, .int(limit + 1)]
+            ).array?.compactMap(\.string) ?? []
+        }
+        let page = Array(seqs.prefix(limit))
+        guard !page.isEmpty else { return AuditPage(entries: [], next: nil) }
+        let records = try await access {
+            try await self.client.send("HMGET", [.string(Self.auditRecordsKey)] + page.map { .string($0) }).array ?? []
+        }
+        return AuditPage(
+            entries: try records.compactMap(\.data).map { try Self.decoder.decode(AuditEntry.self, from: $0) },
+            next: seqs.count > page.count ? page.last : nil)
+    }
+
+    public func pruneAudit(before date: Date) async throws -> Int {
+        try await access {
+            try await self.script(
+                Scripts.pruneAudit, keys: [Self.auditRecordsKey, Self.auditKey, Self.auditTimesKey],
+                arguments: [.string(String(date.timeIntervalSince1970))]
+            ).int ?? 0
+        }
     }
 
     // MARK: - Schedules
@@ -626,7 +762,7 @@ public final class RedisJobStore: JobStore {
         return try await access {
             let ids =
                 try await self.script(
-                    Scripts.claim, keys: [Self.queueKey, Self.claimedKey(node)],
+                    Scripts.claim, keys: [Self.queuesKey, Self.claimedKey(node)],
                     arguments: [.string(node), .int(limit)]
                 ).array?.compactMap(\.string) ?? []
             guard !ids.isEmpty else { return [] }
@@ -637,7 +773,15 @@ public final class RedisJobStore: JobStore {
     }
 
     public func queuedCount() async throws -> Int {
-        try await access { try await self.client.send("LLEN", [.string(Self.queueKey)]).int ?? 0 }
+        try await access {
+            try await self.script(Scripts.queued, keys: [Self.queuesKey], arguments: [.string("")]).int ?? 0
+        }
+    }
+
+    public func queuedCount(project: String) async throws -> Int {
+        try await access {
+            try await self.script(Scripts.queued, keys: [Self.queuesKey], arguments: [.string(project)]).int ?? 0
+        }
     }
 
     public func requestStop(id: String, _ request: StopRequest) async throws -> Bool {
@@ -723,7 +867,7 @@ public final class RedisJobStore: JobStore {
         let encoded = try Self.encoder.encode(state)
         let result = try await access {
             try await self.script(
-                Scripts.transition, keys: [Self.jobKey(id), Self.queueKey],
+                Scripts.transition, keys: [Self.jobKey(id)],
                 arguments: [
                     .string(id), .string(state.status.rawValue), .int(state.stepsCompleted),
                     .bytes(Array(encoded)), .string(status?.rawValue ?? "*"), .string(node), .string(action),
@@ -830,54 +974,171 @@ public final class RedisJobStore: JobStore {
 
             """
 
-        /// KEYS: job, jobs, log, meta, queue. ARGV: id, status, completedSteps, totalSteps, job,
-        /// state, name ("" for none), its end ("" while it runs). 1, or 0 when the job exists. A
-        /// running job joins the queue.
+        /// A job's queue, from its hash's `project` and `rank`: `dray:queue` for the `default`
+        /// project's `normal` jobs, `dray:queue:RANK:PROJECT` for the others.
+        static let queues = """
+            local function queueOf(key)
+              local fields = redis.call('HMGET', key, 'project', 'rank')
+              local project, rank = fields[1] or 'default', fields[2] or '1'
+              if project == 'default' and rank == '1' then return 'dray:queue' end
+              return 'dray:queue:' .. rank .. ':' .. project
+            end
+            local function enqueue(key, id)
+              local queue = queueOf(key)
+              redis.call('RPUSH', queue, id)
+              redis.call('SADD', 'dray:queues', queue)
+              redis.call('PUBLISH', 'dray:changes', 'queue')
+            end
+            local function dequeue(key, id)
+              local queue = queueOf(key)
+              redis.call('LREM', queue, 0, id)
+              if redis.call('LLEN', queue) == 0 then redis.call('SREM', 'dray:queues', queue) end
+            end
+
+            """
+
+        /// KEYS: job, jobs, log, meta. ARGV: id, status, completedSteps, totalSteps, job, state,
+        /// name ("" for none), its end ("" while it runs), project, priority's rank. 1, or 0 when
+        /// the job exists. A running job joins its queue.
         static let create = createJob + "return create()"
 
         static let createJob =
-            indexEnd + """
+            indexEnd + queues + """
                 local function create()
                   if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
                   redis.call('DEL', KEYS[3], KEYS[4])
-                  redis.call('HSET', KEYS[1], 'status', ARGV[2], 'completedSteps', ARGV[3], 'totalSteps', ARGV[4], 'job', ARGV[5], 'state', ARGV[6], 'name', ARGV[7])
+                  redis.call('HSET', KEYS[1], 'status', ARGV[2], 'completedSteps', ARGV[3], 'totalSteps', ARGV[4], 'job', ARGV[5], 'state', ARGV[6], 'name', ARGV[7], 'project', ARGV[9], 'rank', ARGV[10])
                   redis.call('RPUSH', KEYS[2], ARGV[1])
                   ended(ARGV[1], ARGV[8])
-                  if ARGV[2] == 'running' then
-                    redis.call('RPUSH', KEYS[5], ARGV[1])
-                    redis.call('PUBLISH', 'dray:changes', 'queue')
-                  end
+                  if ARGV[2] == 'running' then enqueue(KEYS[1], ARGV[1]) end
                   return 1
                 end
 
                 """
 
-        /// ``create``, unless the idempotency key KEYS[6] holds a job: then "digest id". ARGV[9]:
-        /// the request's digest; ARGV[10]: the key's lifetime in milliseconds.
+        /// ``create``, unless the idempotency key KEYS[5] holds a job: then "digest id". ARGV[11]:
+        /// the request's digest; ARGV[12]: the key's lifetime in milliseconds.
         static let createOnce =
             createJob + """
-                local held = redis.call('GET', KEYS[6])
+                local held = redis.call('GET', KEYS[5])
                 if held then return held end
                 local made = create()
-                if made == 1 then redis.call('SET', KEYS[6], ARGV[9] .. ' ' .. ARGV[1], 'PX', ARGV[10]) end
+                if made == 1 then redis.call('SET', KEYS[5], ARGV[11] .. ' ' .. ARGV[1], 'PX', ARGV[12]) end
                 return made
                 """
 
-        /// KEYS: queue, the node's claimed set. ARGV: node, limit. The ids claimed, oldest first.
-        static let claim = """
-            local claimed = {}
-            while #claimed < tonumber(ARGV[2]) do
-              local id = redis.call('LPOP', KEYS[1])
-              if not id then break end
-              local key = 'jobs:' .. id
-              if redis.call('HGET', key, 'status') == 'running' and not redis.call('HGET', key, 'node') then
-                redis.call('HSET', key, 'node', ARGV[1])
-                redis.call('HINCRBY', key, 'version', 1)
-                redis.call('SADD', KEYS[2], id)
-                table.insert(claimed, id)
+        /// Lua's name of a queue's project and priority's rank.
+        static let queueNames = """
+            local function queueName(queue)
+              if queue == 'dray:queue' then return 1, 'default' end
+              local rank, project = string.match(queue, '^dray:queue:(%d):(.+)$')
+              return tonumber(rank), project
+            end
+            if redis.call('LLEN', 'dray:queue') > 0 then redis.call('SADD', KEYS[1], 'dray:queue') end
+
+            """
+
+        /// KEYS: the queues' names, the node's claimed set. ARGV: node, limit. The ids claimed.
+        /// Each is the oldest of the highest priority's queue whose project is under its
+        /// `maxRunningJobs` (`dray:project-max`) and had its turn (`dray:turns`) longest ago. A
+        /// project's claimed jobs are kept in `dray:active:PROJECT`; those that no longer run
+        /// leave it when it is counted.
+        static let claim =
+            queueNames + """
+                local function active(project)
+                  local key = 'dray:active:' .. project
+                  for _, id in ipairs(redis.call('SMEMBERS', key)) do
+                    local fields = redis.call('HMGET', 'jobs:' .. id, 'status', 'node')
+                    if fields[1] ~= 'running' or not fields[2] then redis.call('SREM', key, id) end
+                  end
+                  return redis.call('SCARD', key)
+                end
+                local claimed = {}
+                while #claimed < tonumber(ARGV[2]) do
+                  local best, bestRank, bestTurn, bestProject
+                  for _, queue in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+                    if redis.call('LLEN', queue) == 0 then
+                      redis.call('SREM', KEYS[1], queue)
+                    else
+                      local rank, project = queueName(queue)
+                      local max = redis.call('HGET', 'dray:project-max', project)
+                      if not max or active(project) < tonumber(max) then
+                        local turn = tonumber(redis.call('HGET', 'dray:turns', project) or '0')
+                        if not best or rank > bestRank or (rank == bestRank and (turn < bestTurn or (turn == bestTurn and project < bestProject))) then
+                          best, bestRank, bestTurn, bestProject = queue, rank, turn, project
+                        end
+                      end
+                    end
+                  end
+                  if not best then break end
+                  local id = redis.call('LPOP', best)
+                  local key = 'jobs:' .. id
+                  if redis.call('HGET', key, 'status') == 'running' and not redis.call('HGET', key, 'node') then
+                    redis.call('HSET', key, 'node', ARGV[1])
+                    redis.call('HINCRBY', key, 'version', 1)
+                    redis.call('SADD', KEYS[2], id)
+                    redis.call('SADD', 'dray:active:' .. bestProject, id)
+                    redis.call('HSET', 'dray:turns', bestProject, redis.call('INCR', 'dray:turn'))
+                    table.insert(claimed, id)
+                  end
+                end
+                return claimed
+                """
+
+        /// KEYS: the queues' names. ARGV: a project, or "" for every one. How many jobs wait.
+        static let queued =
+            queueNames + """
+                local total = 0
+                for _, queue in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+                  local _, project = queueName(queue)
+                  if ARGV[1] == '' or ARGV[1] == project then total = total + redis.call('LLEN', queue) end
+                end
+                return total
+                """
+
+        /// KEYS: projects, project-max. ARGV: name, record, maxRunningJobs ("" for none). 1 when new.
+        static let putProject = """
+            local new = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+            if ARGV[3] == '' then redis.call('HDEL', KEYS[2], ARGV[1]) else redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
+            return new
+            """
+
+        /// KEYS: token-hashes, tokens. ARGV: hash. The token's record, or nil.
+        static let tokenByHash = """
+            local id = redis.call('HGET', KEYS[1], ARGV[1])
+            if not id then return false end
+            return redis.call('HGET', KEYS[2], id)
+            """
+
+        /// KEYS: audit records, audit, audit times, the project's audit ("" for none). ARGV:
+        /// record, time (seconds since 1970). The entry's number.
+        static let appendAudit = """
+            local seq = redis.call('INCR', 'dray:audit:seq')
+            redis.call('HSET', KEYS[1], seq, ARGV[1])
+            redis.call('ZADD', KEYS[2], seq, seq)
+            redis.call('ZADD', KEYS[3], ARGV[2], seq)
+            if KEYS[4] ~= '' then redis.call('ZADD', KEYS[4], seq, seq) end
+            return seq
+            """
+
+        /// KEYS: audit records, audit, audit times. ARGV: time. How many entries older than it
+        /// were removed, from every index.
+        static let pruneAudit = """
+            local old = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[1])
+            for _, seq in ipairs(old) do
+              local record = redis.call('HGET', KEYS[1], seq)
+              local ok, entry = pcall(cjson.decode, record or '{}')
+              if ok and type(entry.project) == 'string' then
+                redis.call('ZREM', 'dray:audit:project:' .. entry.project, seq)
               end
             end
-            return claimed
+            for i = 1, #old, 1000 do
+              local last = math.min(i + 999, #old)
+              redis.call('HDEL', KEYS[1], unpack(old, i, last))
+              redis.call('ZREM', KEYS[2], unpack(old, i, last))
+              redis.call('ZREM', KEYS[3], unpack(old, i, last))
+            end
+            return #old
             """
 
         /// KEYS: nodes. ARGV: node, the lease (ms), reckoned from Redis's TIME. "" when renewed,
@@ -910,14 +1171,14 @@ public final class RedisJobStore: JobStore {
             return all
             """
 
-        /// KEYS: job, queue. ARGV: id, status, completedSteps, state, the status it must have ("*"
+        /// KEYS: job. ARGV: id, status, completedSteps, state, the status it must have ("*"
         /// for any), the node it must have ("" for none, "*" for any), what else to do: "requeue"
         /// (lose the node, join the queue), "release" (lose the node) or "", the version it must
         /// have ("*" for any), and its end ("" while it runs). 1 when the state was replaced (and
         /// the version went up by one), 0 when the job is not as required, -1 when there is no
-        /// job. A queued job that ends leaves the queue.
+        /// job. A queued job that ends leaves its queue.
         static let transition =
-            indexEnd + """
+            indexEnd + queues + """
                 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
                 if ARGV[5] ~= '*' and redis.call('HGET', KEYS[1], 'status') ~= ARGV[5] then return 0 end
                 local node = redis.call('HGET', KEYS[1], 'node') or ''
@@ -929,10 +1190,9 @@ public final class RedisJobStore: JobStore {
                 if ARGV[7] == 'requeue' or ARGV[7] == 'release' then redis.call('HDEL', KEYS[1], 'node') end
                 redis.call('PUBLISH', 'dray:changes', 'job:' .. ARGV[1])
                 if ARGV[7] == 'requeue' then
-                  redis.call('RPUSH', KEYS[2], ARGV[1])
-                  redis.call('PUBLISH', 'dray:changes', 'queue')
+                  enqueue(KEYS[1], ARGV[1])
                 elseif node == '' and ARGV[2] ~= 'running' then
-                  redis.call('LREM', KEYS[2], 0, ARGV[1])
+                  dequeue(KEYS[1], ARGV[1])
                 end
                 return 1
                 """
@@ -1017,22 +1277,24 @@ public final class RedisJobStore: JobStore {
             return {redis.call('LRANGE', KEYS[2], ARGV[1], ARGV[2]), redis.call('LRANGE', KEYS[3], ARGV[1], ARGV[2])}
             """
 
-        /// KEYS: job, log, meta, jobs, queue. ARGV: id. 1 when the job existed.
-        static let delete = """
-            local existed = redis.call('DEL', KEYS[1])
-            redis.call('DEL', KEYS[2], KEYS[3])
-            redis.call('LREM', KEYS[4], 0, ARGV[1])
-            redis.call('LREM', KEYS[5], 0, ARGV[1])
-            redis.call('ZREM', 'dray:finished', ARGV[1])
-            redis.call('SREM', 'dray:unowned', ARGV[1])
-            local told = 'dray:deliveries:job:' .. ARGV[1]
-            for _, delivery in ipairs(redis.call('ZRANGE', told, 0, -1)) do
-              redis.call('DEL', 'dray:delivery:' .. delivery)
-              redis.call('ZREM', 'dray:deliveries:due', delivery)
-            end
-            redis.call('DEL', told)
-            return existed
-            """
+        /// KEYS: job, log, meta, jobs. ARGV: id. 1 when the job existed.
+        static let delete =
+            queues + """
+                dequeue(KEYS[1], ARGV[1])
+                redis.call('SREM', 'dray:active:' .. (redis.call('HGET', KEYS[1], 'project') or 'default'), ARGV[1])
+                local existed = redis.call('DEL', KEYS[1])
+                redis.call('DEL', KEYS[2], KEYS[3])
+                redis.call('LREM', KEYS[4], 0, ARGV[1])
+                redis.call('ZREM', 'dray:finished', ARGV[1])
+                redis.call('SREM', 'dray:unowned', ARGV[1])
+                local told = 'dray:deliveries:job:' .. ARGV[1]
+                for _, delivery in ipairs(redis.call('ZRANGE', told, 0, -1)) do
+                  redis.call('DEL', 'dray:delivery:' .. delivery)
+                  redis.call('ZREM', 'dray:deliveries:due', delivery)
+                end
+                redis.call('DEL', told)
+                return existed
+                """
 
         /// KEYS: the schedule, the schedules. ARGV: id, record, paused, created.
         static let createSchedule = """

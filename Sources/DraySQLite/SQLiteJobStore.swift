@@ -184,6 +184,28 @@ public final class SQLiteJobStore: JobStore {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v12: projects, tokens, the audit log; each job's project and priority") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE jobs ADD COLUMN project TEXT NOT NULL DEFAULT 'default';
+                    ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 1;
+                    CREATE INDEX jobs_queue ON jobs (priority, project, seq)
+                        WHERE phase = 'queued' AND status = 'running' AND node IS NULL;
+                    CREATE INDEX jobs_claimed ON jobs (project) WHERE status = 'running' AND node IS NOT NULL;
+                    CREATE INDEX jobs_by_project ON jobs (project, seq);
+                    CREATE TABLE projects (name TEXT PRIMARY KEY, max_running INTEGER, record BLOB NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE project_turns (project TEXT PRIMARY KEY, turn INTEGER NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE tokens (
+                        id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, project TEXT NOT NULL, created REAL NOT NULL,
+                        record BLOB NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE TABLE audit (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, project TEXT, record BLOB NOT NULL
+                    );
+                    CREATE INDEX audit_by_project ON audit (project, seq);
+                    CREATE INDEX audit_by_time ON audit (time);
+                    """)
+        }
         return migrator
     }
 
@@ -227,11 +249,14 @@ public final class SQLiteJobStore: JobStore {
         let job = try encoder.encode(record.job)
         let state = try encoder.encode(record.state)
         let arguments: StatementArguments =
-            [record.id, job, state, record.job.name, record.job.steps.count] + stateArguments(record.state)
+            [
+                record.id, job, state, record.job.name, record.job.steps.count, record.job.projectName,
+                (record.job.priority ?? .normal).rank,
+            ] + stateArguments(record.state)
         return { db in
             try db.execute(
-                sql: "INSERT INTO jobs (id, job, state, name, total_steps, \(stateColumns)) "
-                    + "VALUES (?, ?, ?, ?, ?, \(stateParameters))",
+                sql: "INSERT INTO jobs (id, job, state, name, total_steps, project, priority, \(stateColumns)) "
+                    + "VALUES (?, ?, ?, ?, ?, ?, ?, \(stateParameters))",
                 arguments: arguments)
         }
     }
@@ -260,6 +285,10 @@ public final class SQLiteJobStore: JobStore {
             guard let seq = Int64(cursor), seq >= 0 else { throw JobListing.badCursor(cursor) }
             conditions.append(listing.newestFirst ? "seq < ?" : "seq > ?")
             values.append(seq)
+        }
+        if let project = listing.project {
+            conditions.append("project = ?")
+            values.append(project)
         }
         for (column, names) in [
             ("status", listing.statuses.map(\.rawValue)), ("phase", listing.phases.map(\.rawValue)),
@@ -333,17 +362,19 @@ public final class SQLiteJobStore: JobStore {
     }
 
     /// The columns ``summary(_:)`` reads, in its order.
-    private static let summaryColumns = "seq, id, name, total_steps, \(stateColumns)"
+    private static let summaryColumns = "seq, id, name, total_steps, \(stateColumns), project"
 
     /// A row of ``summaryColumns``, read by position: by name, GRDB lowercases the name and
     /// looks it up for every column of every row (a tenth of an unpaged listing's time).
     private static func summary(_ row: Row) -> JobSummary {
         let date = { (index: Int) in (row[index] as Double?).map(Date.init(timeIntervalSinceReferenceDate:)) }
-        return JobSummary(
+        var summary = JobSummary(
             id: row[1], name: row[2], status: JobStatus(rawValue: row[4]) ?? .error,
             phase: JobPhase(rawValue: row[5]) ?? .failed, stepsCompleted: row[6], totalSteps: row[3],
             currentStep: (row[7] as Int?).map { $0 + 1 }, reason: (row[8] as String?).flatMap(FailureReason.init),
             createdAt: date(9) ?? Date(), startedAt: date(10), finishedAt: date(11))
+        summary.project = row[12]
+        return summary
     }
 
     public func update(id: String, job: Job) async throws {
@@ -522,6 +553,144 @@ public final class SQLiteJobStore: JobStore {
                         tick.timeIntervalSinceReferenceDate, job, id, previous?.timeIntervalSinceReferenceDate,
                     ])
                 return db.changesCount > 0
+            }
+        }
+    }
+
+    // MARK: - Projects, tokens, the audit log
+
+    public func putProject(_ project: Project) async throws -> Bool {
+        let record = try Self.encoder.encode(project)
+        return try await access {
+            try await self.pool.write { db in
+                let existed =
+                    try Bool.fetchOne(
+                        db, sql: "SELECT EXISTS (SELECT 1 FROM projects WHERE name = ?)", arguments: [project.name])
+                    ?? false
+                try db.execute(
+                    sql: """
+                        INSERT INTO projects (name, max_running, record) VALUES (?, ?, ?)
+                        ON CONFLICT (name) DO UPDATE SET max_running = excluded.max_running, record = excluded.record
+                        """,
+                    arguments: [project.name, project.maxRunningJobs, record])
+                return !existed
+            }
+        }
+    }
+
+    public func project(name: String) async throws -> Project? {
+        try await access {
+            try await self.pool.read { db in
+                try Data.fetchOne(db, sql: "SELECT record FROM projects WHERE name = ?", arguments: [name]).map {
+                    try Self.decoder.decode(Project.self, from: $0)
+                }
+            }
+        }
+    }
+
+    public func projects() async throws -> [Project] {
+        try await access {
+            try await self.pool.read { db in
+                try Data.fetchAll(db, sql: "SELECT record FROM projects ORDER BY name").map {
+                    try Self.decoder.decode(Project.self, from: $0)
+                }
+            }
+        }
+    }
+
+    public func createToken(_ token: AccessToken) async throws {
+        let record = try Self.encoder.encode(token)
+        try await access {
+            try await self.pool.write { db in
+                try db.execute(
+                    sql: "INSERT INTO tokens (id, hash, project, created, record) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [token.id, token.hash, token.project, token.createdAt.timeIntervalSince1970, record])
+            }
+        }
+    }
+
+    public func token(hash: String) async throws -> AccessToken? {
+        try await access {
+            try await self.pool.read { db in
+                try Data.fetchOne(db, sql: "SELECT record FROM tokens WHERE hash = ?", arguments: [hash]).map {
+                    try Self.decoder.decode(AccessToken.self, from: $0)
+                }
+            }
+        }
+    }
+
+    public func tokens(project: String?) async throws -> [AccessToken] {
+        try await access {
+            try await self.pool.read { db in
+                try Data.fetchAll(
+                    db,
+                    sql: "SELECT record FROM tokens WHERE ? IS NULL OR project = ? ORDER BY created, id",
+                    arguments: [project, project]
+                ).map { try Self.decoder.decode(AccessToken.self, from: $0) }
+            }
+        }
+    }
+
+    public func revokeToken(id: String, at date: Date) async throws -> AccessToken? {
+        try await access {
+            try await self.pool.write { db in
+                guard let data = try Data.fetchOne(db, sql: "SELECT record FROM tokens WHERE id = ?", arguments: [id])
+                else { return nil }
+                var token = try Self.decoder.decode(AccessToken.self, from: data)
+                if token.revokedAt == nil { token.revokedAt = date }
+                try db.execute(
+                    sql: "UPDATE tokens SET record = ? WHERE id = ?", arguments: [try Self.encoder.encode(token), id])
+                return token
+            }
+        }
+    }
+
+    public func appendAudit(_ entry: AuditEntry) async throws {
+        let record = try Self.encoder.encode(entry)
+        try await access {
+            try await self.pool.write { db in
+                try db.execute(
+                    sql: "INSERT INTO audit (time, project, record) VALUES (?, ?, ?)",
+                    arguments: [entry.time.timeIntervalSince1970, entry.project, record])
+            }
+        }
+    }
+
+    public func audit(project: String?, limit: Int, cursor: String?) async throws -> AuditPage {
+        let before = try AuditPage.position(before: cursor)
+        let rows = try await access {
+            try await self.pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql:
+                        "SELECT seq, record FROM audit WHERE seq < ? AND (? IS NULL OR project = ?) ORDER BY seq DESC LIMIT ?",
+                    arguments: [before, project, project, limit + 1]
+                ).map { (seq: $0["seq"] as Int64, record: $0["record"] as Data) }
+            }
+        }
+        let page = rows.prefix(limit)
+        return AuditPage(
+            entries: try page.map { try Self.decoder.decode(AuditEntry.self, from: $0.record) },
+            next: rows.count > page.count ? page.last.map { String($0.seq) } : nil)
+    }
+
+    public func pruneAudit(before date: Date) async throws -> Int {
+        try await access {
+            try await self.pool.write { db in
+                try db.execute(sql: "DELETE FROM audit WHERE time < ?", arguments: [date.timeIntervalSince1970])
+                return db.changesCount
+            }
+        }
+    }
+
+    public func queuedCount(project: String) async throws -> Int {
+        try await access {
+            try await self.pool.read { db in
+                try Int.fetchOne(
+                    db,
+                    sql:
+                        "SELECT count(*) FROM jobs WHERE phase = 'queued' AND status = 'running' AND node IS NULL AND project = ?",
+                    arguments: [project]) ?? 0
             }
         }
     }
@@ -716,23 +885,29 @@ public final class SQLiteJobStore: JobStore {
         lock.release(for: node)
     }
 
+    /// In ``ClaimOrder``'s order, in one transaction.
     public func claim(node: String, limit: Int) async throws -> [JobRecord] {
         guard limit > 0 else { return [] }
         return try await access {
             try await self.pool.write { db in
-                let rows = try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT \(Self.recordColumns) FROM jobs
-                        WHERE phase = 'queued' AND status = 'running' AND node IS NULL ORDER BY seq LIMIT ?
-                        """,
-                    arguments: [limit])
                 var records: [JobRecord] = []
-                for row in rows {
+                while records.count < limit, let head = try Row.fetchOne(db, sql: ClaimOrder.nextQueueSQL) {
+                    let priority: Int = head["priority"]
+                    let project: String = head["project"]
+                    guard
+                        let row = try Row.fetchOne(
+                            db,
+                            sql: """
+                                SELECT \(Self.recordColumns) FROM jobs WHERE phase = 'queued' AND status = 'running'
+                                AND node IS NULL AND priority = ? AND project = ? ORDER BY seq LIMIT 1
+                                """,
+                            arguments: [priority, project])
+                    else { break }
                     var record = try Self.record(row)
                     try db.execute(
                         sql: "UPDATE jobs SET node = ?, version = version + 1 WHERE id = ?",
                         arguments: [node, record.id])
+                    try db.execute(sql: ClaimOrder.takeTurnSQL, arguments: [project])
                     record.node = node
                     record.version += 1
                     records.append(record)

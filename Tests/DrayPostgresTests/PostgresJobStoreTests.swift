@@ -51,8 +51,14 @@ struct PostgresJobStoreTests {
             group.addTask { try await store.run() }
             defer { group.cancelAll() }
             try await store.migrate(upTo: 2)
+            // The job as that version wrote it: with the columns it had.
             let record = JobStoreContract.record()
-            try await store.create(record)
+            let (job, state) = (try JSONEncoder().encode(record.job), try JSONEncoder().encode(record.state))
+            try await store.client.query(
+                """
+                INSERT INTO jobs (id, job, state, total_steps, status, phase, steps_completed, created_at)
+                VALUES (\(record.id), \(job), \(state), 2, 'running', 'queued', 0, 0)
+                """)
             let lines = (0..<2345).map {
                 LogLine(step: $0 % 2, stream: $0 % 3 == 0 ? .stderr : .stdout, bytes: Array("line \($0)".utf8) + [0xFF])
             }

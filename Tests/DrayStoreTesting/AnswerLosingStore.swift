@@ -76,6 +76,21 @@ public final class AnswerLosingStore: JobStore {
         try await store.claim(node: node, limit: limit)
     }
     public func queuedCount() async throws -> Int { try await store.queuedCount() }
+    public func putProject(_ project: Project) async throws -> Bool { try await store.putProject(project) }
+    public func project(name: String) async throws -> Project? { try await store.project(name: name) }
+    public func projects() async throws -> [Project] { try await store.projects() }
+    public func createToken(_ token: AccessToken) async throws { try await store.createToken(token) }
+    public func token(hash: String) async throws -> AccessToken? { try await store.token(hash: hash) }
+    public func tokens(project: String?) async throws -> [AccessToken] { try await store.tokens(project: project) }
+    public func revokeToken(id: String, at date: Date) async throws -> AccessToken? {
+        try await store.revokeToken(id: id, at: date)
+    }
+    public func appendAudit(_ entry: AuditEntry) async throws { try await store.appendAudit(entry) }
+    public func audit(project: String?, limit: Int, cursor: String?) async throws -> AuditPage {
+        try await store.audit(project: project, limit: limit, cursor: cursor)
+    }
+    public func pruneAudit(before date: Date) async throws -> Int { try await store.pruneAudit(before: date) }
+    public func queuedCount(project: String) async throws -> Int { try await store.queuedCount(project: project) }
     public func requestStop(id: String, _ request: StopRequest) async throws -> Bool {
         try await store.requestStop(id: id, request)
     }

@@ -40,6 +40,10 @@ public struct JobStoreContract: Sendable {
         case webhookDeliveries
         case templateVersions
         case scheduleTicks
+        case priorityAndFairTurns
+        case projectQuotasBoundClaims
+        case tokensByHash
+        case auditAppendPageAndPrune
 
         public var testDescription: String { rawValue }
     }
@@ -86,6 +90,10 @@ public struct JobStoreContract: Sendable {
         case .webhookDeliveries: try await webhookDeliveries()
         case .templateVersions: try await templateVersions()
         case .scheduleTicks: try await scheduleTicks()
+        case .priorityAndFairTurns: try await priorityAndFairTurns()
+        case .projectQuotasBoundClaims: try await projectQuotasBoundClaims()
+        case .tokensByHash: try await tokensByHash()
+        case .auditAppendPageAndPrune: try await auditAppendPageAndPrune()
         }
     }
 
@@ -854,5 +862,122 @@ public struct JobStoreContract: Sendable {
         #expect(erased.job.environment?.first?.isSecret == true)
         #expect(try await store.job(id: other.id)?.job == other.job)
         await #expect(throws: DrayError.self) { try await store.update(id: "NOPE", job: record.job) }
+    }
+
+    // MARK: - Projects, tokens, the audit log
+
+    /// A new queued job of `project`, of `priority`.
+    private func queued(_ project: String, _ priority: Priority? = nil) async throws -> JobRecord {
+        var record = Self.record(steps: 1)
+        record.job.project = project
+        record.job.priority = priority
+        try await store.create(record)
+        return record
+    }
+
+    /// The claim takes the highest priority first, and between projects takes turns: a project
+    /// with many queued jobs does not starve one with few. Each project's jobs, oldest first.
+    func priorityAndFairTurns() async throws {
+        var a: [JobRecord] = []
+        for _ in 0..<6 { a.append(try await queued("a")) }
+        let b = [try await queued("b"), try await queued("b")]
+        let low = try await queued("c", .low)
+        let high = try await queued("a", .high)
+        #expect(try await store.queuedCount(project: "a") == 7)
+        #expect(try await store.queuedCount(project: "b") == 2)
+        #expect(try await store.queuedCount() == 10)
+        let summaries = try await store.list(JobListing(project: "b")).jobs
+        #expect(summaries.map(\.id) == b.map(\.id), "a list of one project's jobs")
+        #expect(summaries.allSatisfy { $0.project == "b" })
+        var order: [String] = []
+        while let claimed = try await store.claim(node: "n", limit: 1).first { order.append(claimed.id) }
+        let expected = [high, b[0], a[0], b[1], a[1], a[2], a[3], a[4], a[5], low].map(\.id)
+        #expect(order == expected, "high first, then a and b in turns, the low one last")
+        // A batch claim takes the same turns.
+        var more: [JobRecord] = []
+        for _ in 0..<3 { more.append(try await queued("a")) }
+        more.append(try await queued("b"))
+        let batch = try await store.claim(node: "n", limit: 4).map(\.id)
+        #expect(Set(batch) == Set(more.map(\.id)))
+        #expect(batch.prefix(2).contains(more[3].id), "b's job is among the first two of the batch")
+    }
+
+    /// A project's `maxRunningJobs` bounds its claimed jobs on every node; its other jobs wait
+    /// and another project's are claimed meanwhile.
+    func projectQuotasBoundClaims() async throws {
+        #expect(try await store.putProject(Project(name: "q", maxRunningJobs: 1, maxQueuedJobs: 5)))
+        #expect(try await store.putProject(Project(name: "q", maxRunningJobs: 1, maxQueuedJobs: 6)) == false)
+        #expect(try await store.project(name: "q")?.maxQueuedJobs == 6)
+        #expect(try await store.project(name: "none") == nil)
+        #expect(try await store.projects().map(\.name) == ["q"])
+        let first = try await queued("q")
+        let second = try await queued("q")
+        let other = try await queued("r")
+        let claimed = try await store.claim(node: "n", limit: 5)
+        #expect(Set(claimed.map(\.id)) == [first.id, other.id], "q's second job waits")
+        #expect(try await store.claim(node: "m", limit: 5).isEmpty, "on every node")
+        var done = try #require(claimed.first { $0.id == first.id })
+        done.state.complete()
+        try await store.update(id: done.id, state: done.state, owner: "n", version: done.version)
+        #expect(try await store.claim(node: "m", limit: 5).map(\.id) == [second.id], "once q's first ended")
+        // Lifting the quota frees the queue at once.
+        let third = try await queued("q")
+        #expect(try await store.claim(node: "m", limit: 5).isEmpty)
+        _ = try await store.putProject(Project(name: "q"))
+        #expect(try await store.claim(node: "m", limit: 5).map(\.id) == [third.id])
+    }
+
+    /// Tokens are found by their hash only, listed by project, and revoked for good.
+    func tokensByHash() async throws {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let read = AccessToken(
+            id: "t1", name: "ann", project: "p", scope: .read, hash: AccessToken.hash(of: "dray_one"), createdAt: now)
+        let admin = AccessToken(
+            id: "t2", name: "bob", project: "o", scope: .admin, hash: AccessToken.hash(of: "dray_two"),
+            createdAt: now.addingTimeInterval(1), expiresAt: now.addingTimeInterval(86400))
+        try await store.createToken(read)
+        try await store.createToken(admin)
+        #expect(try await store.token(hash: AccessToken.hash(of: "dray_one")) == read)
+        #expect(try await store.token(hash: AccessToken.hash(of: "dray_two")) == admin)
+        #expect(try await store.token(hash: AccessToken.hash(of: "dray_three")) == nil)
+        #expect(try await store.tokens(project: nil).map(\.id) == ["t1", "t2"])
+        #expect(try await store.tokens(project: "o").map(\.id) == ["t2"])
+        let revoked = try await store.revokeToken(id: "t1", at: now.addingTimeInterval(5))
+        #expect(revoked?.revokedAt == now.addingTimeInterval(5))
+        #expect(try await store.token(hash: read.hash)?.isLive(at: now.addingTimeInterval(6)) == false)
+        #expect(try await store.token(hash: admin.hash)?.isLive(at: now.addingTimeInterval(6)) == true)
+        #expect(try await store.token(hash: admin.hash)?.isLive(at: now.addingTimeInterval(86401)) == false)
+        #expect(try await store.revokeToken(id: "t9", at: now) == nil)
+    }
+
+    /// The audit log: newest first, in pages from a cursor, by project, pruned by age.
+    func auditAppendPageAndPrune() async throws {
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        for index in 0..<5 {
+            try await store.appendAudit(
+                AuditEntry(
+                    time: start.addingTimeInterval(Double(index)), action: "job.submit", outcome: "ok",
+                    project: index % 2 == 0 ? "even" : "odd", target: "job\(index)",
+                    token: .init(id: "t", name: "ann"), address: "127.0.0.1"))
+        }
+        let first = try await store.audit(project: nil, limit: 2, cursor: nil)
+        #expect(first.entries.map(\.target) == ["job4", "job3"])
+        #expect(first.entries.first?.token == .init(id: "t", name: "ann"))
+        let second = try await store.audit(project: nil, limit: 2, cursor: first.next)
+        #expect(second.entries.map(\.target) == ["job2", "job1"])
+        let last = try await store.audit(project: nil, limit: 2, cursor: second.next)
+        #expect(last.entries.map(\.target) == ["job0"])
+        #expect(last.next == nil)
+        #expect(
+            try await store.audit(project: "even", limit: 10, cursor: nil).entries.map(\.target) == [
+                "job4", "job2", "job0",
+            ])
+        await #expect(throws: DrayError.self) { try await store.audit(project: nil, limit: 2, cursor: "x") }
+        #expect(try await store.pruneAudit(before: start.addingTimeInterval(2)) == 2)
+        #expect(
+            try await store.audit(project: nil, limit: 10, cursor: nil).entries.map(\.target) == [
+                "job4", "job3", "job2",
+            ])
+        #expect(try await store.audit(project: "odd", limit: 10, cursor: nil).entries.map(\.target) == ["job3"])
     }
 }

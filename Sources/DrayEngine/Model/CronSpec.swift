@@ -43,8 +43,8 @@ public struct CronSpec: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// `1h30m`, `45s`, `2d`: whole seconds, or nil.
-    static func seconds(_ text: String) -> Int? {
+    /// `1h30m`, `45s`, `2d`: whole seconds, from 1 to a year's, or nil.
+    public static func seconds(_ text: String) -> Int? {
         var total = 0
         var number = ""
         for character in text {

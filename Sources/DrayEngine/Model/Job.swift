@@ -27,6 +27,11 @@ public struct Job: Codable, Sendable, Equatable {
     public var parallelism: Int?
     /// Addresses told when the job starts or ends (``Webhook``).
     public var webhooks: [Webhook]?
+    /// The project the job belongs to: its token's, or with the server's own token this field,
+    /// or `default`. The server writes it on every job it stores.
+    public var project: String?
+    /// How soon the job is claimed among the queued ones; nil is `normal`.
+    public var priority: Priority?
 
     public init(
         id: String? = nil,
@@ -170,7 +175,7 @@ extension Job {
 
 extension Job {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, name, environment, steps, timeout, streaming, durable, cache, parallelism, webhooks
+        case id, name, environment, steps, timeout, streaming, durable, cache, parallelism, webhooks, project, priority
     }
 
     /// Fields of the seed's answers that a client may send back; ignored without a warning.
@@ -191,5 +196,10 @@ extension Job {
         cache = try container.decodeIfPresent(Bool.self, forKey: .cache)
         parallelism = try container.decodeWholeIfPresent(forKey: .parallelism, as: "a whole number from 1 to 1000")
         webhooks = try container.decodeIfPresent([Webhook].self, forKey: .webhooks)
+        project = try container.decodeIfPresent(String.self, forKey: .project)
+        priority = try container.decodeIfPresent(Priority.self, forKey: .priority)
     }
+
+    /// The project the job belongs to; `default` for a job from before projects.
+    public var projectName: String { project ?? Project.defaultName }
 }

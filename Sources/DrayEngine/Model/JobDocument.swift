@@ -157,6 +157,7 @@ public enum JobDocument {
         problems += secondsProblems(job.timeout, path: "timeout")
         problems += lengthProblems(job.name, path: "name", limit: Limits.name)
         problems += Webhook.problems(in: job.webhooks)
+        if let project = job.project, let problem = Project.nameProblem(project) { problems.append(problem) }
         if job.durable == true, job.streaming != true {
             problems.append(
                 "durable applies to a streaming job (\"streaming\": true): other jobs spool every step already")

@@ -26,6 +26,8 @@ public struct Schedule: Codable, Sendable, Equatable {
     public var lastTick: Date?
     /// The job the last tick that ran made.
     public var lastJob: String?
+    /// The project the schedule and its jobs belong to; nil for `default`.
+    public var project: String?
 
     public init(
         id: String = UUID().uuidString, cron: String, timeZone: String = "UTC", job: Job? = nil,
@@ -53,9 +55,11 @@ public struct Schedule: Codable, Sendable, Equatable {
         public var params: [String: ParameterValue]?
         public var catchUp: CatchUp?
         public var overlap: Bool?
+        /// With the server's token: the project the schedule belongs to.
+        public var project: String?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case cron, timeZone, job, template, params, catchUp, overlap
+            case cron, timeZone, job, template, params, catchUp, overlap, project
         }
 
         public init(from decoder: any Decoder) throws {
@@ -68,6 +72,7 @@ public struct Schedule: Codable, Sendable, Equatable {
             params = try container.decodeIfPresent([String: ParameterValue].self, forKey: .params)
             catchUp = try container.decodeIfPresent(CatchUp.self, forKey: .catchUp)
             overlap = try container.decodeIfPresent(Bool.self, forKey: .overlap)
+            project = try container.decodeIfPresent(String.self, forKey: .project)
         }
     }
 

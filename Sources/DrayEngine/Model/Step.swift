@@ -141,7 +141,7 @@ extension Step {
 extension KeyedDecodingContainer {
     /// A whole number, read as any number so that `1.5` is refused naming its field ("must be
     /// `what`, not 1.5") rather than by the JSON decoder as "not valid JSON".
-    func decodeWholeIfPresent(forKey key: Key, as what: String) throws -> Int? {
+    public func decodeWholeIfPresent(forKey key: Key, as what: String) throws -> Int? {
         guard let number = try decodeIfPresent(Double.self, forKey: key) else { return nil }
         guard let whole = Int(exactly: number) else {
             throw DecodingError.dataCorruptedError(

@@ -5,7 +5,7 @@ import Foundation
 /// Clients written for the original Dray may send fields it ignored, so an unknown field is a
 /// warning, never an error, unless the caller asks for strictness. Each type's decoder reports
 /// the keys it was given beyond its own `CodingKeys` through the decoder's `userInfo`.
-final class UnknownFields: @unchecked Sendable {
+public final class UnknownFields: @unchecked Sendable {
     static let userInfoKey = CodingUserInfoKey(rawValue: "dray.unknownFields")!
 
     private let lock = NSLock()
@@ -16,7 +16,7 @@ final class UnknownFields: @unchecked Sendable {
 
     /// Records the keys of the object `decoder` is reading that are not in `known` nor in
     /// `ignored` (fields a client may echo back from an answer).
-    static func check(
+    public static func check(
         _ decoder: any Decoder, known: [String], ignored: Set<String> = [], object: String
     ) throws {
         guard let collector = decoder.userInfo[userInfoKey] as? UnknownFields else { return }

@@ -12,11 +12,14 @@ public struct JobListing: Sendable, Equatable {
     public var statuses: Set<JobStatus>
     /// Only jobs in one of these phases; empty for any.
     public var phases: Set<JobPhase>
+    /// Only the jobs of this project; nil for every project's.
+    public var project: String?
 
     public init(
         limit: Int? = nil, cursor: String? = nil, newestFirst: Bool = false, statuses: Set<JobStatus> = [],
-        phases: Set<JobPhase> = []
+        phases: Set<JobPhase> = [], project: String? = nil
     ) {
+        self.project = project
         self.limit = limit
         self.cursor = cursor
         self.newestFirst = newestFirst
@@ -24,9 +27,10 @@ public struct JobListing: Sendable, Equatable {
         self.phases = phases
     }
 
-    /// True when a job in `status` and `phase` is one this listing asks for.
-    public func matches(status: JobStatus, phase: JobPhase) -> Bool {
-        (statuses.isEmpty || statuses.contains(status)) && (phases.isEmpty || phases.contains(phase))
+    /// True when `summary`'s job is one this listing asks for.
+    public func matches(_ summary: JobSummary) -> Bool {
+        (statuses.isEmpty || statuses.contains(summary.status)) && (phases.isEmpty || phases.contains(summary.phase))
+            && (project == nil || project == summary.project)
     }
 
     /// The error for a cursor a store cannot read: the client's mistake, naming the field.

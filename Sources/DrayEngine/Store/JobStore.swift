@@ -28,7 +28,7 @@ public struct JobRecord: Sendable, Equatable {
 /// A store is a `Service`: its `run()` runs what it owns (PostgreSQL's connection pool) until
 /// graceful shutdown, and the application runs it before, and stops it after, everything that
 /// uses it. Once it runs, ``prepare()`` makes it ready (PostgreSQL's migrations).
-public protocol JobStore: JobQueue, DeliveryStore, TemplateStore, ScheduleStore, Service {
+public protocol JobStore: JobQueue, DeliveryStore, TemplateStore, ScheduleStore, AccessStore, Service {
     /// Makes the store ready to use, once its `run()` runs: creates or migrates its schema.
     func prepare() async throws
     /// Throws when the store cannot be reached; for readiness checks.

@@ -16,6 +16,8 @@ public struct JobSummary: Codable, Sendable, Equatable {
     public var createdAt: Date
     public var startedAt: Date?
     public var finishedAt: Date?
+    /// The project the job belongs to.
+    public var project: String = Project.defaultName
 
     public init(
         id: String, name: String?, status: JobStatus, phase: JobPhase, stepsCompleted: Int, totalSteps: Int,
@@ -35,14 +37,17 @@ public struct JobSummary: Codable, Sendable, Equatable {
     }
 
     /// The summary of a job of `totalSteps` steps named `name`, in `state`.
-    public init(id: String, name: String?, totalSteps: Int, state: JobState) {
+    public init(id: String, name: String?, totalSteps: Int, state: JobState, project: String? = nil) {
         self.init(
             id: id, name: name, status: state.status, phase: state.phase, stepsCompleted: state.stepsCompleted,
             totalSteps: totalSteps, currentStep: state.currentStep.map { $0 + 1 }, reason: state.reason,
             createdAt: state.createdAt, startedAt: state.startedAt, finishedAt: state.finishedAt)
+        self.project = project ?? Project.defaultName
     }
 
     public init(_ record: JobRecord) {
-        self.init(id: record.id, name: record.job.name, totalSteps: record.job.steps.count, state: record.state)
+        self.init(
+            id: record.id, name: record.job.name, totalSteps: record.job.steps.count, state: record.state,
+            project: record.job.projectName)
     }
 }

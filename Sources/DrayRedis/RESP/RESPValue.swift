@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// A RESP2 reply from Redis. Bulk strings are bytes: Redis never changes them.
@@ -25,6 +26,12 @@ public enum RESPValue: Sendable, Equatable {
     public var int: Int? {
         if case .integer(let value) = self { return value }
         return string.flatMap { Int($0) }
+    }
+
+    /// A bulk string's bytes; nil for a null and the rest.
+    public var data: Data? {
+        if case .bulkString(let bytes?) = self { return Data(bytes.readableBytesView) }
+        return nil
     }
 
     /// The elements of an array; nil for a null array and the rest.

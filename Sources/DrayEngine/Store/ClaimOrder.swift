@@ -1,0 +1,33 @@
+/// The order in which a claim takes queued jobs, the same in every store:
+/// - the highest ``Priority`` first;
+/// - among the projects with a job of that priority waiting, and under their
+///   `maxRunningJobs`, the one whose last turn came longest ago (a project that never had one
+///   first, then by name), so that a project with 10,000 queued jobs does not starve one with 10;
+/// - within that project and priority, the oldest job.
+/// Each claimed job gives its project a new turn, the store's next number.
+public enum ClaimOrder {
+    /// SQL for SQLite and PostgreSQL, over `jobs` (`priority`, `project`, `seq`), `projects`
+    /// (`name`, `max_running`) and `project_turns` (`project`, `turn`): the one `priority` and
+    /// `project` to claim from next, or no row.
+    public static let nextQueueSQL = """
+        WITH heads AS (
+            SELECT priority, project FROM jobs WHERE phase = 'queued' AND status = 'running' AND node IS NULL
+            GROUP BY priority, project
+        ), claimed AS (
+            SELECT project, count(*) AS n FROM jobs WHERE status = 'running' AND node IS NOT NULL GROUP BY project
+        )
+        SELECT h.priority, h.project FROM heads h
+        LEFT JOIN projects p ON p.name = h.project
+        LEFT JOIN claimed c ON c.project = h.project
+        LEFT JOIN project_turns t ON t.project = h.project
+        WHERE p.max_running IS NULL OR COALESCE(c.n, 0) < p.max_running
+        ORDER BY h.priority DESC, COALESCE(t.turn, 0), h.project LIMIT 1
+        """
+
+    /// SQL that gives `project` ($1 or ?) the next turn.
+    public static let takeTurnSQL = """
+        INSERT INTO project_turns (project, turn)
+        VALUES (?, (SELECT COALESCE(max(turn), 0) + 1 FROM project_turns))
+        ON CONFLICT (project) DO UPDATE SET turn = excluded.turn
+        """
+}
