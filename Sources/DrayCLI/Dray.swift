@@ -9,7 +9,7 @@ public struct Dray: AsyncParsableCommand {
         subcommands: [
             JobRun.self, Serve.self, JobSubmit.self, JobList.self, JobGet.self, JobLogs.self, JobCancel.self,
             JobResume.self, JobRemove.self, JobOutput.self, JobTap.self, JobValidate.self, HealthCheck.self,
-            ScheduleCommand.self, Completion.self,
+            ScheduleCommand.self, TokenCommand.self, AuditCommand.self, Completion.self,
         ]
     )
 

@@ -76,6 +76,11 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "How long the audit log's entries are kept (90d, 24h, or off: forever).", valueName: "duration"))
+    var keepAudit = DurationOption(Self.jobs.keepAudit)
+
+    @Option(
+        help: ArgumentHelp(
             "Keep at most this much of each job's log (100000, 512K, 10M, 1G, or off: everything): the first half as it comes, a line saying what was dropped, and the last half, held in memory until the job ends.",
             valueName: "bytes"))
     var maxLogBytes = ByteCountOption(argument: "off")!
@@ -441,6 +446,7 @@ struct Serve: AsyncParsableCommand {
             jobs.maxConcurrentSteps = maxConcurrentSteps ?? jobs.maxConcurrentSteps
             jobs.keepOutputs = keepOutputs.duration
             jobs.jobTTL = jobTTL.duration
+            jobs.keepAudit = keepAudit.duration
             jobs.maxLogBytes = maxLogBytes.bytes
             jobs.shutdownGrace = shutdownGrace.duration ?? jobs.shutdownGrace
             jobs.node = node

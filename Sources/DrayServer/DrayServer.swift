@@ -44,8 +44,8 @@ public enum DrayServer {
     /// The responder for the API: the seed's routes, also under any `/v{version}` prefix.
     public static func responder(
         service: JobService, configuration: Configuration, logger: Logger
-    ) -> some HTTPResponder<BasicRequestContext> {
-        let router = Router()
+    ) -> some HTTPResponder<DrayRequestContext> {
+        let router = Router(context: DrayRequestContext.self)
         if configuration.metrics { router.add(middleware: RequestMetricsMiddleware(metrics: service.metrics)) }
         router.add(middleware: ErrorMiddleware(logger: logger))
         // DNS rebinding reaches only a server on loopback: one beyond it asks for a token.
@@ -53,7 +53,11 @@ public enum DrayServer {
         router.add(
             middleware: BrowserGuardMiddleware(
                 allowedHosts: loopback ? Set(configuration.publicNames.map { $0.lowercased() }) : nil))
-        if let token = configuration.token { router.add(middleware: TokenMiddleware(token: token)) }
+        let store = service.store
+        router.add(
+            middleware: TokenMiddleware(
+                token: configuration.token, lookup: { try await store.token(hash: $0) },
+                audit: { await service.record($0) }))
         JobRoutes(
             service: service, maxBodyBytes: configuration.maxBodyBytes, openAPI: openAPI,
             metrics: configuration.metrics

@@ -15,6 +15,8 @@ extension JobService {
             template: definition.template, params: definition.params, catchUp: definition.catchUp ?? .one,
             overlap: definition.overlap ?? false)
         schedule.job?.id = nil
+        schedule.project = try ownProject(definition.project ?? definition.job?.project)
+        schedule.job?.project = schedule.project
         var problems: [String] = []
         do throws(DrayError) {
             _ = try schedule.clock()
@@ -27,7 +29,9 @@ extension JobService {
             problems += (JobDocument.problems(in: job) + policyProblems(in: job)).map { "job." + $0 }
         case (nil, let name?):
             do {
-                _ = try await template(name: name, version: nil).job(with: schedule.params ?? [:])
+                let stored = try await template(name: name, version: nil)
+                guard Caller.current.sees(stored.job.projectName) else { throw DrayError(.notFound, "") }
+                _ = try stored.job(with: schedule.params ?? [:])
             } catch let error as DrayError where error.code == .notFound {
                 problems.append("template \(name) does not exist: store it with PUT /templates/\(name) first")
             } catch let error as DrayError {
@@ -44,8 +48,9 @@ extension JobService {
         return schedule
     }
 
+    /// The schedules the caller sees.
     public func schedules() async throws -> [Schedule] {
-        try await store.schedules()
+        try await store.schedules().filter { Caller.current.sees($0.project ?? Project.defaultName) }
     }
 
     public func schedule(id: String) async throws -> Schedule {
@@ -88,6 +93,7 @@ extension JobService {
             return
         }
         job.id = nil
+        job.project = schedule.project ?? job.project
         let record = try await newRecord(
             job, traceParent: nil, template: template, schedule: ScheduleReference(id: schedule.id, tick: tick), id: id)
         try await store.create(record)
@@ -102,6 +108,7 @@ extension JobService {
         if let problem = JobTemplate.nameProblem(name) { throw DrayError(.invalidJob, problem) }
         var job = definition.job
         job.id = nil
+        job.project = try ownProject(job.project)
         let parameters = definition.parameters ?? TemplateParameters()
         let problems =
             JobTemplate.problems(job: job, parameters: parameters) + policyProblems(in: job).map { "job." + $0 }
@@ -122,9 +129,9 @@ extension JobService {
         return template
     }
 
-    /// Every template's latest version.
+    /// The latest version of every template the caller sees.
     public func templates() async throws -> [JobTemplate] {
-        try await store.templates()
+        try await store.templates().filter { Caller.current.sees($0.job.projectName) }
     }
 
     /// Deletes every version of a template; `notFound` when there is none. Its jobs stay.

@@ -30,6 +30,8 @@ public final class JobService: Service, Sendable {
         public var keepOutputs: Duration? = .seconds(24 * 3600)
         /// How long a finished job is kept at all; nil (the default): until deleted.
         public var jobTTL: Duration?
+        /// How long the audit log's entries are kept; nil: forever.
+        public var keepAudit: Duration? = .seconds(90 * 86400)
         /// How many bytes of each job's log are kept: the first half, a line that says what was
         /// dropped, and the last half (held until the job ends). nil (the default) keeps all.
         public var maxLogBytes: Int?
@@ -135,8 +137,8 @@ public final class JobService: Service, Sendable {
             store: store, runtime: runtime, node: node, keeper: keeper, running: running, endings: endings,
             logger: logger)
         sweeper = Sweeper(
-            store: store, keepOutputs: configuration.keepOutputs, jobTTL: configuration.jobTTL, running: running,
-            spools: spools, endings: endings, logger: logger)
+            store: store, keepOutputs: configuration.keepOutputs, jobTTL: configuration.jobTTL,
+            keepAudit: configuration.keepAudit, running: running, spools: spools, endings: endings, logger: logger)
     }
 
     /// Takes this node's lease (a store that holds one node refuses a second one), ends the jobs
@@ -275,8 +277,9 @@ public final class JobService: Service, Sendable {
         guard problems.isEmpty else {
             throw DrayError(.invalidJob, problems.joined(separator: "; "), problems: problems)
         }
-        var job = job
+        var job = try await placed(job)
         job.id = id
+        AuditNote.current?.set(target: id, project: job.project)
         var state = JobState(stepCount: job.steps.count)
         state.traceParent = traceParent
         state.template = template

@@ -36,6 +36,13 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .conflict: APIError(.conflict, error.message)
         case .gone: APIError(.gone, error.message)
         case .keyReused: APIError(.unprocessableContent, error.message)
+        case .forbidden: APIError(.forbidden, error.message)
+        case .quotaExceeded:
+            {
+                var answer = APIError(.tooManyRequests, error.message)
+                answer.headers[.retryAfter] = "5"
+                return answer
+            }()
         case .storage: APIError(.serviceUnavailable, error.message)
         default: APIError(.internalServerError, error.message)
         }

@@ -17,7 +17,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as APIError {
             return try error.response(from: request, context: context)
         } catch let error as DrayError {
-            if ![.invalidJob, .notFound, .conflict, .gone].contains(error.code) {
+            if ![.invalidJob, .notFound, .conflict, .gone, .keyReused, .forbidden, .quotaExceeded].contains(error.code)
+            {
                 logger.error("\(request.method) \(request.uri.path): \(error.message)")
             }
             return try APIError.from(error).response(from: request, context: context)

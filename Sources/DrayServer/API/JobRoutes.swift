@@ -15,8 +15,10 @@ struct JobRoutes: Sendable {
     /// False when the server was started with `--no-metrics`.
     let metrics: Bool
 
-    /// Registers every route of ``Routes/table`` with its handler.
-    func add(to router: Router<some RequestContext>) {
+    /// Registers every route of ``Routes/table`` with its handler, behind its ``Scope`` and
+    /// the caller's project, and records in the audit log each request that changes something
+    /// and each one refused.
+    func add(to router: Router<DrayRequestContext>) {
         for route in Routes.table {
             let path = RouterPath(
                 route.pattern.replacingOccurrences(of: "{id}", with: ":id").replacingOccurrences(
@@ -26,8 +28,49 @@ struct JobRoutes: Sendable {
                 let values = Routes.Path(
                     id: context.parameters.get("id") ?? "", step: context.parameters.get("step") ?? "",
                     name: context.parameters.get("name") ?? "")
-                return try await route.handle(self, request, values)
+                return try await authorized(route, request, values, address: context.clientAddress)
             }
+        }
+    }
+
+    /// Runs `route` when the caller's scope allows it and what its path names is the caller's
+    /// project's (else 403, or 404 as if it did not exist), then records it when it changes
+    /// something (every method but GET and HEAD) or was refused.
+    func authorized(_ route: Routes.Route, _ request: Request, _ path: Routes.Path, address: String?) async throws
+        -> Response
+    {
+        let caller = Caller.current
+        let changes = route.method != .get && route.method != .head
+        guard changes || caller.token != nil else { return try await route.handle(self, request, path) }
+        let note = AuditNote()
+        note.set(target: path.id.isEmpty ? (path.name.isEmpty ? nil : path.name) : path.id, project: caller.project)
+        let entry = { (outcome: String, detail: String?) in
+            AuditEntry(
+                action: route.action, outcome: outcome, project: note.project, target: note.target,
+                token: caller.token.map { .init(id: $0.id, name: $0.name) } ?? .server, address: address,
+                detail: detail)
+        }
+        do {
+            guard caller.scope >= route.scope else {
+                throw DrayError(
+                    .forbidden,
+                    "this token's scope is \(caller.scope.rawValue); \(route.method) \(route.pattern) needs \(route.scope.rawValue)"
+                )
+            }
+            if let project = try await service.targetProject(of: route.pattern, path) {
+                note.set(project: project)
+            }
+            let response = try await AuditNote.$current.withValue(note) { try await route.handle(self, request, path) }
+            if changes { await service.record(entry(response.status.code < 400 ? "ok" : "failed", nil)) }
+            return response
+        } catch let error as DrayError where [.forbidden, .notFound].contains(error.code) {
+            // A project's token that reaches for another's is refused; a 404 is only that.
+            let refused = error.code == .forbidden || error.cause is JobService.HiddenTarget
+            if changes || refused { await service.record(entry(refused ? "refused" : "failed", error.message)) }
+            throw error
+        } catch {
+            if changes { await service.record(entry("failed", "\(error)".prefix(500).description)) }
+            throw error
         }
     }
 
@@ -132,7 +175,7 @@ struct JobRoutes: Sendable {
     /// `status` and `phase` (each repeated or comma-separated). With `limit`, a page, and a
     /// `Link` to the next one (its `cursor`). Without, every job, streamed a page at a time.
     func list(_ request: Request) async throws -> Response {
-        var listing = try Self.listing(request.uri.queryParameters)
+        var listing = try service.visible(Self.listing(request.uri.queryParameters))
         guard listing.limit == nil else {
             let page = try await service.list(listing)
             var response = JSONResponse.make(json: SummaryJSON.array(page.jobs))
@@ -185,7 +228,15 @@ struct JobRoutes: Sendable {
         }
         listing.statuses = try values(query, "status", JobStatus.self)
         listing.phases = try values(query, "phase", JobPhase.self)
+        listing.project = try project(query)
         return listing
+    }
+
+    /// A list's `?project=`, checked; nil when not given.
+    static func project(_ query: Parameters) throws -> String? {
+        guard let project = query["project"].map(String.init) else { return nil }
+        if let problem = Project.nameProblem(project) { throw APIError(.badRequest, problem) }
+        return project
     }
 
     /// The values of a parameter that may repeat or list several, comma-separated.
@@ -210,6 +261,7 @@ struct JobRoutes: Sendable {
         if listing.newestFirst { query.append(("order", "desc")) }
         for status in listing.statuses.map(\.rawValue).sorted() { query.append(("status", status)) }
         for phase in listing.phases.map(\.rawValue).sorted() { query.append(("phase", phase)) }
+        if let project = listing.project { query.append(("project", project)) }
         if let cursor = listing.cursor { query.append(("cursor", cursor)) }
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")

@@ -58,7 +58,9 @@ enum SummaryJSON {
             buffer.writeStaticString(#"","finishedAt":""#)
             JSONResponse.writeDate(finished, to: &buffer)
         }
-        buffer.writeStaticString(#""}"#)
+        buffer.writeStaticString(#"","project":"#)
+        string(job.project, to: &buffer)
+        buffer.writeStaticString(#"}"#)
     }
 
     /// A JSON string: `"` and `\` escaped, and the control characters below U+0020.

@@ -4,11 +4,12 @@ import Logging
 
 /// Cleans up after finished jobs: frees the spools of jobs finished longer than `keepOutputs`
 /// ago (their secrets go too: they cannot be resumed), and deletes jobs finished longer than
-/// `jobTTL` ago.
+/// `jobTTL` ago, and the audit log's entries older than `keepAudit`.
 struct Sweeper: Sendable {
     let store: any JobStore
     let keepOutputs: Duration?
     let jobTTL: Duration?
+    let keepAudit: Duration?
     let running: RunningJobs
     let spools: Spools
     let endings: JobEndings
@@ -34,6 +35,14 @@ struct Sweeper: Sendable {
     func sweep(now: Date = Date()) async {
         if let ttl = jobTTL { await deleteOld(before: now.addingTimeInterval(-ttl.timeInterval)) }
         if let keep = keepOutputs { await freeSpools(before: now.addingTimeInterval(-keep.timeInterval)) }
+        if let keep = keepAudit {
+            do {
+                let pruned = try await store.pruneAudit(before: now.addingTimeInterval(-keep.timeInterval))
+                if pruned > 0 { logger.info("audit log: \(pruned) entries older than --keep-audit \(keep) removed") }
+            } catch {
+                logger.warning("cannot prune the audit log: \(error)")
+            }
+        }
     }
 
     private func deleteOld(before cutoff: Date) async {
