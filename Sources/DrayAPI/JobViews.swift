@@ -36,6 +36,10 @@ public struct JobView: Codable, Sendable {
     public var template: TemplateReference?
     /// The schedule, and its tick, that made the job.
     public var schedule: ScheduleReference?
+    /// The project the job belongs to.
+    public var project: String?
+    /// How soon it was claimed among the queued jobs: low, normal or high.
+    public var priority: Priority?
 
     /// An edge: from a step to a step that reads it (from 1), what it carried, and for a live
     /// pipe how long its producer was blocked and its consumer waited.
@@ -130,6 +134,8 @@ public struct JobView: Codable, Sendable {
         finishedAt = state.finishedAt
         environment = record.job.environment
         webhooks = record.job.webhooks
+        project = record.job.projectName
+        priority = record.job.priority
         steps = record.job.steps.enumerated().map { index, step in
             StepView(step: step, state: state.steps.indices.contains(index) ? state.steps[index] : StepState())
         }
