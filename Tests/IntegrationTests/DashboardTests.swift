@@ -130,6 +130,23 @@ struct DashboardTests {
         #expect(try await server.request(.GET, "/jobs").status == 401)
     }
 
+    @Test("a project's read token sees its project's jobs only, and is offered no action it may not take")
+    func readToken() async throws {
+        let token = "dashboard-\(UUID().uuidString)"
+        let server = try await ServerProcess.started(
+            "dashboard-read", arguments: ["--token-file", try AccessTests.file(token + "\n")])
+        defer { server.stop() }
+        let admin = ["Authorization": "Bearer \(token)"]
+        let made = try await server.request(
+            .POST, "/tokens", body: #"{"project":"alpha","scope":"read","name":"viewer"}"#, headers: admin)
+        let reader = try #require(made.json["token"] as? String)
+        let own = try await server.request(
+            .POST, "/jobs", body: #"{"project":"alpha","steps":[{"source":"dray/upper"}]}"#, headers: admin)
+        let id = try #require(own.json["id"] as? String)
+        _ = try await server.request(.POST, "/jobs", body: Self.wordJob, headers: admin)
+        _ = try await Self.browse("read-token", server, ["--job", id, "--token", reader])
+    }
+
     @Test("a finished job's page shows each step's bar, exit code and attempts, and why it failed")
     func jobPage() async throws {
         let server = try await ServerProcess.started("dashboard-job")

@@ -366,7 +366,29 @@ def scenario_schedules(driver, args):
     return {"next": next_run}
 
 
+def scenario_read_token(driver, args):
+    """A project's read token: its project's jobs only, no New job, no Cancel or Delete."""
+    driver.get(args.url + "/")
+    field = wait(driver, lambda d: next(iter(d.find_elements(By.ID, "token")), None), "the page asks for the token")
+    field.send_keys(args.token)
+    field.send_keys(Keys.ENTER)
+    row = f"tr[data-id='{args.job}']"
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, row), "the list shows the project's job")
+    check(text_of(driver, f"{row} td.project") == "alpha", "the job's project is shown")
+    check(len(driver.find_elements(By.CSS_SELECTOR, "tbody tr")) == 1, "no other project's job is listed")
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#project-filter option[value='alpha']"), "the switch shows the project")
+    switch = driver.find_element(By.ID, "project-filter")
+    check(not switch.is_enabled(), "a project's token cannot switch to another project")
+    links = [a for a in driver.find_elements(By.XPATH, "//a[text()='New job']") if a.is_displayed()]
+    check(not links, "a read token is offered no New job")
+    driver.get(f"{args.url}/#/jobs/{args.job}")
+    wait(driver, lambda d: text_of(d, ".summary .status") in ("running", "complete", "error"), "the job's page shows")
+    check(not driver.find_elements(By.CSS_SELECTOR, "div.actions button"), "a read token is offered no action")
+    return {}
+
+
 SCENARIOS = {
+    "read-token": (scenario_read_token, ["status of 401"]),
     "list": (scenario_list, []),
     "first-render": (scenario_first_render, []),
     "live-log": (scenario_live_log, []),

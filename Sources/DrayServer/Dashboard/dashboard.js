@@ -52,6 +52,28 @@ async function apiJSON(path, options) {
   return { body, response };
 }
 
+// --- Who the token is ----------------------------------------------------------------------
+
+const SCOPES = ["read", "submit", "admin"];
+let caller = null;
+
+/** The caller (GET /me), once per token: its project (none for the server's token) and scope. */
+async function whoAmI() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!caller || caller.token !== token) {
+    const { body } = await apiJSON("/me");
+    caller = { token, project: body.project || null, scope: body.scope };
+    // The header offers New job only to a token that may submit.
+    document.querySelectorAll("[data-needs]").forEach((node) => (node.hidden = !may(node.dataset.needs)));
+  }
+  return caller;
+}
+
+/** True when the caller's scope is `scope` or more; the server refuses the rest anyway. */
+function may(scope) {
+  return caller !== null && SCOPES.indexOf(caller.scope) >= SCOPES.indexOf(scope);
+}
+
 // --- Small helpers -------------------------------------------------------------------------
 
 /** An element with attributes and children; strings become text nodes. */
@@ -174,6 +196,8 @@ function showTokenForm(refused) {
           event.preventDefault();
           sessionStorage.setItem(TOKEN_KEY, input.value.trim());
           forget.hidden = false;
+          // The form goes: a refused token brings a new one that says so.
+          show(el("p", { text: "Checking the token…" }));
           route();
         },
       },
@@ -196,6 +220,7 @@ forget.addEventListener("click", () => {
 
 function listView(params) {
   const status = params.get("status") || "";
+  const project = params.get("project") || "";
   const cursors = [null];
   let timer = null;
   let stopped = false;
@@ -203,11 +228,33 @@ function listView(params) {
 
   const filter = el(
     "select",
-    { id: "status-filter", onchange: () => (location.hash = filter.value ? `#/?status=${filter.value}` : "#/") },
+    { id: "status-filter", onchange: () => go({ status: filter.value }) },
     ["", "running", "complete", "error"].map((value) =>
       el("option", { value, selected: value === status, text: value || "all" }),
     ),
   );
+  const projects = el("select", { id: "project-filter", onchange: () => go({ project: projects.value }) }, el("option", { value: "", text: "all" }));
+  const newJob = el("a", { href: "#/new", text: "New job", hidden: !may("submit") });
+
+  /** The list's address with `change` applied to its filters. */
+  function go(change) {
+    const query = new URLSearchParams({ status, project, ...change });
+    for (const [key, value] of [...query]) if (!value) query.delete(key);
+    location.hash = query.toString() ? `#/?${query}` : "#/";
+  }
+
+  /** The project switch: every project the caller sees; a project's token sees its own only. */
+  async function fillProjects() {
+    const me = await whoAmI();
+    const { body } = await apiJSON("/projects");
+    const names = new Set(body.projects.map((p) => p.name));
+    names.add(me.project || "default");
+    if (project) names.add(project);
+    const options = [...names].sort().map((name) => el("option", { value: name, selected: name === project, text: name }));
+    if (me.project) projects.replaceChildren(...options);
+    else projects.replaceChildren(el("option", { value: "", text: "all" }), ...options);
+    projects.disabled = me.project !== null;
+  }
   const body = el("tbody");
   const table = el(
     "table",
@@ -219,7 +266,7 @@ function listView(params) {
       el(
         "tr",
         {},
-        ["Name", "ID", "Status", "Phase", "Step", "Duration", "Created"].map((name) =>
+        ["Name", "ID", "Project", "Status", "Phase", "Step", "Duration", "Created"].map((name) =>
           el("th", { scope: "col", class: `col-${name.toLowerCase()}`, text: name }),
         ),
       ),
@@ -248,8 +295,10 @@ function listView(params) {
       { class: "toolbar" },
       el("label", { for: "status-filter", text: "Status" }),
       filter,
+      el("label", { for: "project-filter", text: "Project" }),
+      projects,
       el("span", { class: "grow" }),
-      el("a", { href: "#/new", text: "New job" }),
+      newJob,
     ),
     problem,
     el("div", { class: "table-wrap" }, table, empty),
@@ -262,6 +311,7 @@ function listView(params) {
       { "data-id": job.id, "data-json": JSON.stringify(job) },
       el("td", { class: "name", text: job.name || "" }),
       el("td", { class: "id" }, el("a", { href: `#/jobs/${encodeURIComponent(job.id)}`, class: "mono", text: job.id.slice(0, 8), "aria-label": `Job ${job.id}` })),
+      el("td", { class: "project", text: job.project || "" }),
       el("td", { class: "status-cell" }, statusBadge(job)),
       el("td", { class: "phase", text: job.reason && job.reason !== "failed" ? `${job.phase} (${job.reason})` : job.phase }),
       el("td", { class: "step", text: stepOf(job) }),
@@ -274,6 +324,7 @@ function listView(params) {
     clearTimeout(timer);
     const query = new URLSearchParams({ limit: PAGE_SIZE, order: "desc" });
     if (status) query.set("status", status);
+    if (project) query.set("project", project);
     const cursor = cursors[cursors.length - 1];
     if (cursor) query.set("cursor", cursor);
     try {
@@ -311,6 +362,7 @@ function listView(params) {
     if (!stopped) timer = setTimeout(refresh, LIST_POLL_MS);
   }
 
+  fillProjects().catch(() => {});
   refresh();
   return {
     stop() {
@@ -664,13 +716,16 @@ function jobView(id) {
 
   function renderActions(job) {
     const buttons = [];
-    if (job.status === "running") {
+    // A read token is offered no action: the server would refuse it.
+    if (may("submit") && job.status === "running") {
       buttons.push(confirmed("Cancel", "Cancel this job? Its step is stopped and the job ends in error.", () => act("cancel"), true));
     }
-    if (job.status === "error") {
+    if (may("submit") && job.status === "error") {
       buttons.push(confirmed("Resume", "Resume this job from the step that failed?", () => act("resume")));
     }
-    buttons.push(confirmed("Delete", "Delete this job, its log and its output? This cannot be undone.", () => act("delete"), true));
+    if (may("submit")) {
+      buttons.push(confirmed("Delete", "Delete this job, its log and its output? This cannot be undone.", () => act("delete"), true));
+    }
     actions.replaceChildren(...buttons);
     downloadOutput.hidden = job.status !== "complete";
     // Only a running job's log grows: a finished one has no end to follow and nothing to pause.
@@ -1042,7 +1097,9 @@ function schedulesView() {
 
   function row(schedule) {
     const runs = schedule.template ? `template ${schedule.template}` : (schedule.job && schedule.job.name) || "job";
-    const button = el("button", { type: "button", text: schedule.paused ? "Resume" : "Pause", onclick: () => toggle(schedule) });
+    const button = may("submit")
+      ? el("button", { type: "button", text: schedule.paused ? "Resume" : "Pause", onclick: () => toggle(schedule) })
+      : el("span", { text: "—" });
     return el(
       "tr",
       { "data-id": schedule.id },
@@ -1092,7 +1149,19 @@ function stopView() {
   view = null;
 }
 
-function route() {
+let routeTurn = 0;
+
+async function route() {
+  const turn = ++routeTurn;
+  stopView();
+  try {
+    // Who the token is, before any view offers an action.
+    await whoAmI();
+  } catch (error) {
+    if (error instanceof Unauthorized) return;
+  }
+  // Another route began meanwhile: it shows its view.
+  if (turn !== routeTurn) return;
   stopView();
   document.title = "Dray";
   const hash = location.hash || "#/";
