@@ -246,7 +246,10 @@ public final class JobService: Service, Sendable {
         _ job: Job, idempotency: IdempotencyKey, traceParent: String? = nil, template: TemplateReference? = nil
     ) async throws -> (record: JobRecord, replayed: Bool) {
         let record = try await newRecord(job, traceParent: traceParent, template: template)
-        switch try await store.create(record, idempotency: idempotency) {
+        // Each project has keys of its own: another project's key names none of its jobs.
+        var scoped = idempotency
+        if record.job.projectName != Project.defaultName { scoped.key = "\(record.job.projectName)/\(idempotency.key)" }
+        switch try await store.create(record, idempotency: scoped) {
         case .created:
             await submitted(record)
             return (record, false)
