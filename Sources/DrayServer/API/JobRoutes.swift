@@ -399,6 +399,10 @@ struct JobRoutes: Sendable {
 
     /// `DELETE /cache`: empties the node's cache; says what was dropped.
     func clearCache() async throws -> Response {
+        // The cache serves every project: a project's admin does not empty it for the others.
+        guard Caller.current.token == nil else {
+            throw DrayError(.forbidden, "only the server's token empties the step cache, which every project shares")
+        }
         let dropped = try await cache().clear()
         return JSONResponse.make(["entriesDropped": Int64(dropped.entries), "bytesDropped": dropped.bytes])
     }
