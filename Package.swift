@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "dray", targets: ["dray"]),
+        .executable(name: "dray-bench", targets: ["DrayBench"]),
         .library(name: "DrayEngine", targets: ["DrayEngine"]),
         .library(name: "DockerClient", targets: ["DockerClient"]),
         .library(name: "DrayDocker", targets: ["DrayDocker"]),
@@ -201,6 +202,11 @@ let package = Package(
         .executableTarget(
             name: "dray",
             dependencies: ["DrayCLI"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "DrayBench",
+            dependencies: ["DrayEngine", "DraySQLite", "DrayRedis", "DrayPostgres"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
