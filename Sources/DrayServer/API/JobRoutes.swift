@@ -69,7 +69,8 @@ struct JobRoutes: Sendable {
             if changes || refused { await service.record(entry(refused ? "refused" : "failed", error.message)) }
             throw error
         } catch {
-            if changes { await service.record(entry("failed", "\(error)".prefix(500).description)) }
+            let detail = (error as? APIError)?.message ?? "\(error)"
+            if changes { await service.record(entry("failed", String(detail.prefix(500)))) }
             throw error
         }
     }
