@@ -45,6 +45,29 @@ public struct JobSummary: Codable, Sendable, Equatable {
         self.project = project ?? Project.defaultName
     }
 
+    enum CodingKeys: String, CodingKey {
+        case id, name, status, phase, stepsCompleted, totalSteps, currentStep, reason, createdAt, startedAt,
+            finishedAt, project
+    }
+
+    /// Reads a summary; one from a server before projects, without `project`, is `default`'s.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try container.decode(String.self, forKey: .id),
+            name: try container.decodeIfPresent(String.self, forKey: .name),
+            status: try container.decode(JobStatus.self, forKey: .status),
+            phase: try container.decode(JobPhase.self, forKey: .phase),
+            stepsCompleted: try container.decode(Int.self, forKey: .stepsCompleted),
+            totalSteps: try container.decode(Int.self, forKey: .totalSteps),
+            currentStep: try container.decodeIfPresent(Int.self, forKey: .currentStep),
+            reason: try container.decodeIfPresent(FailureReason.self, forKey: .reason),
+            createdAt: try container.decode(Date.self, forKey: .createdAt),
+            startedAt: try container.decodeIfPresent(Date.self, forKey: .startedAt),
+            finishedAt: try container.decodeIfPresent(Date.self, forKey: .finishedAt))
+        project = try container.decodeIfPresent(String.self, forKey: .project) ?? Project.defaultName
+    }
+
     public init(_ record: JobRecord) {
         self.init(
             id: record.id, name: record.job.name, totalSteps: record.job.steps.count, state: record.state,
