@@ -114,7 +114,9 @@ extension JobService {
         let project: String?
         let missing: DrayError
         if pattern.hasPrefix("/jobs/{id}") {
-            project = try await store.job(id: path.id)?.job.projectName
+            let record = try await store.job(id: path.id)
+            if let record { AuditNote.current?.remember(record) }
+            project = record?.job.projectName
             missing = DrayError.noJob(path.id)
         } else if pattern.hasPrefix("/schedules/{id}") {
             project = try await store.schedule(id: path.id).map { $0.project ?? Project.defaultName }
@@ -181,6 +183,19 @@ extension JobService {
 /// learns the target (a new job's id) and its project.
 final class AuditNote: Sendable {
     private let state = Mutex<(target: String?, project: String?)>((nil, nil))
+    /// The job the project check read, for the handler's first read of it: one read, not two.
+    private let record = Mutex<JobRecord?>(nil)
+
+    func remember(_ read: JobRecord) { record.withLock { $0 = read } }
+
+    /// The job read for the project check, once; nil when it was another or is taken.
+    func takeRecord(id: String) -> JobRecord? {
+        record.withLock { read in
+            guard read?.id == id else { return nil }
+            defer { read = nil }
+            return read
+        }
+    }
 
     var target: String? { state.withLock { $0.target } }
     var project: String? { state.withLock { $0.project } }

@@ -164,8 +164,10 @@ public final class JobService: Service, Sendable {
         return problems
     }
 
-    /// A job's record.
+    /// A job's record: the one this request read a moment ago to check its project, when it
+    /// did (once), else the store's.
     public func job(id: String) async throws -> JobRecord {
+        if let read = AuditNote.current?.takeRecord(id: id) { return read }
         guard let record = try await store.job(id: id) else { throw DrayError.noJob(id) }
         return record
     }

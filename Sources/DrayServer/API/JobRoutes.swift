@@ -57,10 +57,12 @@ struct JobRoutes: Sendable {
                     "this token's scope is \(caller.scope.rawValue); \(route.method) \(route.pattern) needs \(route.scope.rawValue)"
                 )
             }
-            if let project = try await service.targetProject(of: route.pattern, path) {
-                note.set(project: project)
+            let response = try await AuditNote.$current.withValue(note) {
+                if let project = try await service.targetProject(of: route.pattern, path) {
+                    note.set(project: project)
+                }
+                return try await route.handle(self, request, path)
             }
-            let response = try await AuditNote.$current.withValue(note) { try await route.handle(self, request, path) }
             if changes { await service.record(entry(response.status.code < 400 ? "ok" : "failed", nil)) }
             return response
         } catch let error as DrayError where [.forbidden, .notFound].contains(error.code) {
