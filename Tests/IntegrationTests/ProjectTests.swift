@@ -164,7 +164,7 @@ struct ProjectTests {
         #expect((bad.json["error"] as? String)?.contains("maxRunningJobs") == true, "\(bad.json)")
         let alpha = try await admin.token(project: "alpha", scope: "submit", name: "bob")
 
-        let first = try await alpha.submit("sleep 3")
+        let first = try await alpha.submit("sleep 120")
         _ = try await Self.wait(admin, first) { $0["phase"] as? String == "running" }
         let second = try await alpha.submit("echo second")
         // The queue is full now: one waits.
@@ -177,6 +177,8 @@ struct ProjectTests {
         _ = try await Self.wait(admin, other) { $0["status"] as? String == "complete" }
         #expect(try await admin.call(.GET, "/jobs/\(second)").json["phase"] as? String == "queued")
         #expect(try await admin.call(.GET, "/jobs/\(first)").json["phase"] as? String == "running")
+        // Once the first ends, the second runs.
+        #expect(try await alpha.call(.POST, "/jobs/\(first)/cancel").status == 200)
         let done = try await Self.wait(admin, second) { $0["status"] as? String == "complete" }
         let firstEnded = try await admin.call(.GET, "/jobs/\(first)").json["finishedAt"] as? String
         #expect(
@@ -205,13 +207,15 @@ struct ProjectTests {
         let a = try await admin.token(project: "a", scope: "submit", name: "a-robot")
         let b = try await admin.token(project: "b", scope: "submit", name: "b-robot")
         // The one slot is busy while the queues fill.
-        let blocker = try await admin.submit("sleep 4")
+        let blocker = try await admin.submit("sleep 120")
         _ = try await Self.wait(admin, blocker) { $0["phase"] as? String == "running" }
         var aJobs: [String] = []
         for index in 0..<200 { aJobs.append(try await a.submit("echo a\(index)")) }
         var bJobs: [String] = []
         for index in 0..<5 { bJobs.append(try await b.submit("echo b\(index)")) }
         #expect(try await admin.call(.GET, "/jobs/\(blocker)").json["phase"] as? String == "running")
+        // Every queue is full: the slot frees, and the claims take turns.
+        #expect(try await admin.call(.POST, "/jobs/\(blocker)/cancel").status == 200)
         var bStarts: [String] = []
         for id in bJobs {
             let state = try await Self.wait(admin, id) { $0["status"] as? String == "complete" }
