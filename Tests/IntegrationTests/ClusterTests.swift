@@ -31,12 +31,12 @@ struct ClusterTests {
 
     /// Waits until `condition` holds for job `id` as `node` reads it; 60 s at most.
     static func wait(
-        _ node: ServerProcess, _ id: String, until condition: ([String: Any]) -> Bool,
-        sourceLocation: SourceLocation = #_sourceLocation
+        _ node: ServerProcess, _ id: String, headers: [String: String] = [:],
+        until condition: ([String: Any]) -> Bool, sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> [String: Any] {
         var state: [String: Any] = [:]
         for _ in 0..<600 {
-            state = try await node.request(.GET, "/jobs/\(id)").json
+            state = try await node.request(.GET, "/jobs/\(id)", headers: headers).json
             if condition(state) { return state }
             try await Task.sleep(for: .milliseconds(100))
         }

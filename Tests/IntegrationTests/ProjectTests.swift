@@ -58,14 +58,9 @@ struct ProjectTests {
         _ admin: Client, _ id: String, sourceLocation: SourceLocation = #_sourceLocation,
         until condition: ([String: Any]) -> Bool
     ) async throws -> [String: Any] {
-        var state: [String: Any] = [:]
-        for _ in 0..<600 {
-            state = try await admin.call(.GET, "/jobs/\(id)").json
-            if condition(state) { return state }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        Issue.record("job \(id) did not get there within 60 s: \(state)", sourceLocation: sourceLocation)
-        return state
+        try await ClusterTests.wait(
+            admin.server, id, headers: ["Authorization": "Bearer \(admin.token)"], until: condition,
+            sourceLocation: sourceLocation)
     }
 
     @Test(
