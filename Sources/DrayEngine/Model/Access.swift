@@ -22,7 +22,6 @@ public enum Priority: String, Codable, Sendable, CaseIterable {
     /// The order the stores keep: 0, 1, 2.
     public var rank: Int { Self.allCases.firstIndex(of: self)! }
 
-    public init(rank: Int) { self = Self.allCases[max(0, min(2, rank))] }
 }
 
 /// A project: the jobs, schedules, templates and tokens of one team, and its quotas.
@@ -146,10 +145,7 @@ public struct AccessToken: Codable, Sendable, Equatable {
     /// What a token's text is kept as: its SHA-256 in hex. A token holds 256 random bits, so
     /// no salt or slow hash is needed: there is nothing to guess.
     public static func hash(of token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        SHA256.hash(data: Data(token.utf8)).hex
     }
 
     /// Tokens Dray makes start with this, so that a leaked one is easy to find in a scan.
