@@ -29,7 +29,8 @@ struct ScheduleTests {
         defer { for node in nodes { node.stop() } }
 
         let created = try await nodes[0].request(
-            .POST, "/schedules", body: #"{"cron":"@every 2s","job":\#(ServerProcess.shellJob("echo tick"))}"#)
+            .POST, "/schedules",
+            body: #"{"cron":"@every 2s","overlap":true,"job":\#(ServerProcess.shellJob("echo tick"))}"#)
         #expect(created.status == 201, "\(created.json)")
         let id = try #require(created.json["id"] as? String)
         #expect(created.json["nextRunAt"] is String)
