@@ -64,6 +64,8 @@ public struct JobView: Codable, Sendable {
         /// Each attempt's exit code (null for one that timed out), for a step with `retries`.
         public var attempts: [Int32?]?
         public var startedAt: Date?
+        /// When the first byte its container wrote was read.
+        public var firstByteAt: Date?
         public var finishedAt: Date?
         public var outputBytes: Int64?
         /// The newlines of what it passed on.
@@ -72,7 +74,7 @@ public struct JobView: Codable, Sendable {
         public var cached: CacheOrigin?
 
         private enum CodingKeys: String, CodingKey {
-            case status, exitCode, attempts, startedAt, finishedAt, outputBytes, outputLines, cached
+            case status, exitCode, attempts, startedAt, firstByteAt, finishedAt, outputBytes, outputLines, cached
         }
 
         public init(step: Step, state: StepState) {
@@ -82,6 +84,7 @@ public struct JobView: Codable, Sendable {
             exitCode = state.exitCode
             attempts = state.attempts
             startedAt = state.startedAt
+            firstByteAt = state.firstByteAt
             finishedAt = state.finishedAt
             outputBytes = state.outputBytes
             outputLines = state.outputLines
@@ -96,6 +99,7 @@ public struct JobView: Codable, Sendable {
             try container.encodeIfPresent(exitCode, forKey: .exitCode)
             try container.encodeIfPresent(attempts, forKey: .attempts)
             try container.encodeIfPresent(startedAt, forKey: .startedAt)
+            try container.encodeIfPresent(firstByteAt, forKey: .firstByteAt)
             try container.encodeIfPresent(finishedAt, forKey: .finishedAt)
             try container.encodeIfPresent(outputBytes, forKey: .outputBytes)
             try container.encodeIfPresent(outputLines, forKey: .outputLines)
@@ -109,6 +113,7 @@ public struct JobView: Codable, Sendable {
             exitCode = try container.decodeIfPresent(Int32.self, forKey: .exitCode)
             attempts = try container.decodeIfPresent([Int32?].self, forKey: .attempts)
             startedAt = try container.decodeIfPresent(Date.self, forKey: .startedAt)
+            firstByteAt = try container.decodeIfPresent(Date.self, forKey: .firstByteAt)
             finishedAt = try container.decodeIfPresent(Date.self, forKey: .finishedAt)
             outputBytes = try container.decodeIfPresent(Int64.self, forKey: .outputBytes)
             outputLines = try container.decodeIfPresent(Int64.self, forKey: .outputLines)

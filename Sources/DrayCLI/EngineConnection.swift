@@ -18,11 +18,13 @@ struct EngineConnection: Sendable {
     ///   - logins: The registry logins a pull sends.
     ///   - labels: Put on every container, beside the job's.
     ///   - sandbox: Run each job's steps in a sandbox of their own (`--no-sandbox` turns it off).
+    ///   - spareSandbox: Keep a started sandbox ready for the next job (a server: the runtime
+    ///     lives across jobs), removed at ``shutdown()``.
     ///   - observe: Told of each engine call and how long it took, for the metrics.
     ///   - patience: How long to wait for an engine that cannot be reached (it may be starting).
     static func open(
         environment: [String: String], logins: RegistryLogins?, labels: [String: String] = [:], sandbox: Bool,
-        logger: Logger = Logger(label: "dray.docker"),
+        spareSandbox: Bool = false, logger: Logger = Logger(label: "dray.docker"),
         observe: (@Sendable (_ call: String, _ duration: Duration) -> Void)? = nil,
         waiting patience: Duration = .zero
     ) async throws -> EngineConnection {
@@ -41,9 +43,14 @@ struct EngineConnection: Sendable {
             }
         }
         let client = connected!
+        let runtime = DockerRuntime(
+            client: client, logins: logins, labels: labels, sandbox: sandbox, spareSandbox: spareSandbox)
         return EngineConnection(
-            runtime: DockerRuntime(client: client, logins: logins, labels: labels, sandbox: sandbox),
-            endpoint: "\(client.endpoint)", close: { try? await client.shutdown() })
+            runtime: runtime, endpoint: "\(client.endpoint)",
+            close: {
+                await runtime.shutdown()
+                try? await client.shutdown()
+            })
     }
 
     /// Closes the connection to the engine.

@@ -439,6 +439,7 @@ struct Serve: AsyncParsableCommand {
         if !noMetrics { observe = { @Sendable call, duration in metrics.engineCall(call, duration: duration) } }
         let engine = try await EngineConnection.open(
             environment: environment, logins: logins, labels: ["dray.node": node], sandbox: !noSandbox,
+            spareSandbox: true,
             logger: logger, observe: observe, waiting: .seconds(30))
         do {
             var jobs = JobService.Configuration()

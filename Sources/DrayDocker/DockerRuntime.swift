@@ -15,6 +15,8 @@ public struct DockerRuntime: ContainerRuntime {
     public let client: DockerClient
     /// Removals of finished containers still under way, by job.
     private let removals = Removals()
+    /// Containers made ahead of their step (see ``prepare(_:)``), by job and step.
+    private let ahead = Ahead()
 
     /// Where registry logins come from; nil sends none.
     public let logins: RegistryLogins?
@@ -26,15 +28,24 @@ public struct DockerRuntime: ContainerRuntime {
     /// own, as `docker run` does.
     private let sandboxes: Sandboxes?
 
-    /// - Parameter sandbox: Whether each job gets a sandbox container whose network its steps
-    ///   join (see ``Sandboxes``), rather than a network of its own per step.
+    /// - Parameters:
+    ///   - sandbox: Whether each job gets a sandbox container whose network its steps join (see
+    ///     ``Sandboxes``), rather than a network of its own per step.
+    ///   - spareSandbox: Whether a started sandbox is kept ready for the next job (a server's
+    ///     runtime, which ``shutdown()`` ends).
     public init(
-        client: DockerClient, logins: RegistryLogins? = nil, labels: [String: String] = [:], sandbox: Bool = true
+        client: DockerClient, logins: RegistryLogins? = nil, labels: [String: String] = [:], sandbox: Bool = true,
+        spareSandbox: Bool = false
     ) {
         self.client = client
         self.logins = logins
         self.labels = labels
-        sandboxes = sandbox ? Sandboxes(client: client, labels: labels) : nil
+        sandboxes = sandbox ? Sandboxes(client: client, labels: labels, keepsSpare: spareSandbox) : nil
+    }
+
+    /// Removes what the runtime keeps between jobs (the spare sandbox), for the server's stop.
+    public func shutdown() async {
+        await sandboxes?.removeSpare()
     }
 
     public func prepareImage(
@@ -96,25 +107,53 @@ public struct DockerRuntime: ContainerRuntime {
         return request
     }
 
-    public func run(_ spec: ContainerSpec, output: (OutputChunk) async throws -> Void) async throws -> Int32 {
-        // The create call is not canceled half-way: the engine might create a container whose id
-        // we would never learn, and could not remove.
-        let client = self.client
+    /// The create call for `spec` on this engine: with the node's labels, and the job's sandbox.
+    private func request(for spec: ContainerSpec) async -> ContainerCreateRequest {
         var request = Self.createRequest(spec, keepingLog: client.isPodman)
         request.labels.merge(labels) { step, _ in step }
         if spec.options.network == nil, let sandboxes, let job = spec.labels["dray.job"] {
             request.hostConfig.networkMode = await sandboxes.networkMode(job: job)
         }
-        let created = await Task { try await client.createContainer(request) }.result
-        let id: String
-        switch created {
-        case .success(let created):
-            id = created
-            for orphan in removals.takeKeptForLater() {
-                Task { await self.remove(orphan) }
-            }
-        case .failure(let error):
-            throw DrayError(.runtime, "cannot create a container of \(spec.image): \(error)", cause: error)
+        return request
+    }
+
+    /// Creates the container of `spec` now, in the background (with the job's sandbox, when it
+    /// has none yet), for ``run(_:output:)`` to start when it is asked for the same container.
+    public func prepare(_ spec: ContainerSpec) {
+        guard let job = spec.labels["dray.job"], let step = spec.labels["dray.step"] else { return }
+        let client = self.client
+        // Not canceled with the caller: a container made is always known, and removed.
+        let made = Task<Made, Never> {
+            let request = await self.request(for: spec)
+            return Made(request: request, id: try? await client.createContainer(request))
+        }
+        if let replaced = ahead.put(made, job: job, step: step) { discard(replaced, job: job) }
+    }
+
+    public func run(_ spec: ContainerSpec, output: (OutputChunk) async throws -> Void) async throws -> Int32 {
+        let request = await request(for: spec)
+        // A container made ahead for this very call is taken; one made for another is removed.
+        var made: String?
+        if let job = spec.labels["dray.job"], let step = spec.labels["dray.step"],
+            let ahead = ahead.take(job: job, step: step)
+        {
+            let early = await ahead.value
+            if early.request == request { made = early.id } else { discard(ahead, job: job) }
+        }
+        var id: String
+        if let made { id = made } else { id = try await create(request, of: spec) }
+        // A step in the job's sandbox starts once the sandbox runs; if it could not start, the
+        // step gets a network of its own.
+        if let sandboxes, let job = spec.labels["dray.job"], request.hostConfig.networkMode != spec.options.network,
+            await !sandboxes.ready(job: job)
+        {
+            await remove(id)
+            var own = request
+            own.hostConfig.networkMode = spec.options.network
+            id = try await create(own, of: spec)
+        }
+        for orphan in removals.takeKeptForLater() {
+            Task { await self.remove(orphan) }
         }
         do {
             try Task.checkCancellation()
@@ -132,9 +171,34 @@ public struct DockerRuntime: ContainerRuntime {
         }
     }
 
+    /// Creates a container. The create call is not canceled half-way: the engine might create a
+    /// container whose id we would never learn, and could not remove.
+    private func create(_ request: ContainerCreateRequest, of spec: ContainerSpec) async throws -> String {
+        let client = self.client
+        switch await Task(operation: { try await client.createContainer(request) }).result {
+        case .success(let created):
+            return created
+        case .failure(let error):
+            throw DrayError(.runtime, "cannot create a container of \(spec.image): \(error)", cause: error)
+        }
+    }
+
+    /// Every step has ended: the removals of its containers, of those made ahead that did not
+    /// run, and of its sandbox go on side by side. (Docker removes a sandbox that containers
+    /// still being removed joined; Podman refuses to, so there the sandbox goes after them.)
     public func settle(job id: String) async {
-        for removal in removals.take(job: id) { await removal.value }
-        if let sandbox = await sandboxes?.take(job: id) { await remove(sandbox) }
+        let removeSandbox = { @Sendable in
+            if let sandbox = await self.sandboxes?.take(job: id) { await self.remove(sandbox) }
+        }
+        let podman = client.isPodman
+        await withTaskGroup { group in
+            for made in ahead.take(job: id) {
+                group.addTask { if let container = await made.value.id { await self.remove(container) } }
+            }
+            for removal in removals.take(job: id) { group.addTask { await removal.value } }
+            if !podman { group.addTask { await removeSandbox() } }
+        }
+        if podman { await removeSandbox() }
     }
 
     public func ping() async throws {
@@ -158,6 +222,15 @@ public struct DockerRuntime: ContainerRuntime {
             if error.isNotFound { return }
             throw DrayError(.runtime, "cannot remove container \(id): \(error.message)", cause: error)
         }
+    }
+
+    /// Removes a container made ahead that will not run, in the background; the job's
+    /// ``settle(job:)`` waits for it.
+    private func discard(_ made: Task<Made, Never>, job: String) {
+        let removal = Task {
+            if let container = await made.value.id { await self.remove(container) }
+        }
+        removals.add(removal, job: job)
     }
 
     /// Removes a container, even when the calling task was canceled.
@@ -448,6 +521,31 @@ struct StreamCounts {
     subscript(stream: StandardStream) -> Int {
         get { stream == .stderr ? stderr : stdout }
         set { if stream == .stderr { stderr = newValue } else { stdout = newValue } }
+    }
+}
+
+/// A container made ahead of its step: the create call it was made with, and its id (nil when
+/// the engine refused it: the step's own create call then says why).
+struct Made: Sendable {
+    var request: ContainerCreateRequest
+    var id: String?
+}
+
+/// The containers made ahead of their steps, by job, then step: at most one a step.
+private final class Ahead: Sendable {
+    private let made = Mutex<[String: [String: Task<Made, Never>]]>([:])
+
+    /// Keeps `task` for step `step` of job `job`; returns the one it replaces.
+    func put(_ task: Task<Made, Never>, job: String, step: String) -> Task<Made, Never>? {
+        made.withLock { $0[job, default: [:]].updateValue(task, forKey: step) }
+    }
+
+    func take(job: String, step: String) -> Task<Made, Never>? {
+        made.withLock { $0[job]?.removeValue(forKey: step) }
+    }
+
+    func take(job: String) -> [Task<Made, Never>] {
+        made.withLock { Array(($0.removeValue(forKey: job) ?? [:]).values) }
     }
 }
 

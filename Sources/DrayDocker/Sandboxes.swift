@@ -21,11 +21,32 @@ final class Sandboxes: Sendable {
     private let client: DockerClient
     /// Labels every sandbox gets besides `dray.job` and `dray.sandbox` (`dray.node`).
     private let labels: [String: String]
-    /// The sandbox of each job that has one (or is getting one): its container's id, or nil when
-    /// it could not be had.
-    private let sandboxes = Mutex<[String: Task<String?, Never>]>([:])
+    /// The sandbox of each job that has one (or is getting one): its container, or nil when it
+    /// could not be had.
+    private let sandboxes = Mutex<[String: Task<Sandbox?, Never>]>([:])
+
+    /// A job's sandbox: its container, created, and its start, which a step's create need not
+    /// wait for (Docker's takes `container:ID` of a container not yet running), only its start.
+    private struct Sandbox {
+        let id: String
+        /// Whether it started.
+        let started: Task<Bool, Never>
+    }
     /// Whether the pause image is in the engine: looked up, or imported, once.
     private let image = Mutex<Task<ImageState, Never>?>(nil)
+    /// Whether a started sandbox is kept ready for the next job (a server's: see ``Spare``).
+    private let keepsSpare: Bool
+    private let spare = Mutex(Spare())
+
+    /// The sandbox made ready for the next job, labeled `dray.sandbox: spare` (and the node's
+    /// labels), not a job's: its start, the engine's longest call of a trivial job (it sets up
+    /// the network), is then off the job's path. A job takes it; the next is made when a job
+    /// ends, off the path of any job's end; the server's stop removes it.
+    private struct Spare {
+        var task: Task<String?, Never>?
+        /// Whether the spares an earlier run of this node left were looked for.
+        var swept = false
+    }
 
     private enum ImageState {
         case ready
@@ -35,55 +56,134 @@ final class Sandboxes: Sendable {
         case unavailable
     }
 
-    init(client: DockerClient, labels: [String: String]) {
+    init(client: DockerClient, labels: [String: String], keepsSpare: Bool = false) {
         self.client = client
         self.labels = labels
+        self.keepsSpare = keepsSpare
     }
 
     /// The network mode of a step of job `job` that keeps the default network:
-    /// `container:SANDBOX`, with the job's sandbox started at the first call; nil when there is
-    /// no sandbox for it. The sandbox is made in a task of its own, which the calling task's
-    /// cancellation does not cut short, so that it is always known, and removed.
+    /// `container:SANDBOX`, with the job's sandbox created at the first call, and started
+    /// beside it; nil when there is no sandbox for it. A step made in it waits for ``ready(job:)``
+    /// before it starts. (Podman's create wants the sandbox running: with Podman it is started
+    /// first.) The sandbox is made in a task of its own, which the calling task's cancellation
+    /// does not cut short, so that it is always known, and removed.
     func networkMode(job: String) async -> String? {
         let sandbox = sandboxes.withLock { sandboxes in
             if let sandbox = sandboxes[job] { return sandbox }
-            let sandbox = Task { await self.start(job: job) }
+            let sandbox = Task { await self.create(job: job) }
             sandboxes[job] = sandbox
             return sandbox
         }
-        return await sandbox.value.map { "container:\($0)" }
+        guard let made = await sandbox.value else { return nil }
+        if client.isPodman, await !made.started.value { return nil }
+        return "container:\(made.id)"
     }
 
-    /// Forgets job `job`'s sandbox and returns its container, for the caller to remove.
+    /// Whether job `job`'s sandbox runs, once its start has ended; true for a job without one.
+    func ready(job: String) async -> Bool {
+        guard let sandbox = sandboxes.withLock({ $0[job] }), let made = await sandbox.value else { return true }
+        return await made.started.value
+    }
+
+    /// Forgets job `job`'s sandbox and returns its container, for the caller to remove; makes
+    /// the next spare.
     func take(job: String) async -> String? {
-        await sandboxes.withLock { $0.removeValue(forKey: job) }?.value
+        guard let made = await sandboxes.withLock({ $0.removeValue(forKey: job) })?.value else { return nil }
+        _ = await made.started.value
+        if keepsSpare { makeSpare() }
+        return made.id
     }
 
-    private func start(job: String) async -> String? {
+    /// Removes the spare, for the server's stop.
+    func removeSpare() async {
+        let task = spare.withLock { $0.task.take() }
+        if let id = await task?.value { try? await client.removeContainer(id) }
+    }
+
+    /// Starts making a spare, unless there is one. The first time, removes the spares an earlier
+    /// run of this node left (it was killed): no job of this run has taken one yet.
+    private func makeSpare() {
+        spare.withLock { spare in
+            guard spare.task == nil else { return }
+            let sweep = !spare.swept
+            spare.swept = true
+            spare.task = Task {
+                if sweep { await self.removeLeftSpares() }
+                return await self.start(labels: ["dray.sandbox": "spare"])
+            }
+        }
+    }
+
+    private func removeLeftSpares() async {
+        guard let left = try? await client.listContainers(label: "dray.sandbox=spare") else { return }
+        for container in left where container.labels?["dray.node"] == labels["dray.node"] {
+            try? await client.removeContainer(container.id)
+        }
+    }
+
+    /// The spare, when there is one and it still runs (an engine that restarted ended it).
+    private func takeSpare() async -> String? {
+        guard keepsSpare, let task = spare.withLock({ $0.task.take() }), let id = await task.value else { return nil }
+        let running = try? await client.listContainers(label: "dray.sandbox=spare").contains {
+            $0.id == id && $0.state == "running"
+        }
+        if running == true { return id }
+        try? await client.removeContainer(id)
+        return nil
+    }
+
+    private func create(job: String) async -> Sandbox? {
+        if let id = await takeSpare() { return Sandbox(id: id, started: Task { true }) }
+        guard
+            let id = await create(
+                labels: ["dray.job": job, "dray.sandbox": "true"],
+                failure: "cannot create job \(job)'s sandbox", then: "; its steps get networks of their own")
+        else {
+            return nil
+        }
+        let client = self.client
+        let started = Task {
+            do throws(DockerClientError) {
+                try await client.startContainer(id)
+                return true
+            } catch {
+                client.logger.warning(
+                    "cannot start job \(job)'s sandbox: \(error.message); its steps get networks of their own")
+                return false
+            }
+        }
+        return Sandbox(id: id, started: started)
+    }
+
+    /// A spare: created and started; nil when it cannot be had (the next job makes its own).
+    private func start(labels own: [String: String]) async -> String? {
+        guard let id = await create(labels: own, failure: "cannot create a spare sandbox") else { return nil }
+        do {
+            try await client.startContainer(id)
+            return id
+        } catch {
+            client.logger.warning("cannot start a spare sandbox: \(error.message)")
+            try? await client.removeContainer(id)
+            return nil
+        }
+    }
+
+    /// Creates a sandbox with these labels beside the node's; nil when it cannot, with a warning
+    /// that says `failure`, the engine's reason, and `then`.
+    private func create(labels own: [String: String], failure: String, then: String = "") async -> String? {
         guard await imageIsReady() else { return nil }
         var request = ContainerCreateRequest(
-            image: PauseImage.reference, env: [],
-            labels: labels.merging(["dray.job": job, "dray.sandbox": "true"]) { _, sandbox in sandbox })
+            image: PauseImage.reference, env: [], labels: labels.merging(own) { _, sandbox in sandbox })
         request.openStdin = false
         request.stdinOnce = false
         request.attachStdin = false
         request.attachStdout = false
         request.attachStderr = false
-        let id: String
         do {
-            id = try await client.createContainer(request)
+            return try await client.createContainer(request)
         } catch {
-            client.logger.warning(
-                "cannot create job \(job)'s sandbox: \(error.message); its steps get networks of their own")
-            return nil
-        }
-        do {
-            try await client.startContainer(id)
-            return id
-        } catch {
-            client.logger.warning(
-                "cannot start job \(job)'s sandbox: \(error.message); its steps get networks of their own")
-            try? await client.removeContainer(id)
+            client.logger.warning("\(failure): \(error.message)\(then)")
             return nil
         }
     }

@@ -2,6 +2,7 @@ import DrayEngine
 import Foundation
 import NIOCore
 import NIOFileSystem
+import Synchronization
 
 /// A container runtime for the engine's own logic: each step's behaviour is a function of
 /// its spec and its input.
@@ -27,6 +28,14 @@ public struct FakeRuntime: ContainerRuntime {
 
     public let behaviour: @Sendable (ContainerSpec, String) throws -> Outcome
     public let record = Record()
+    /// Every container the runner asked to be made ahead of its run, in order.
+    public let prepared = Prepared()
+
+    public final class Prepared: Sendable {
+        private let specs = Mutex<[ContainerSpec]>([])
+        func add(_ spec: ContainerSpec) { specs.withLock { $0.append(spec) } }
+        public var all: [ContainerSpec] { specs.withLock { $0 } }
+    }
 
     public init(behaviour: @escaping @Sendable (ContainerSpec, String) throws -> Outcome) {
         self.behaviour = behaviour
@@ -80,6 +89,10 @@ public struct FakeRuntime: ContainerRuntime {
             }
         }
         return outcome.exitCode
+    }
+
+    public func prepare(_ spec: ContainerSpec) {
+        prepared.add(spec)
     }
 
     public func ping() async throws {}

@@ -48,6 +48,33 @@ struct JobRunnerTests {
         }
     }
 
+    @Test("a chain's steps are made ahead (the first at once, each next while the step before runs) as they will run")
+    func madeAhead() async throws {
+        var job = Job(steps: [step("echo a"), step("upper"), step("upper"), step("upper")])
+        job.steps[2].refresh = true
+        let (state, _, _) = try await run(job)
+        #expect(state.status == .complete)
+        // Not the step that pulls its image again: what it runs is made when it runs.
+        let prepared = runtime.prepared.all
+        #expect(prepared.map { $0.labels["dray.step"] } == ["1", "2", "4"])
+        let ran = await runtime.record.specs
+        for spec in prepared {
+            let run = try #require(ran.first { $0.labels == spec.labels })
+            #expect(run.environment == spec.environment && run.image == spec.image && run.options == spec.options)
+        }
+    }
+
+    @Test("each step says when its first byte came; a step that wrote nothing has none; the gaps follow")
+    func firstByte() async throws {
+        let (state, _, _) = try await run(Job(steps: [step("echo a"), step("quiet"), step("echo b")]))
+        #expect(state.status == .complete)
+        let steps = state.steps
+        #expect(steps[0].firstByteAt != nil && steps[1].firstByteAt == nil && steps[2].firstByteAt != nil)
+        #expect(steps[0].startedAt! <= steps[0].firstByteAt! && steps[0].firstByteAt! <= steps[0].finishedAt!)
+        #expect(state.stepGaps.count == 1)
+        #expect(state.stepGaps[0] == steps[2].firstByteAt!.timeIntervalSince(steps[1].finishedAt!))
+    }
+
     @Test("each step's stdout is the next step's stdin; the job completes")
     func pipeline() async throws {
         let (state, output, observer) = try await run(Job(steps: [step("echo hello"), step("upper")]))

@@ -31,7 +31,12 @@ extension ServerTests {
             #expect(before.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
 
             let good = try await submit(client, shJob(["echo one; echo two", "cat"]))
-            _ = try await waitUntilDone(client, good)
+            let ended = try await waitUntilDone(client, good)
+            // Each step says when its first byte came, after it started, before it ended.
+            for step in ended["steps"] as? [[String: Any]] ?? [] {
+                let times = ["startedAt", "firstByteAt", "finishedAt"].compactMap { step[$0] as? String }
+                #expect(times.count == 3 && times.sorted() == times, "\(step)")
+            }
             let bad = try await submit(client, shJob(["exit 3"]))
             _ = try await waitUntilDone(client, bad)
 
@@ -39,7 +44,7 @@ extension ServerTests {
             var text = ""
             for _ in 0..<200 {
                 text = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
-                if Self.samples(text)["dray_jobs_running"] == 0,
+                if Self.samples(text)["dray_jobs_running"] == 0, Self.samples(text)["dray_jobs_queued"] == 0,
                     Self.samples(text)["dray_job_duration_seconds_count"] == 2
                 {
                     break
@@ -57,6 +62,8 @@ extension ServerTests {
             #expect(samples["dray_jobs_queued"] == 0)
             #expect(samples["dray_job_duration_seconds_count"] == 2)
             #expect(samples["dray_step_duration_seconds_count"] == 3)
+            #expect(
+                samples["dray_step_gap_seconds_count"] == 1, "the gap from the first step's end to cat's first byte")
             #expect(samples["dray_job_queue_wait_seconds_count"] == 2)
             // Requests are labelled by the route's pattern, not by the job's id.
             #expect(

@@ -1,5 +1,5 @@
 /// The body of `POST /containers/create`: the few fields a step needs.
-public struct ContainerCreateRequest: Encodable, Sendable {
+public struct ContainerCreateRequest: Encodable, Sendable, Equatable {
     public var image: String
     public var env: [String]
     public var labels: [String: String]
@@ -16,7 +16,7 @@ public struct ContainerCreateRequest: Encodable, Sendable {
     public var hostConfig = HostConfig()
 
     /// `HostConfig`: what Dray sets of it.
-    public struct HostConfig: Encodable, Sendable {
+    public struct HostConfig: Encodable, Sendable, Equatable {
         /// The engine's own copy of the container's output. Dray reads every byte through the
         /// attach stream and keeps the log itself, so its containers default to the `none`
         /// driver: the engine no longer encodes and writes a second copy (for 100 MB of
@@ -30,7 +30,7 @@ public struct ContainerCreateRequest: Encodable, Sendable {
         /// `none`, `bridge` or a network's name; nil is the engine's default, `bridge`.
         public var networkMode: String?
 
-        public struct LogConfig: Encodable, Sendable {
+        public struct LogConfig: Encodable, Sendable, Equatable {
             public var type: String
             enum CodingKeys: String, CodingKey { case type = "Type" }
         }

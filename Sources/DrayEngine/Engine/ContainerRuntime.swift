@@ -37,6 +37,11 @@ public protocol ContainerRuntime: Sendable {
     /// Stops and removes a container.
     func removeContainer(_ id: String) async throws
 
+    /// A hint that `spec` is a container `run` will soon be asked for (the next step of a chain):
+    /// the runtime may make it now, while the step before runs, and start that one when `run`
+    /// gets the same container. ``settle(job:)`` removes one that never ran.
+    func prepare(_ spec: ContainerSpec)
+
     /// Returns once every container `run` started for job `id` is removed. A runtime may remove
     /// a finished container in the background, off the next step's path; the runner calls this
     /// when the job's last step has ended, before it reports the job's end.
@@ -44,6 +49,8 @@ public protocol ContainerRuntime: Sendable {
 }
 
 extension ContainerRuntime {
+    public func prepare(_ spec: ContainerSpec) {}
+
     public func settle(job id: String) async {}
 }
 

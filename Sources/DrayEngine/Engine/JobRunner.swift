@@ -150,6 +150,10 @@ public struct JobRunner: Sendable {
         } else {
             let deadline = job.timeout.map { ContinuousClock.now + .seconds($0) }
             for index in job.steps.indices where index >= first {
+                // The first step's container is made while its image is looked up, and each next
+                // one's while the step before it runs.
+                if index == first { prepareAhead(index, of: job, id: id) }
+                if index + 1 < job.steps.count { prepareAhead(index + 1, of: job, id: id) }
                 do {
                     try Task.checkCancellation()
                     let cell = StateCell(state)
@@ -321,6 +325,7 @@ public struct JobRunner: Sendable {
                         reason: .timeout)
                     break
                 }
+                state.steps[index].firstByteAt = wiring.outputs[index].firstByte.at
                 if exitCode == 0 {
                     state.stepSucceeded(
                         index, outputBytes: await wiring.outputBytes(of: index),
@@ -366,7 +371,8 @@ public struct JobRunner: Sendable {
         /// Its container runs.
         case running
         /// An attempt ended with this exit code (nil: timed out); `retrying` when another follows.
-        case attempt(exitCode: Int32?, retrying: Bool)
+        /// `firstByteAt`: when its container wrote its first byte.
+        case attempt(exitCode: Int32?, retrying: Bool, firstByteAt: Date?)
         /// It exited 0, passing on this many bytes (and newlines, when they were counted).
         case succeeded(outputBytes: Int64?, outputLines: Int64? = nil)
         /// It failed, for this reason, said so.
@@ -442,7 +448,7 @@ public struct JobRunner: Sendable {
                     input: input, output: output, attempt: attempt)
             }
             let retrying = exitCode != 0 && attempt < attempts && !(exitCode == nil && jobLimited)
-            await emit(.attempt(exitCode: exitCode, retrying: retrying))
+            await emit(.attempt(exitCode: exitCode, retrying: retrying, firstByteAt: output.firstByte.at))
             if exitCode == 0 {
                 if let cache, let cacheKey, let tape, await tape.flush() {
                     await cache.store(
@@ -524,10 +530,10 @@ public struct JobRunner: Sendable {
         }
     }
 
-    private func executeContainer(
-        _ index: Int, of job: Job, image: ImageReference, id: String, spoolDirectory: FilePath,
-        observer: some JobObserver, input: StepInput, output: StepOutput, attempt: Int, traceParent: String?
-    ) async throws -> Int32 {
+    /// The container of attempt `attempt` of step `index`, but for its input.
+    private func containerSpec(
+        _ index: Int, of job: Job, image: ImageReference, id: String, attempt: Int, traceParent: String?
+    ) -> ContainerSpec {
         let step = job.steps[index]
         var spec = ContainerSpec(
             image: image,
@@ -537,6 +543,26 @@ public struct JobRunner: Sendable {
             stopGracePeriod: min(step.stopGracePeriod ?? Step.defaultStopGracePeriod, defaults.maxStopGrace)
         )
         spec.options = step.options.filled(with: defaults)
+        return spec
+    }
+
+    /// Has the runtime make the container of chain step `index` now, ahead of its run: the
+    /// engine creates it while the step before runs, off the path from one step to the next.
+    /// Not for a step that pulls its image again, or may come from the cache, or is traced
+    /// (its context is its own span's): those are made when they run.
+    func prepareAhead(_ index: Int, of job: Job, id: String) {
+        let step = job.steps[index]
+        guard step.refresh != true, !job.caches(step: index), TraceContext.current() == nil,
+            let image = try? ImageReference(parsing: step.source)
+        else { return }
+        runtime.prepare(containerSpec(index, of: job, image: image, id: id, attempt: 1, traceParent: nil))
+    }
+
+    private func executeContainer(
+        _ index: Int, of job: Job, image: ImageReference, id: String, spoolDirectory: FilePath,
+        observer: some JobObserver, input: StepInput, output: StepOutput, attempt: Int, traceParent: String?
+    ) async throws -> Int32 {
+        var spec = containerSpec(index, of: job, image: image, id: id, attempt: attempt, traceParent: traceParent)
         switch input {
         case .none: break
         case .spool(let path): spec.stdin = path
@@ -570,7 +596,8 @@ public struct JobRunner: Sendable {
         var spec = spec
         let step = job.steps[index]
         let outputPath = Self.outputPath(step: index, in: spoolDirectory)
-        var logger = StepLogger(step: index, observer: observer, mask: SecretMask(job.secretValues))
+        var logger = StepLogger(
+            step: index, observer: observer, mask: SecretMask(job.secretValues), firstByte: output.firstByte)
         var filter = step.beginDelimiter.flatMap { begin in
             step.endDelimiter.map { DelimiterFilter(begin: begin, end: $0) }
         }
@@ -726,15 +753,19 @@ private struct StepLogger<Observer: JobObserver> {
     let observer: Observer
     private var stdout: MaskedLines
     private var stderr: MaskedLines
+    /// Marked at the first chunk that holds a byte.
+    private var firstByte: FirstByte?
 
-    init(step: Int, observer: Observer, mask: SecretMask) {
+    init(step: Int, observer: Observer, mask: SecretMask, firstByte: FirstByte) {
         self.step = step
         self.observer = observer
         stdout = MaskedLines(mask: mask)
         stderr = MaskedLines(mask: mask)
+        self.firstByte = firstByte
     }
 
     mutating func log(_ chunk: OutputChunk) async {
+        if firstByte != nil, chunk.bytes.readableBytes > 0 { firstByte.take()?.mark() }
         let lines = chunk.stream == .stdout ? stdout.feed(chunk.bytes) : stderr.feed(chunk.bytes)
         if !lines.isEmpty { await observer.jobDidLog(LogLine.lines(lines, step: step, stream: chunk.stream)) }
     }

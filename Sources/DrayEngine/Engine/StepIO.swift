@@ -1,5 +1,7 @@
+import Foundation
 import NIOCore
 import NIOFileSystem
+import Synchronization
 
 /// What a step reads: nothing (a root), a spool (a chain's step, or one need), a pipe (a
 /// streaming step), several inputs one after the other (`concat`), or files in its container.
@@ -82,12 +84,30 @@ public struct StepOutput: Sendable {
     public var pipes: [BytePipe] = []
     public var spool = true
     public var tap: EdgeTap
+    /// When the step's container wrote its first byte, on either stream.
+    public let firstByte = FirstByte()
 
     public init(pipes: [BytePipe] = [], spool: Bool = true, tap: EdgeTap = EdgeTap()) {
         self.pipes = pipes
         self.spool = spool
         self.tap = tap
     }
+}
+
+/// When a step's first output byte was read: marked by the first chunk, read at the step's end.
+public final class FirstByte: Sendable {
+    private let time = Mutex<Date?>(nil)
+
+    public init() {}
+
+    /// Marks now, unless marked before.
+    func mark() {
+        let now = Date()
+        time.withLock { $0 = $0 ?? now }
+    }
+
+    /// The time it was marked, if it was.
+    public var at: Date? { time.withLock { $0 } }
 }
 
 /// Says once whether a step completed (exited 0), to every step of a streaming graph that waits
@@ -115,8 +135,9 @@ extension JobState {
         case .running:
             running(step: index)
             return true
-        case .attempt(let exitCode, let retrying):
+        case .attempt(let exitCode, let retrying, let firstByteAt):
             steps[index].attempts?.append(exitCode)
+            steps[index].firstByteAt = firstByteAt
             if exitCode != 0 { steps[index].exitCode = exitCode }
             return retrying
         case .succeeded(let bytes, let lines):

@@ -36,6 +36,19 @@ public struct JobState: Codable, Sendable, Equatable {
     }
 }
 
+extension JobState {
+    /// For each step that started after the step before it ended, and wrote something: the
+    /// seconds from that end to its first byte. What the engine costs between two steps.
+    public var stepGaps: [TimeInterval] {
+        steps.indices.dropFirst().compactMap { index in
+            guard let before = steps[index - 1].finishedAt, let started = steps[index].startedAt,
+                started >= before, let first = steps[index].firstByteAt
+            else { return nil }
+            return max(0, first.timeIntervalSince(before))
+        }
+    }
+}
+
 // MARK: - Transitions
 
 extension JobState {

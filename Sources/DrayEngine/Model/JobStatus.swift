@@ -43,6 +43,9 @@ public struct StepState: Codable, Sendable, Equatable {
     public var status: StepStatus?
     public var exitCode: Int32?
     public var startedAt: Date?
+    /// When the first byte the step's container wrote (on stdout or stderr) was read: with the
+    /// step before it's `finishedAt`, the gap between two steps. Nil for a step that wrote nothing.
+    public var firstByteAt: Date?
     public var finishedAt: Date?
     /// Each attempt's exit code, in order, when the step has `retries` (nil for one that timed out).
     public var attempts: [Int32?]?

@@ -18,12 +18,18 @@ public final class DrayMetrics: Sendable {
     private let edgeThroughput: ValueHistogram
     private let edgeBlocked: DurationHistogram
     private let edgeWaited: DurationHistogram
+    private let stepGap: DurationHistogram
 
     /// Bytes a second, from a trickle to the speed of memory.
     static let throughputBuckets: [Double] = [1e3, 1e4, 1e5, 1e6, 1e7, 5e7, 1e8, 2.5e8, 5e8, 1e9, 2e9, 5e9]
 
     /// Seconds, from a trivial step to a long job.
     static let buckets: [Duration] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600].map {
+        .milliseconds(Int64($0 * 1000))
+    }
+
+    /// Seconds, for the gap between two steps: from a few engine calls to a pull.
+    static let gapBuckets: [Duration] = [0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 1, 2.5, 10].map {
         .milliseconds(Int64($0 * 1000))
     }
 
@@ -73,6 +79,13 @@ public final class DrayMetrics: Sendable {
                 "edge_waited", unit: "seconds",
                 help: "Live pipes of streaming jobs, by how long their consumer waited for bytes."),
             buckets: Self.buckets)
+        stepGap = registry.makeDurationHistogram(
+            descriptor: Self.name(
+                "step_gap", unit: "seconds",
+                help:
+                    "Steps that started after the step before them ended, by the time from that end to their first byte."
+            ),
+            buckets: Self.gapBuckets)
     }
 
     /// Seconds, for calls to the engine: from a ping to a `wait` as long as a step.
@@ -135,6 +148,7 @@ public final class DrayMetrics: Sendable {
         if let started = state.startedAt, let finished = state.finishedAt {
             jobDuration.record(.seconds(max(0, finished.timeIntervalSince(started))))
         }
+        for gap in state.stepGaps { stepGap.record(.milliseconds(Int64(gap * 1000))) }
         let passed = state.steps.compactMap(\.outputBytes).reduce(0, +)
         if passed > 0 { outputBytes.increment(by: passed) }
         for step in state.steps where step.startedAt != nil {
