@@ -610,7 +610,7 @@ public final class PostgresJobStore: JobStore {
                     INSERT INTO log_chunks (job_id, first, count, steps, streams, texts)
                     SELECT $1, job.base + chunk.first, chunk.count, chunk.steps, chunk.streams, chunk.texts
                     FROM job, (VALUES \(rows.joined(separator: ", "))) AS chunk (first, count, steps, streams, texts)),
-                told AS (SELECT pg_notify('\(Self.channel)', 'job:' || $1) FROM job)
+                told AS (SELECT pg_notify('\(Self.channel)', 'log:' || $1) FROM job)
                 SELECT (SELECT count(*) FROM told), EXISTS (SELECT 1 FROM jobs WHERE id = $1)
                 """, binds: bindings)
         try await access {

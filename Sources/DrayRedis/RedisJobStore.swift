@@ -13,7 +13,9 @@ import ServiceLifecycle
 ///   `job` (the description as JSON), `state` (the detail as JSON), `name`, for lists, and for
 ///   the control plane `node` and `version`;
 /// - `jobs:<id>:log`: a list, one element per log line, as the original wrote it;
-/// - `jobs:<id>:log:meta`: ours, beside it: each line's step and stream (`0o`, `2e`).
+/// - `jobs:<id>:log:runs`: ours, beside it: the step and stream of its lines, by runs: a sorted
+///   set whose members (`FIRST:0o`, `FIRST:2e`) have as score the index of the run's first line.
+///   Jobs logged before runs keep `jobs:<id>:log:meta`, each line's step and stream in a list.
 ///
 /// Every write that depends on the job existing is one Lua script, so it is atomic. The scripts
 /// that change what a node or a live log follows publish on `dray:changes` (``watch(_:)``):
@@ -139,6 +141,7 @@ public final class RedisJobStore: JobStore {
     static func jobKey(_ id: String) -> String { "jobs:\(id)" }
     static func logKey(_ id: String) -> String { "jobs:\(id):log" }
     static func metaKey(_ id: String) -> String { "jobs:\(id):log:meta" }
+    static func runsKey(_ id: String) -> String { "jobs:\(id):log:runs" }
     /// Ours: the pub/sub channel of the change feed.
     static let changesChannel = "dray:changes"
     /// Ours: the ended jobs, scored by when they ended (seconds since 2001), for clean-up.
@@ -378,23 +381,44 @@ public final class RedisJobStore: JobStore {
         guard updated.int == 1 else { throw DrayError.noJob(id) }
     }
 
+    /// One transaction: the reserve script (the job, the batch, the runs), the lines in one
+    /// `RPUSH` (never through Lua, which would make each line a string of its own), and the
+    /// settle script, which takes them off again when the reserve said they are not to be added.
     public func appendLog(id: String, lines: [LogLine], batch: UUID?) async throws {
         guard !lines.isEmpty else { return }
-        // The batch's token, the lines, then each line's step and stream: one array, made once.
-        var arguments: [RedisArgument] = []
-        arguments.reserveCapacity(1 + 2 * lines.count)
-        arguments.append(.string(batch?.uuidString ?? ""))
-        for line in lines { arguments.append(.bytes(line.bytes)) }
-        var meta = (step: -1, stream: StandardStream.stdout, text: "")
+        // The runs of one step and stream: each its length and its meta.
+        var runs: [RedisArgument] = []
+        var last: (step: Int, stream: StandardStream)?
+        var count = 0
         for line in lines {
-            if line.step != meta.step || line.stream != meta.stream { meta = (line.step, line.stream, Self.meta(line)) }
-            arguments.append(.string(meta.text))
+            if let last, last == (line.step, line.stream) {
+                count += 1
+                continue
+            }
+            if last != nil { runs.append(.int(count)) }
+            runs.append(.string(Self.meta(line)))
+            (last, count) = ((line.step, line.stream), 1)
         }
+        runs.append(.int(count))
+        let keys = [Self.jobKey(id), Self.logKey(id), Self.metaKey(id), Self.runsKey(id)]
+        let reserve = Self.scriptCommand(
+            Scripts.reserveAppend, keys: keys,
+            arguments: [.string(batch?.uuidString ?? ""), .int(lines.count), .int(runs.count / 2)] + runs)
+        var texts: [RedisArgument] = [.string(Self.logKey(id))]
+        texts.reserveCapacity(1 + lines.count)
+        for line in lines { texts.append(.bytes(line.bytes)) }
+        let push = RedisCommand("RPUSH", arguments: texts)
+        let settle = Self.scriptCommand(Scripts.settleAppend, keys: keys, arguments: [.int(lines.count)])
         let length = try await access {
-            try await self.script(
-                Scripts.append, keys: [Self.jobKey(id), Self.logKey(id), Self.metaKey(id)], arguments: arguments)
+            let replies = try await self.client.pipeline([
+                RedisCommand("MULTI"), reserve, push, settle, RedisCommand("EXEC"),
+            ])
+            // The queued commands' replies, then EXEC's: theirs.
+            let results = replies.last?.array ?? []
+            for case .error(let message) in replies + results { throw RedisError.server(message) }
+            return results.first?.int
         }
-        guard length.int ?? -1 >= 0 else { throw DrayError.noJob(id) }
+        guard let length, length >= 0 else { throw DrayError.noJob(id) }
     }
 
     public func log(id: String, from index: Int, limit: Int?) async throws -> [LogLine] {
@@ -406,14 +430,28 @@ public final class RedisJobStore: JobStore {
         }
         let reply = try await access {
             try await self.script(
-                Scripts.page, keys: [Self.jobKey(id), Self.logKey(id), Self.metaKey(id)],
+                Scripts.page, keys: [Self.jobKey(id), Self.logKey(id), Self.metaKey(id), Self.runsKey(id)],
                 arguments: [.int(start), .int(stop)])
         }
-        guard let parts = reply.array, parts.count == 2 else { throw DrayError.noJob(id) }
+        guard let parts = reply.array, parts.count == 3 else { throw DrayError.noJob(id) }
         let texts = parts[0].array ?? []
         let metas = parts[1].array ?? []
+        // The runs that hold the page's lines, from the one that holds its first: "FIRST:META".
+        let runs = (parts[2].array ?? []).compactMap { value -> (first: Int, meta: (Int, StandardStream))? in
+            guard let text = value.string, let colon = text.firstIndex(of: ":"), let first = Int(text[..<colon])
+            else { return nil }
+            return (first, Self.parseMeta(String(text[text.index(after: colon)...])))
+        }
+        var run = 0
         return texts.enumerated().map { offset, text in
-            let (step, stream) = offset < metas.count ? Self.parseMeta(metas[offset].string) : (0, .stdout)
+            let step: Int
+            let stream: StandardStream
+            if offset < metas.count {
+                (step, stream) = Self.parseMeta(metas[offset].string)
+            } else {
+                while run + 1 < runs.count, runs[run + 1].first <= start + offset { run += 1 }
+                (step, stream) = run < runs.count ? runs[run].meta : (0, .stdout)
+            }
             var bytes: [UInt8] = []
             if case .bulkString(let buffer?) = text { bytes = Array(buffer.readableBytesView) }
             return LogLine(step: step, stream: stream, bytes: bytes)
@@ -424,7 +462,7 @@ public final class RedisJobStore: JobStore {
         let deleted = try await access {
             try await self.script(
                 Scripts.delete,
-                keys: [Self.jobKey(id), Self.logKey(id), Self.metaKey(id), Self.jobsKey],
+                keys: [Self.jobKey(id), Self.logKey(id), Self.metaKey(id), Self.jobsKey, Self.runsKey(id)],
                 arguments: [.string(id)])
         }
         return deleted.int == 1
@@ -954,8 +992,12 @@ public final class RedisJobStore: JobStore {
     // MARK: - Calls
 
     private func script(_ script: String, keys: [String], arguments: [RedisArgument]) async throws -> RESPValue {
+        try await client.send(Self.scriptCommand(script, keys: keys, arguments: arguments))
+    }
+
+    private static func scriptCommand(_ script: String, keys: [String], arguments: [RedisArgument]) -> RedisCommand {
         let head: [RedisArgument] = [.string(script), .int(keys.count)] + keys.map { .string($0) }
-        return try await client.send(RedisCommand("EVAL", arguments: [head, arguments].joined()))
+        return RedisCommand("EVAL", arguments: [head, arguments].joined())
     }
 
     /// Runs a call, giving its failures the store's error type.
@@ -1006,7 +1048,7 @@ public final class RedisJobStore: JobStore {
             indexEnd + queues + """
                 local function create()
                   if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-                  redis.call('DEL', KEYS[3], KEYS[4])
+                  redis.call('DEL', KEYS[3], KEYS[4], string.sub(KEYS[4], 1, -5) .. 'runs')
                   redis.call('HSET', KEYS[1], 'status', ARGV[2], 'completedSteps', ARGV[3], 'totalSteps', ARGV[4], 'job', ARGV[5], 'state', ARGV[6], 'name', ARGV[7], 'project', ARGV[9], 'rank', ARGV[10])
                   redis.call('RPUSH', KEYS[2], ARGV[1])
                   ended(ARGV[1], ARGV[8])
@@ -1216,24 +1258,62 @@ public final class RedisJobStore: JobStore {
                 return 1
                 """
 
-        /// KEYS: job, log, meta. ARGV: the batch ("" for none), n texts, then their n metas. The
-        /// log's length, or -1 when there is no job. A batch equal to the job's last one was
-        /// appended already. Pushed in chunks: Lua's unpack has a limit on values.
-        static let append = """
-            if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+        /// The first of an append's transaction (see ``RedisJobStore/appendLog(id:lines:batch:)``).
+        /// KEYS: job, log, meta, runs. ARGV: the batch ("" for none), the number of lines n, of
+        /// runs r, then each run's meta and length. The log's length before the lines, or -1 when
+        /// there is no job; when there is none, or the batch equals the job's last one (appended
+        /// already), `dray:append:skip` tells the settle script to take the lines off again. A run
+        /// that goes on with the last one's step and stream adds no member. A job logged before
+        /// runs goes on with a meta a line.
+        static let reserveAppend = """
             local batch = ARGV[1]
-            if batch ~= '' and redis.call('HGET', KEYS[1], 'lastBatch') == batch then
-              return redis.call('LLEN', KEYS[2])
+            if redis.call('EXISTS', KEYS[1]) == 0 then
+              redis.call('SET', 'dray:append:skip', 1)
+              return -1
             end
-            local n = (#ARGV - 1) / 2
-            for i = 1, n, 1000 do
-              local last = math.min(i + 999, n)
-              redis.call('RPUSH', KEYS[2], unpack(ARGV, 1 + i, 1 + last))
-              redis.call('RPUSH', KEYS[3], unpack(ARGV, 1 + n + i, 1 + n + last))
+            local at = redis.call('LLEN', KEYS[2])
+            if batch ~= '' and redis.call('HGET', KEYS[1], 'lastBatch') == batch then
+              redis.call('SET', 'dray:append:skip', 1)
+              return at
+            end
+            local runs = tonumber(ARGV[3])
+            if redis.call('EXISTS', KEYS[3]) == 1 then
+              for r = 0, runs - 1 do
+                local meta, count = ARGV[4 + 2 * r], tonumber(ARGV[5 + 2 * r])
+                for k = 1, count, 1000 do
+                  local metas = {}
+                  for j = 1, math.min(1000, count - k + 1) do metas[j] = meta end
+                  redis.call('RPUSH', KEYS[3], unpack(metas))
+                end
+              end
+            else
+              local last = redis.call('ZRANGE', KEYS[4], -1, -1)[1]
+              local current = last and string.match(last, ':(.*)$')
+              local first = at
+              for r = 0, runs - 1 do
+                local meta = ARGV[4 + 2 * r]
+                if meta ~= current then
+                  redis.call('ZADD', KEYS[4], first, first .. ':' .. meta)
+                  current = meta
+                end
+                first = first + tonumber(ARGV[5 + 2 * r])
+              end
             end
             if batch ~= '' then redis.call('HSET', KEYS[1], 'lastBatch', batch) end
-            redis.call('PUBLISH', 'dray:changes', 'job:' .. string.sub(KEYS[1], 6))
-            return redis.call('LLEN', KEYS[2])
+            return at
+            """
+
+        /// The last of an append's transaction, after its `RPUSH`. KEYS: job, log, meta, runs.
+        /// ARGV: the number of lines n. Takes the n lines off when the reserve said so, else tells
+        /// the followers.
+        static let settleAppend = """
+            if redis.call('GET', 'dray:append:skip') then
+              redis.call('DEL', 'dray:append:skip')
+              redis.call('LTRIM', KEYS[2], 0, -1 - tonumber(ARGV[1]))
+              return 0
+            end
+            redis.call('PUBLISH', 'dray:changes', 'log:' .. string.sub(KEYS[1], 6))
+            return 1
             """
 
         /// KEYS: jobs. ARGV: position, step (1 oldest first, -1 newest first), wanted, the most
@@ -1271,19 +1351,30 @@ public final class RedisJobStore: JobStore {
             return found
             """
 
-        /// KEYS: job, log, meta. ARGV: start, stop. {texts, metas}, or nil when there is no job.
+        /// KEYS: job, log, meta, runs. ARGV: start, stop (-1: the end). {texts, metas, runs}: the
+        /// metas of a job logged before runs, else the runs that hold the page, from the one that
+        /// holds its first line; nil when there is no job.
         static let page = """
             if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-            return {redis.call('LRANGE', KEYS[2], ARGV[1], ARGV[2]), redis.call('LRANGE', KEYS[3], ARGV[1], ARGV[2])}
+            local texts = redis.call('LRANGE', KEYS[2], ARGV[1], ARGV[2])
+            if redis.call('EXISTS', KEYS[3]) == 1 then
+              return {texts, redis.call('LRANGE', KEYS[3], ARGV[1], ARGV[2]), {}}
+            end
+            local runs = redis.call('ZREVRANGEBYSCORE', KEYS[4], ARGV[1], '-inf', 'LIMIT', 0, 1)
+            local stop = ARGV[2] == '-1' and '+inf' or ARGV[2]
+            for _, run in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ARGV[1], stop)) do
+              runs[#runs + 1] = run
+            end
+            return {texts, {}, runs}
             """
 
-        /// KEYS: job, log, meta, jobs. ARGV: id. 1 when the job existed.
+        /// KEYS: job, log, meta, jobs, runs. ARGV: id. 1 when the job existed.
         static let delete =
             queues + """
                 dequeue(KEYS[1], ARGV[1])
                 redis.call('SREM', 'dray:active:' .. (redis.call('HGET', KEYS[1], 'project') or 'default'), ARGV[1])
                 local existed = redis.call('DEL', KEYS[1])
-                redis.call('DEL', KEYS[2], KEYS[3])
+                redis.call('DEL', KEYS[2], KEYS[3], KEYS[5])
                 redis.call('LREM', KEYS[4], 0, ARGV[1])
                 redis.call('ZREM', 'dray:finished', ARGV[1])
                 redis.call('SREM', 'dray:unowned', ARGV[1])

@@ -5,6 +5,8 @@ import Synchronization
 final class ChangeBoard: Sendable {
     private struct Entry {
         var version = 0
+        /// The writes that may have changed its state (not only appended to its log).
+        var stateVersion = 0
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
     }
 
@@ -15,11 +17,17 @@ final class ChangeBoard: Sendable {
         state.withLock { $0.entries[id]?.version ?? 0 }
     }
 
-    /// The job was written: wakes everyone waiting on it.
-    func bump(_ id: String) {
+    /// How many of its writes so far may have changed its state.
+    func stateVersion(of id: String) -> Int {
+        state.withLock { $0.entries[id]?.stateVersion ?? 0 }
+    }
+
+    /// The job was written (its state too, unless `state` is false): wakes everyone waiting on it.
+    func bump(_ id: String, state changed: Bool = true) {
         let waiters = state.withLock { state in
             var entry = state.entries[id] ?? Entry()
             entry.version += 1
+            if changed { entry.stateVersion += 1 }
             let waiters = entry.waiters.values
             entry.waiters = [:]
             state.entries[id] = entry
@@ -31,9 +39,9 @@ final class ChangeBoard: Sendable {
     /// A node (maybe this one) wrote the job, as the store's feed says: the same as ``bump(_:)``
     /// for a job someone here follows or writes, and nothing for the rest, so that the board
     /// keeps no entry for every job of every node.
-    func poke(_ id: String) {
+    func poke(_ id: String, state changed: Bool = true) {
         guard state.withLock({ $0.entries[id] != nil }) else { return }
-        bump(id)
+        bump(id, state: changed)
     }
 
     /// Forgets a job that ended, waking its waiters.

@@ -594,6 +594,7 @@ public final class JobService: Service, Sendable {
                 switch change {
                 case .queued: worker.wake()
                 case .job(let id): changes.poke(id)
+                case .log(let id): changes.poke(id, state: false)
                 }
             }
         } catch {

@@ -38,6 +38,9 @@ public struct LogFollower: AsyncSequence, Sendable {
         var emitted: Int
         var finished = false
         var lastEvent = ContinuousClock.now
+        /// The job's state version when its state was last read; nil until it has been, or
+        /// when a wait ended with no write (a job another node runs without a feed).
+        var stateRead: Int?
 
         public mutating func next() async throws -> LogEvent? {
             let service = follower.service
@@ -46,6 +49,7 @@ public struct LogFollower: AsyncSequence, Sendable {
                 try Task.checkCancellation()
                 do {
                     let seen = service.changes.version(of: id)
+                    let stateSeen = service.changes.stateVersion(of: id)
                     let lines = try await service.log(id: id, from: next, limit: 1000)
                     if !lines.isEmpty {
                         next += lines.count
@@ -63,17 +67,22 @@ public struct LogFollower: AsyncSequence, Sendable {
                         return .lines(first: emitted, own)
                     }
                     // The recorder writes a job's last lines before its final state: read the
-                    // state, then the log once more, and nothing is missed.
-                    let record = try await service.job(id: id)
-                    if record.state.status != .running {
-                        if try await service.log(id: id, from: next, limit: 1).isEmpty {
-                            finished = true
-                            return .ended(record)
+                    // state, then the log once more, and nothing is missed. Writes that only
+                    // appended lines leave the state as it was read.
+                    if stateRead != stateSeen {
+                        stateRead = stateSeen
+                        let record = try await service.job(id: id)
+                        if record.state.status != .running {
+                            if try await service.log(id: id, from: next, limit: 1).isEmpty {
+                                finished = true
+                                return .ended(record)
+                            }
+                            continue
                         }
-                        continue
                     }
                     // Woken by the next write; the timeout covers a job another server runs.
                     await service.changes.wait(for: id, after: seen, timeout: .seconds(1))
+                    if service.changes.version(of: id) == seen { stateRead = nil }
                     if ContinuousClock.now - lastEvent >= follower.heartbeat {
                         lastEvent = .now
                         return .idle

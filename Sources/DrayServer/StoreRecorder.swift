@@ -38,8 +38,8 @@ final class StoreRecorder: JobObserver, Sendable {
     private let budget: Mutex<LogBudget>
     private let wake: AsyncStream<Void>.Continuation
     private let wakes: AsyncStream<Void>
-    /// Called after each write reached the store.
-    private let didWrite: @Sendable () -> Void
+    /// Called after each write reached the store: true when it wrote the job's state.
+    private let didWrite: @Sendable (_ state: Bool) -> Void
 
     private struct Pending {
         var lines: [LogLine] = []
@@ -54,7 +54,7 @@ final class StoreRecorder: JobObserver, Sendable {
     init(
         id: String, store: any JobStore, logger: Logger, owner: (node: String, version: Int)? = nil,
         metrics: DrayMetrics? = nil, steps: [StepState] = [], maxLogBytes: Int? = nil,
-        didWrite: @escaping @Sendable () -> Void = {}
+        didWrite: @escaping @Sendable (_ state: Bool) -> Void = { _ in }
     ) {
         self.id = id
         budget = Mutex(LogBudget(limit: maxLogBytes))
@@ -196,7 +196,7 @@ final class StoreRecorder: JobObserver, Sendable {
                 self.version.withLock { $0 = version + 1 }
             }
         }
-        didWrite()
+        didWrite(state != nil)
     }
 
     /// Retries `write` with exponential backoff (100 ms to 5 s) until it succeeds or the job was

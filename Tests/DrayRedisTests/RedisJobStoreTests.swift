@@ -44,6 +44,56 @@ struct RedisJobStoreTests {
         await client.close()
     }
 
+    /// A store on a fresh redis-server, with its client, and a job of 2 steps created in it.
+    private func withJob(
+        _ body: (RedisClient, RedisJobStore, JobRecord) async throws -> Void
+    ) async throws {
+        let redis = try await RedisServer()
+        let client = RedisClient(configuration: try RedisConfiguration(url: redis.url))
+        let store = RedisJobStore(client: client)
+        let record = JobStoreContract.record(steps: 2)
+        try await store.create(record)
+        try await body(client, store, record)
+        await client.close()
+    }
+
+    @Test("a line's step and stream are kept by runs, a member a run, and read back on any page")
+    func metaByRuns() async throws {
+        try await withJob { client, store, record in
+            let lines: [LogLine] =
+                (0..<5).map { LogLine(step: 0, stream: .stdout, text: "a\($0)") }
+                + [LogLine(step: 0, stream: .stderr, text: "oops")]
+                + (0..<3).map { LogLine(step: 1, stream: .stdout, text: "b\($0)") }
+            // In two appends, the second going on with the first's last run.
+            try await store.appendLog(id: record.id, lines: Array(lines[..<7]))
+            try await store.appendLog(id: record.id, lines: Array(lines[7...]))
+            #expect(try await client.send("ZCARD", [.string("jobs:\(record.id):log:runs")]).int == 3)
+            #expect(try await store.log(id: record.id, from: 0, limit: nil) == lines)
+            for start in 0..<lines.count {
+                #expect(
+                    try await store.log(id: record.id, from: start, limit: 2) == Array(lines[start..<min(start + 2, 9)])
+                )
+            }
+            #expect(try await store.delete(id: record.id))
+            #expect(try await client.send("KEYS", ["*"]).array?.isEmpty == true, "delete leaves no key behind")
+        }
+    }
+
+    @Test("a job logged with a meta a line (before runs) reads back, and goes on logging so")
+    func metaByLine() async throws {
+        try await withJob { client, store, record in
+            try await client.send("RPUSH", [.string("jobs:\(record.id):log"), "one", "two"])
+            try await client.send("RPUSH", [.string("jobs:\(record.id):log:meta"), "0o", "0e"])
+            try await store.appendLog(id: record.id, lines: [LogLine(step: 1, stream: .stdout, text: "three")])
+            #expect(
+                try await store.log(id: record.id, from: 0, limit: nil) == [
+                    LogLine(step: 0, stream: .stdout, text: "one"), LogLine(step: 0, stream: .stderr, text: "two"),
+                    LogLine(step: 1, stream: .stdout, text: "three"),
+                ])
+            #expect(try await client.send("EXISTS", [.string("jobs:\(record.id):log:runs")]).int == 0)
+        }
+    }
+
     @Test("a job the original Dray wrote reads back: its status, steps completed and log")
     func originalsJobs() async throws {
         let redis = try await RedisServer()

@@ -65,15 +65,20 @@ public protocol JobQueue: Sendable {
 public enum StoreChange: Sendable, Equatable {
     /// A job joined the queue (or a node was asked to stop one): idle nodes look at the store.
     case queued
-    /// A job's state or log was written.
+    /// A job's state (and maybe its log) was written.
     case job(String)
+    /// Only lines of a job's log were appended: a follower reads them, not the job's state.
+    case log(String)
 
-    /// The change a feed's message names: `queue`, `stop:NODE` or `job:ID`; nil for another.
+    /// The change a feed's message names: `queue`, `stop:NODE`, `job:ID` or `log:ID`; nil for
+    /// another.
     public init?(payload: String) {
         if payload == "queue" || payload.hasPrefix("stop:") {
             self = .queued
         } else if payload.hasPrefix("job:") {
             self = .job(String(payload.dropFirst(4)))
+        } else if payload.hasPrefix("log:") {
+            self = .log(String(payload.dropFirst(4)))
         } else {
             return nil
         }

@@ -26,8 +26,8 @@ struct JobExecutor: Sendable {
         let recorder = StoreRecorder(
             id: id, store: store, logger: logger, owner: (node, record.version), metrics: endings.metrics,
             steps: record.state.steps, maxLogBytes: maxLogBytes
-        ) {
-            changes.bump(id)
+        ) { state in
+            changes.bump(id, state: state)
         }
         var from = record.state.resumeStep(of: record.job)
         var start = record.state
