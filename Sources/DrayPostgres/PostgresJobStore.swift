@@ -900,6 +900,20 @@ public final class PostgresJobStore: JobStore {
         joined.remove(node)
     }
 
+    /// Claims one job for node $1 as ``ClaimOrder`` orders them, and gives its project the next
+    /// turn, in one statement: the job's record, or no row.
+    static let claimOneSQL = """
+        WITH head AS (\(ClaimOrder.nextQueueSQL)),
+        picked AS (
+            SELECT seq FROM jobs, head WHERE phase = 'queued' AND status = 'running' AND node IS NULL
+            AND jobs.priority = head.priority AND jobs.project = head.project ORDER BY seq LIMIT 1 FOR UPDATE OF jobs),
+        claimed AS (
+            UPDATE jobs SET node = $1, version = version + 1 WHERE seq = (SELECT seq FROM picked)
+            RETURNING id, job, state, node, version, project),
+        turn AS (\(ClaimOrder.takeTurnSQL(from: "claimed")))
+        SELECT id, job, state, node, version FROM claimed
+        """
+
     /// In ``ClaimOrder``'s order, in one transaction; the claims of every node take turns
     /// through an advisory lock, so that two never give one project's turn twice.
     public func claim(node: String, limit: Int) async throws -> [JobRecord] {
@@ -908,29 +922,12 @@ public final class PostgresJobStore: JobStore {
             try await self.client.withTransaction(logger: self.logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(7375002)", logger: self.logger)
                 var records: [JobRecord] = []
+                var bindings = PostgresBindings()
+                bindings.append(node)
+                let claimOne = PostgresQuery(unsafeSQL: Self.claimOneSQL, binds: bindings)
                 while records.count < limit {
-                    var head: (Int, String)?
-                    for try await row in try await connection.query(
-                        PostgresQuery(unsafeSQL: ClaimOrder.nextQueueSQL), logger: self.logger
-                    ).decode((Int, String).self) {
-                        head = row
-                    }
-                    guard let (priority, project) = head else { break }
-                    let claimed = try await Self.records(
-                        try await connection.query(
-                            """
-                            UPDATE jobs SET node = \(node), version = version + 1 WHERE seq = (
-                                SELECT seq FROM jobs WHERE phase = 'queued' AND status = 'running' AND node IS NULL
-                                AND priority = \(priority) AND project = \(project) ORDER BY seq LIMIT 1 FOR UPDATE)
-                            RETURNING id, job, state, node, version
-                            """, logger: self.logger))
+                    let claimed = try await Self.records(try await connection.query(claimOne, logger: self.logger))
                     guard !claimed.isEmpty else { break }
-                    var turn = PostgresBindings()
-                    turn.append(project)
-                    try await connection.query(
-                        PostgresQuery(
-                            unsafeSQL: ClaimOrder.takeTurnSQL.replacingOccurrences(of: "?", with: "$1"), binds: turn),
-                        logger: self.logger)
                     records += claimed
                 }
                 return records

@@ -8,13 +8,15 @@
 public enum ClaimOrder {
     /// SQL for SQLite and PostgreSQL, over `jobs` (`priority`, `project`, `seq`), `projects`
     /// (`name`, `max_running`) and `project_turns` (`project`, `turn`): the one `priority` and
-    /// `project` to claim from next, or no row.
+    /// `project` to claim from next, or no row. Running jobs are counted only in the projects
+    /// that have a `maxRunningJobs`: with none, a claim does not read the running jobs at all.
     public static let nextQueueSQL = """
         WITH heads AS (
             SELECT priority, project FROM jobs WHERE phase = 'queued' AND status = 'running' AND node IS NULL
             GROUP BY priority, project
         ), claimed AS (
-            SELECT project, count(*) AS n FROM jobs WHERE status = 'running' AND node IS NOT NULL GROUP BY project
+            SELECT project, count(*) AS n FROM jobs WHERE status = 'running' AND node IS NOT NULL
+            AND project IN (SELECT name FROM projects WHERE max_running IS NOT NULL) GROUP BY project
         )
         SELECT h.priority, h.project FROM heads h
         LEFT JOIN projects p ON p.name = h.project
@@ -24,10 +26,21 @@ public enum ClaimOrder {
         ORDER BY h.priority DESC, COALESCE(t.turn, 0), h.project LIMIT 1
         """
 
-    /// SQL that gives `project` ($1 or ?) the next turn.
-    public static let takeTurnSQL = """
+    /// SQL that gives `project` (?) the next turn.
+    public static let takeTurnSQL = takeTurn("VALUES (?, \(nextTurn))")
+
+    /// SQL that gives the `project` of each row of `table` (a claim's) the next turn.
+    public static func takeTurnSQL(from table: String) -> String {
+        takeTurn("SELECT project, \(nextTurn) FROM \(table)")
+    }
+
+    private static let nextTurn = "(SELECT COALESCE(max(turn), 0) + 1 FROM project_turns)"
+
+    private static func takeTurn(_ rows: String) -> String {
+        """
         INSERT INTO project_turns (project, turn)
-        VALUES (?, (SELECT COALESCE(max(turn), 0) + 1 FROM project_turns))
+        \(rows)
         ON CONFLICT (project) DO UPDATE SET turn = excluded.turn
         """
+    }
 }
