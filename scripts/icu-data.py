@@ -8,7 +8,8 @@ Foundation embeds all of ICU's data (34 MB: every locale's names, collations, ca
 currencies, CJK dictionaries, transliterators, code-page converters) as the symbol
 icudt<N>_dat of lib_FoundationICU.a. Dray's messages, dates and numbers are locale-independent
 (English, ISO 8601, JSON), so its image keeps the data that does not depend on a locale and
-the root and English locales, and drops the rest, as ICU's own data filters do. The result is
+the root and English locales, less what no API Dray calls reads (UNUSED_FOLDERS), and drops
+the rest, as ICU's own data filters do: 2.1 of 34 MB. The result is
 OUTPUT_DIR/icudata.o, which defines dray_icudata; `--defsym=icudt<N>_dat=dray_icudata` makes
 the archive's symbol defined before the archive is searched, so the linker leaves the archive's
 member (and its 34 MB) out.
@@ -24,13 +25,22 @@ LOCALE = re.compile(r"^[a-z]{2,3}(_[A-Za-z0-9]+)*$")
 KEEP_ALWAYS = {"root", "pool", "res_index"}
 
 
+# Folders and items no API Dray calls reads: break iterators (words, lines), collation
+# (localized sorting), the names of currencies, languages, regions and units, spelled-out
+# numbers, and the names of Unicode characters. Time zones (zoneinfo64, metaZones,
+# timezoneTypes), normalization, case mapping and IDNA stay.
+UNUSED_FOLDERS = {"translit", "brkitr", "coll", "curr", "lang", "region", "unit", "rbnf"}
+UNUSED_ITEMS = {"unames.icu"}
+
+
 def keep(name):
-    """True for an item Dray's image keeps: anything not tied to a locale, and root and English."""
+    """True for an item Dray's image keeps: anything not tied to a locale that Foundation may read
+    for Dray, and root and English."""
     path = name.split("/", 1)[1]  # without the icudt76l/ package prefix
     folder, _, base = path.rpartition("/")
     stem, _, extension = base.rpartition(".")
-    if folder == "translit" or extension in ("cnv", "dict"):
-        return False  # transliterators, legacy code pages, CJK/Thai word dictionaries
+    if folder in UNUSED_FOLDERS or base in UNUSED_ITEMS or extension in ("cnv", "dict"):
+        return False  # as above; legacy code pages, CJK/Thai word dictionaries
     if extension != "res" or stem in KEEP_ALWAYS or not LOCALE.match(stem):
         return True
     return stem == "en" or stem.startswith("en_")

@@ -4,27 +4,33 @@ import DrayRedis
 import DraySQLite
 import Foundation
 
-/// `dray-bench claims STORE PROJECTS JOBS`: how fast a store's claim takes queued jobs, one at a
-/// time as a node with free slots does, when JOBS jobs wait spread over PROJECTS projects (the
-/// turns between projects) or in one. Prints the seconds and the claims per second. STORE is
+/// `dray-bench claims STORE PROJECTS JOBS [NODES]`: how fast a store's claim takes queued jobs,
+/// one at a time as a node with free slots does, when JOBS jobs wait spread over PROJECTS
+/// projects (the turns between projects) or in one, with NODES nodes (1 by default) claiming at
+/// once, each with a store of its own. Prints the seconds and the claims per second. STORE is
 /// `sqlite:PATH`, `redis://HOST:PORT` or `postgres://USER@HOST:PORT/DATABASE`. For
 /// `scripts/bench`; it writes and deletes its own jobs.
 @main
 struct DrayBench {
     static func main() async throws {
         let arguments = Array(CommandLine.arguments.dropFirst())
-        guard arguments.count == 4, arguments[0] == "claims", let projects = Int(arguments[2]),
-            let jobs = Int(arguments[3]), projects >= 1, jobs >= 1
+        guard (4...5).contains(arguments.count), arguments[0] == "claims", let projects = Int(arguments[2]),
+            let jobs = Int(arguments[3]), let nodes = Int(arguments.count == 5 ? arguments[4] : "1"),
+            projects >= 1, jobs >= 1, nodes >= 1
         else {
-            FileHandle.standardError.write(Data("usage: dray-bench claims STORE PROJECTS JOBS\n".utf8))
+            FileHandle.standardError.write(Data("usage: dray-bench claims STORE PROJECTS JOBS [NODES]\n".utf8))
             exit(2)
         }
-        let store = try open(arguments[1])
+        let stores = try (0..<nodes).map { _ in try open(arguments[1]) }
         try await withThrowingTaskGroup { group in
-            group.addTask { try await store.run() }
+            for store in stores { group.addTask { try await store.run() } }
             defer { group.cancelAll() }
-            try await store.prepare()
-            let (seconds, claimed) = try await claims(store, projects: projects, jobs: jobs)
+            for store in stores { try await store.prepare() }
+            let (seconds, claimed) = try await claims(stores, projects: projects, jobs: jobs)
+            guard claimed == jobs else {
+                FileHandle.standardError.write(Data("claimed \(claimed) of \(jobs) jobs\n".utf8))
+                exit(1)
+            }
             print(String(format: "%.4f %.0f", seconds, Double(claimed) / seconds))
         }
     }
@@ -36,8 +42,10 @@ struct DrayBench {
     }
 
     /// Queues `jobs` one-step jobs over `projects` projects, in turn, then claims them one at a
-    /// time and times the claims; deletes them after.
-    static func claims(_ store: any JobStore, projects: Int, jobs: Int) async throws -> (Double, Int) {
+    /// time from each of `stores` at once (a node each), until none is left, and times the
+    /// claims; deletes them after.
+    static func claims(_ stores: [any JobStore], projects: Int, jobs: Int) async throws -> (Double, Int) {
+        let store = stores[0]
         var ids: [String] = []
         for index in 0..<jobs {
             let id = UUID().uuidString
@@ -49,7 +57,16 @@ struct DrayBench {
         let clock = ContinuousClock()
         var claimed = 0
         let elapsed = try await clock.measure {
-            while try await !store.claim(node: "bench", limit: 1).isEmpty { claimed += 1 }
+            claimed = try await withThrowingTaskGroup { group in
+                for (node, store) in stores.enumerated() {
+                    group.addTask {
+                        var taken = 0
+                        while try await !store.claim(node: "bench-\(node)", limit: 1).isEmpty { taken += 1 }
+                        return taken
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
         }
         for id in ids { _ = try await store.delete(id: id) }
         return (elapsed.timeInterval, claimed)
