@@ -901,14 +901,15 @@ public final class PostgresJobStore: JobStore {
     }
 
     /// Claims one job for node $1 as ``ClaimOrder`` orders them, and gives its project the next
-    /// turn, in one statement: the job's record, or no row.
+    /// turn, in one statement: the job's record, or no row. The queue's head is given to the job's
+    /// lookup as two values, so that it is one seek in `jobs_queue` (a join would scan the queue).
     static let claimOneSQL = """
-        WITH head AS (\(ClaimOrder.nextQueueSQL)),
-        picked AS (
-            SELECT seq FROM jobs, head WHERE phase = 'queued' AND status = 'running' AND node IS NULL
-            AND jobs.priority = head.priority AND jobs.project = head.project ORDER BY seq LIMIT 1 FOR UPDATE OF jobs),
+        WITH head AS (\(ClaimOrder.nextQueueSkippingSQL)),
         claimed AS (
-            UPDATE jobs SET node = $1, version = version + 1 WHERE seq = (SELECT seq FROM picked)
+            UPDATE jobs SET node = $1, version = version + 1 WHERE seq = (
+                SELECT seq FROM jobs WHERE phase = 'queued' AND status = 'running' AND node IS NULL
+                AND priority = (SELECT priority FROM head) AND project = (SELECT project FROM head)
+                ORDER BY seq LIMIT 1 FOR UPDATE)
             RETURNING id, job, state, node, version, project),
         turn AS (\(ClaimOrder.takeTurnSQL(from: "claimed")))
         SELECT id, job, state, node, version FROM claimed

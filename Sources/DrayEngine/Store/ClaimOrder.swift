@@ -10,11 +10,33 @@ public enum ClaimOrder {
     /// (`name`, `max_running`) and `project_turns` (`project`, `turn`): the one `priority` and
     /// `project` to claim from next, or no row. Running jobs are counted only in the projects
     /// that have a `maxRunningJobs`: with none, a claim does not read the running jobs at all.
-    public static let nextQueueSQL = """
-        WITH heads AS (
-            SELECT priority, project FROM jobs WHERE phase = 'queued' AND status = 'running' AND node IS NULL
-            GROUP BY priority, project
-        ), claimed AS (
+    public static let nextQueueSQL = nextQueueSQL(
+        heads: """
+            WITH heads AS (
+                SELECT priority, project FROM jobs WHERE \(queued) GROUP BY priority, project
+            )
+            """)
+
+    /// ``nextQueueSQL`` for PostgreSQL, whose `heads` skip through the `jobs_queue` index, one
+    /// seek for each priority and project that has a job waiting, rather than read every
+    /// waiting job.
+    public static let nextQueueSkippingSQL = nextQueueSQL(
+        heads: """
+            WITH RECURSIVE heads AS (
+                (SELECT priority, project FROM jobs WHERE \(queued) ORDER BY priority, project LIMIT 1)
+                UNION ALL
+                SELECT next.priority, next.project FROM heads h CROSS JOIN LATERAL (
+                    SELECT priority, project FROM jobs WHERE \(queued) AND (priority, project) > (h.priority, h.project)
+                    ORDER BY priority, project LIMIT 1) next
+            )
+            """)
+
+    /// A job that waits to be claimed.
+    static let queued = "phase = 'queued' AND status = 'running' AND node IS NULL"
+
+    private static func nextQueueSQL(heads: String) -> String {
+        """
+        \(heads), claimed AS (
             SELECT project, count(*) AS n FROM jobs WHERE status = 'running' AND node IS NOT NULL
             AND project IN (SELECT name FROM projects WHERE max_running IS NOT NULL) GROUP BY project
         )
@@ -25,6 +47,7 @@ public enum ClaimOrder {
         WHERE p.max_running IS NULL OR COALESCE(c.n, 0) < p.max_running
         ORDER BY h.priority DESC, COALESCE(t.turn, 0), h.project LIMIT 1
         """
+    }
 
     /// SQL that gives `project` (?) the next turn.
     public static let takeTurnSQL = takeTurn("VALUES (?, \(nextTurn))")
