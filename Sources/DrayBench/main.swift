@@ -4,21 +4,23 @@ import DrayRedis
 import DraySQLite
 import Foundation
 
-/// `dray-bench claims STORE PROJECTS JOBS [NODES]`: how fast a store's claim takes queued jobs,
-/// one at a time as a node with free slots does, when JOBS jobs wait spread over PROJECTS
-/// projects (the turns between projects) or in one, with NODES nodes (1 by default) claiming at
-/// once, each with a store of its own. Prints the seconds and the claims per second. STORE is
+/// `dray-bench claims STORE PROJECTS JOBS [NODES [SLOTS]]`: how fast a store's claim takes
+/// queued jobs, SLOTS at a time (1 by default) as a node with that many free slots does, when
+/// JOBS jobs wait spread over PROJECTS projects (the turns between projects) or in one, with
+/// NODES nodes (1 by default) claiming at once, each with a store of its own. Prints the seconds
+/// and the claims per second. STORE is
 /// `sqlite:PATH`, `redis://HOST:PORT` or `postgres://USER@HOST:PORT/DATABASE`. For
 /// `scripts/bench`; it writes and deletes its own jobs.
 @main
 struct DrayBench {
     static func main() async throws {
         let arguments = Array(CommandLine.arguments.dropFirst())
-        guard (4...5).contains(arguments.count), arguments[0] == "claims", let projects = Int(arguments[2]),
-            let jobs = Int(arguments[3]), let nodes = Int(arguments.count == 5 ? arguments[4] : "1"),
-            projects >= 1, jobs >= 1, nodes >= 1
+        guard (4...6).contains(arguments.count), arguments[0] == "claims", let projects = Int(arguments[2]),
+            let jobs = Int(arguments[3]), let nodes = Int(arguments.count >= 5 ? arguments[4] : "1"),
+            let slots = Int(arguments.count == 6 ? arguments[5] : "1"), projects >= 1, jobs >= 1, nodes >= 1,
+            slots >= 1
         else {
-            FileHandle.standardError.write(Data("usage: dray-bench claims STORE PROJECTS JOBS [NODES]\n".utf8))
+            FileHandle.standardError.write(Data("usage: dray-bench claims STORE PROJECTS JOBS [NODES [SLOTS]]\n".utf8))
             exit(2)
         }
         let stores = try (0..<nodes).map { _ in try open(arguments[1]) }
@@ -26,7 +28,7 @@ struct DrayBench {
             for store in stores { group.addTask { try await store.run() } }
             defer { group.cancelAll() }
             for store in stores { try await store.prepare() }
-            let (seconds, claimed) = try await claims(stores, projects: projects, jobs: jobs)
+            let (seconds, claimed) = try await claims(stores, projects: projects, jobs: jobs, slots: slots)
             guard claimed == jobs else {
                 FileHandle.standardError.write(Data("claimed \(claimed) of \(jobs) jobs\n".utf8))
                 exit(1)
@@ -41,10 +43,10 @@ struct DrayBench {
         return try PostgresJobStore(url: text)
     }
 
-    /// Queues `jobs` one-step jobs over `projects` projects, in turn, then claims them one at a
-    /// time from each of `stores` at once (a node each), until none is left, and times the
+    /// Queues `jobs` one-step jobs over `projects` projects, in turn, then claims them `slots` at
+    /// a time from each of `stores` at once (a node each), until none is left, and times the
     /// claims; deletes them after.
-    static func claims(_ stores: [any JobStore], projects: Int, jobs: Int) async throws -> (Double, Int) {
+    static func claims(_ stores: [any JobStore], projects: Int, jobs: Int, slots: Int) async throws -> (Double, Int) {
         let store = stores[0]
         var ids: [String] = []
         for index in 0..<jobs {
@@ -61,7 +63,11 @@ struct DrayBench {
                 for (node, store) in stores.enumerated() {
                     group.addTask {
                         var taken = 0
-                        while try await !store.claim(node: "bench-\(node)", limit: 1).isEmpty { taken += 1 }
+                        while true {
+                            let claimed = try await store.claim(node: "bench-\(node)", limit: slots).count
+                            if claimed == 0 { break }
+                            taken += claimed
+                        }
                         return taken
                     }
                 }
