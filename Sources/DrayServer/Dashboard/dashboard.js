@@ -37,7 +37,16 @@ async function api(path, options = {}) {
   const headers = new Headers(options.headers || {});
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) headers.set("Authorization", `Bearer ${token}`);
-  const response = await fetch(path, { ...options, headers, credentials: "omit", cache: "no-store" });
+  const request = { ...options, headers, credentials: "omit", cache: "no-store" };
+  let response;
+  try {
+    response = await fetch(path, request);
+  } catch (error) {
+    // A read cut by the network (the browser saw an interface come or go) is tried once more.
+    if ((options.method || "GET") !== "GET") throw error;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    response = await fetch(path, request);
+  }
   if (response.status === 401) {
     showTokenForm(token !== null);
     throw new Unauthorized();
